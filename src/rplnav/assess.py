@@ -1,0 +1,352 @@
+"""Patient + knowledge base -> the `rplnav.assessment/v1` document.
+
+This is the only place where facts meet recommendations; every renderer (JSON, Markdown, terminal, web,
+CDS cards) reads the dictionary built here, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rplnav import __version__, rules
+from rplnav.criteria import aps as aps_criteria
+from rplnav.criteria.rpl_definitions import DEFINITIONS
+from rplnav.facts import FactCatalogue, derive
+from rplnav.gestation import format_ga, parse_gestational_age
+from rplnav.knowledge.load import Knowledge
+from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
+from rplnav.patient import Parsed, Patient
+
+SCHEMA = "rplnav.assessment/v1"
+INTENDED_USE = (
+    "Decision support for reproductive-medicine clinicians. It summarises what published guidelines and studies "
+    "say for a patient like this one, with sources and certainty; it is not a prescription and does not replace "
+    "clinical judgement or the patient's informed choice."
+)
+FOR = {"strong_for", "conditional_for", "good_practice"}
+CLOSING_DAYS = 14
+
+
+class Engine:
+    """Holds the knowledge base and everything precomputed from it, so one assessment is cheap."""
+
+    def __init__(self, kb: Knowledge):
+        self.kb = kb
+        self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
+        self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
+        self.recs_by_therapy: dict[str, list[Any]] = {t: [] for t in kb.therapies}
+        self.recs_by_test: dict[str, list[Any]] = {}
+        for r in kb.recommendations:
+            node = kb.condition(f"rec:{r.id}")
+            if r.therapy:
+                self.recs_by_therapy[r.therapy].append((r, node))
+            else:
+                self.recs_by_test.setdefault(r.test or "", []).append((r, node))
+        self.alerts = [(a, kb.condition(f"alert:{a.id}")) for a in kb.alerts]
+
+    # -------------------------------------------------------------- facts
+    def facts(self, patient: Patient, aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
+        f = derive(patient, self.catalogue, aps_report)
+        for name, node in self.derived:
+            f[name] = node.evaluate(f).value
+        return f
+
+    # -------------------------------------------------------------- main entry
+    def assess(self, parsed: Parsed | Patient, guidelines: list[str] | None = None) -> dict[str, Any]:
+        if isinstance(parsed, Patient):
+            parsed = Parsed(patient=parsed)
+        patient = parsed.patient
+        aps_report = aps_criteria.classify(patient, self.kb.tests)
+        facts = self.facts(patient, aps_report)
+        cited: dict[str, None] = {}
+        keep = set(guidelines) if guidelines else None
+
+        def src(ref: SourceRef) -> dict[str, Any]:
+            cited[ref.document] = None
+            out = {"document": ref.document, "locator": ref.locator, "verified": ref.verified}
+            if ref.note:
+                out["note"] = ref.note
+            return out
+
+        rpl = {}
+        for gid, fn in DEFINITIONS.items():
+            if keep is not None and gid not in keep:
+                continue
+            r = fn(patient.pregnancies).as_dict()
+            cited[r["source"]["document"]] = None  # type: ignore[index]
+            rpl[gid] = r
+
+        losses = {
+            "total": facts["losses.total"],
+            "clinical": facts["losses.clinical"],
+            "biochemical": facts["losses.biochemical"],
+            "consecutive_max": facts["losses.consecutive_max"],
+            "early_lt10w": facts["losses.early_lt10w"],
+            "early_fetal_10_15w": facts["losses.early_fetal_10_15w"],
+            "fetal_ge10w": facts["losses.fetal_ge10w"],
+            "fetal_ge16w": facts["losses.fetal_ge16w"],
+            "first_trimester": facts["losses.first_trimester"],
+            "second_trimester": facts["losses.second_trimester"],
+            "ectopic": facts["losses.ectopic"],
+            "molar": facts["losses.molar"],
+            "live_births": facts["births.live"],
+            "primary": facts["rpl.primary"],
+        }
+        aps = aps_report.as_dict()
+        for block in aps.values():
+            for doc in ("miyakis-2006", "barbhaiya-2023"):
+                if doc in str(block):
+                    cited[doc] = None
+
+        workup = self._workup(facts, src, keep)
+        options = [self._option(tid, facts, patient, src, keep) for tid in self.kb.therapies]
+        alerts = self._patient_alerts(facts, parsed.warnings, src)
+        prognosis = self._prognosis(patient, facts, src)
+        unverified = sum(
+            1 for o in options for s in o["stances"] if s["applies"] is not False and not s["source"]["verified"]
+        )
+        if unverified:
+            alerts.append({
+                "level": "info", "kind": "verification", "id": "unverified-statements",
+                "text": f"{unverified} guideline statement(s) that may apply to her could not be confirmed in the "
+                        "primary source; they are marked 'unverified' and should be checked before acting on them.",
+                "source": None,
+            })
+        sources = [self._source_entry(doc) for doc in cited if doc in self.kb.sources]
+        return {
+            "schema": SCHEMA,
+            "knowledge_version": self.kb.version,
+            "tool_version": __version__,
+            "generated_on": dt.date.today().isoformat(),
+            "assessed_on": patient.today.isoformat(),
+            "intended_use": INTENDED_USE,
+            "patient_id": patient.id,
+            "input_warnings": list(parsed.warnings),
+            "losses": losses,
+            "rpl": rpl,
+            "aps": aps,
+            "workup": workup,
+            "options": options,
+            "alerts": alerts,
+            "prognosis": prognosis,
+            "facts": {k: v for k, v in facts.items() if not k.startswith(("treated.", "loss_despite.", "lab."))
+                      or v not in (None, False)},
+            "sources": sources,
+        }
+
+    # -------------------------------------------------------------- pieces
+    def _source_entry(self, doc: str) -> dict[str, Any]:
+        s = self.kb.sources[doc]
+        out: dict[str, Any] = {"id": s.id, "citation": s.citation, "kind": s.kind}
+        if s.year:
+            out["year"] = s.year
+        if s.doi:
+            out["doi"] = s.doi
+        if s.url:
+            out["url"] = s.url
+        if s.note:
+            out["note"] = s.note
+        return out
+
+    def _stance(self, r: Any, node: rules.Node, facts: dict[str, Any], src: Any) -> dict[str, Any]:
+        res = node.evaluate(facts)
+        because = [r.population_text]
+        for name in sorted(node.fact_names()):
+            v = facts.get(name)
+            because.append(f"{name} = {'unknown' if v is None else str(v).lower() if isinstance(v, bool) else v}")
+        out = {
+            "id": r.id,
+            "guideline": r.guideline,
+            "stance": r.stance,
+            "strength": r.strength,
+            "certainty": r.certainty,
+            "applies": res.value,
+            "needs": list(res.needs),
+            "because": because,
+            "population": r.population_text,
+            "statement": r.statement,
+            "source": src(r.source),
+        }
+        if r.certainty_as_stated:
+            out["certainty_as_stated"] = r.certainty_as_stated
+        if r.aps_definition:
+            out["aps_definition"] = r.aps_definition
+        if r.when:
+            out["when"] = r.when
+        return out
+
+    def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
+        items = []
+        for test_id, recs in self.recs_by_test.items():
+            stances = [self._stance(r, n, facts, src) for r, n in recs if keep is None or r.guideline in keep]
+            if not stances:
+                continue
+            if test_id in self.kb.investigations:
+                done = self.kb.condition(f"investigation:{test_id}").evaluate(facts).value is True
+                name = self.kb.investigations[test_id].name
+                repeat = False
+            else:
+                done = bool(facts.get(f"lab.{test_id}.tested"))
+                name = self.kb.tests[test_id].name
+                repeat = done and facts.get(f"lab.{test_id}.ever_positive") is True \
+                    and facts.get(f"lab.{test_id}.persistent") is None
+            indicated = any(s["applies"] is True and s["stance"] in FOR for s in stances)
+            maybe = any(s["applies"] is None and s["stance"] in FOR for s in stances)
+            against = [s for s in stances if s["applies"] is True and s["stance"] in AGAINST | {"insufficient_evidence"}]
+            if repeat:
+                status = "repeat_needed"
+            elif done:
+                status = "done"
+            elif indicated:
+                status = "missing"
+            elif maybe:
+                status = "undecided"
+            else:
+                status = "not_indicated"
+            entry = {"test": test_id, "name": name, "status": status, "recommendations": stances}
+            if done and against and not indicated:
+                entry["note"] = "done although a guideline advises against routine testing"
+            items.append(entry)
+        order = {"missing": 0, "repeat_needed": 1, "undecided": 2, "done": 3, "not_indicated": 4}
+        items.sort(key=lambda x: order[x["status"]])
+        return items
+
+    def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
+        if not windows:
+            return {"window": "no timing stated in the knowledge base", "status": "n/a", "windows": []}
+        out = []
+        for w in windows:
+            out.append({"label": w.label, "text": w.text, "status": window_status(w, facts),
+                        "source": src(w.source)})
+        first = out[0]
+        return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
+
+    def _option(self, tid: str, facts: dict[str, Any], patient: Patient, src: Any,
+                keep: set[str] | None) -> dict[str, Any]:
+        t = self.kb.therapies[tid]
+        stances = [self._stance(r, n, facts, src) for r, n in self.recs_by_therapy[tid]
+                   if keep is None or r.guideline in keep]
+        alerts: list[dict[str, Any]] = []
+        for i, c in enumerate(t.cautions):
+            if c.when is not None:
+                if self.kb.condition(f"caution:{tid}:{i}").evaluate(facts).value is True:
+                    alerts.append({"level": c.level, "kind": c.kind, "text": c.text, "source": src(c.source)})
+            elif c.kind in ("check", "contraindication"):
+                alerts.append({"level": "info", "kind": c.kind, "text": c.text, "source": src(c.source)})
+        for a, node in self.alerts:
+            if a.therapy == tid and node.evaluate(facts).value is True:
+                alerts.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
+        regulatory = []
+        for reg in t.regulatory:
+            entry = {"country": reg.country, "status": reg.status, "text": reg.text, "source": src(reg.source)}
+            regulatory.append(entry)
+            if reg.status == "not_permitted" and patient.country == reg.country:
+                if not any(a.get("kind") == "regulatory" for a in alerts):
+                    alerts.append({"level": "critical", "kind": "regulatory", "text": reg.text, "source": entry["source"]})
+        applying = [s for s in stances if s["applies"] is True]
+        summary = summarise(applying, stances)
+        return {
+            "therapy": tid,
+            "name": t.name,
+            "class": t.therapy_class,
+            "stances": stances,
+            "summary": summary,
+            "timing": self._timing(t.timing, facts, src),
+            "regulatory": regulatory,
+            "alerts": alerts,
+            "evidence": None,
+        }
+
+    def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
+        out = []
+        for a, node in self.alerts:
+            if a.therapy is None and node.evaluate(facts).value is True:
+                out.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
+        for w in warnings:
+            out.append({"level": "warning", "kind": "input", "id": "input-warning", "text": w, "source": None})
+        return out
+
+    def _prognosis(self, patient: Patient, facts: dict[str, Any], src: Any) -> dict[str, Any]:
+        if not self.kb.prognosis:
+            return {"next_pregnancy_live_birth_percent": None, "source": None, "note": "no prognosis table"}
+        table = self.kb.prognosis[0]
+        losses = facts["losses.clinical"]
+        ages = sorted({c.age for c in table.cells})
+        counts = sorted({c.losses for c in table.cells})
+        base = {"table": table.id, "title": table.title, "population": table.population, "caveat": table.caveat,
+                "source": src(table.source), "context": [src(c) for c in table.context]}
+        if losses < counts[0]:
+            return {**base, "next_pregnancy_live_birth_percent": None,
+                    "note": f"the table starts at {counts[0]} previous miscarriages; she has {losses}"}
+        if facts.get("aps.any_met") is True:
+            return {**base, "next_pregnancy_live_birth_percent": None,
+                    "note": "the table is for unexplained recurrent miscarriage; it does not apply with APS"}
+        row = max((a for a in ages if a <= patient.age), default=ages[0])
+        col = min(losses, counts[-1])
+        cell = next((c for c in table.cells if c.age == row and c.losses == col), None)
+        if cell is None:
+            return {**base, "next_pregnancy_live_birth_percent": None, "note": "no cell for her age and losses"}
+        note = f"cell for age {row} and {col} previous miscarriages (she is {patient.age} with {losses})"
+        if not cell.verified:
+            note += "; this cell is not verified against the paper"
+        return {**base, "next_pregnancy_live_birth_percent": cell.live_birth_percent, "verified": cell.verified,
+                "cell": {"age": row, "losses": col}, "note": note}
+
+
+STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",
+                "good_practice", "research_only", "insufficient_evidence", "no_recommendation"]
+
+
+def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> str:
+    """One line per therapy: which guidelines speak for or against her, never hiding an 'against'."""
+    if not stances:
+        return "no guideline in the knowledge base speaks to this therapy"
+    if not applying:
+        undecided = [s for s in stances if s["applies"] is None]
+        if undecided:
+            return f"{len(undecided)} statement(s) may apply once more is known"
+        return "no guideline statement applies to her"
+    parts = []
+    for stance in STANCE_ORDER:
+        gs = sorted({s["guideline"] for s in applying if s["stance"] == stance})
+        if gs:
+            parts.append(f"{stance.replace('_', ' ')}: {', '.join(gs)}")
+    return "; ".join(parts)
+
+
+def _point_days(tp: Any) -> int | None:
+    if tp.anchor == "gestational_age" and tp.ga:
+        return parse_gestational_age(tp.ga)
+    return None
+
+
+def window_status(w: TimingWindow, facts: dict[str, Any]) -> str:
+    """open / not_yet / closing / passed relative to the current gestational age."""
+    pregnant = facts.get("current.pregnant")
+    ga = facts.get("current.ga_days")
+    start, stop = w.start, w.stop
+    if not pregnant:
+        return "open" if start.anchor in ("preconception", "ovulation") else "not_yet"
+    if ga is None:
+        return "n/a"
+    if start.anchor == "delivery" or start.anchor == "postpartum":
+        return "not_yet"
+    s = _point_days(start)
+    if s is not None and ga < s:
+        return "not_yet"
+    if start.anchor == "scan_confirmed" and facts.get("current.intrauterine_confirmed") is False:
+        return "not_yet"
+    if start.anchor == "heartbeat" and facts.get("current.fetal_heart_activity") is False:
+        return "not_yet"
+    e = _point_days(stop)
+    if e is not None:
+        if ga >= e:
+            return "passed"
+        if e - ga <= CLOSING_DAYS:
+            return "closing"
+    return "open"
+
+
+def describe_ga(days: int | None) -> str:
+    return "unknown" if days is None else f"{format_ga(days)} weeks"

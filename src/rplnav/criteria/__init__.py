@@ -1,0 +1,1 @@
+"""Published algorithms, implemented as published and cited: RPL definitions and APS criteria."""

@@ -1,0 +1,337 @@
+"""The fact catalogue: named, typed facts derived from one patient, each three-valued.
+
+Recommendations never look at the raw patient; they look at these facts. A fact the input cannot decide is
+``None`` (unknown) — for example ``condition.sle`` when the patient file has no ``conditions`` list, or the
+gestational-age bands when a loss has no recorded gestational age — so that a population condition turns
+undecided (and names what is missing) instead of silently false.
+
+Banding conventions (stated, not clinical recommendations): first trimester = up to 13+6 weeks; second
+trimester = 14+0 to 23+6 weeks; "viability" = 24+0 weeks, the upper limit of miscarriage used by ESHRE and
+RCOG (see knowledge/guidelines.yaml). The APS criteria use their own windows (criteria/aps.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rplnav.criteria import aps as aps_criteria
+from rplnav.knowledge.model import TestSpec
+from rplnav.partial_date import PartialDate, at_least_days_apart
+from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, NON_VISUALISED, Lab, Patient
+
+FactType = Literal["bool", "int", "float", "str"]
+
+W10, W14, W16, W24 = 10 * 7, 14 * 7, 16 * 7, 24 * 7
+PERSISTENCE_DAYS = 12 * 7  # Miyakis et al. 2006 (Sydney): positive on >=2 occasions at least 12 weeks apart
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: FactType
+    description: str
+
+
+def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str, FactSpec]:
+    specs: list[FactSpec] = [
+        FactSpec("age", "int", "age in years at assessment"),
+        FactSpec("country", "str", "ISO 3166-1 alpha-2 country, when given"),
+        FactSpec("losses.total", "int", "pregnancy losses: miscarriage, biochemical, resolved PUL, stillbirth"),
+        FactSpec("losses.clinical", "int", "losses of pregnancies seen on scan or histology (miscarriage, stillbirth)"),
+        FactSpec("losses.biochemical", "int", "non-visualised losses (biochemical, resolved PUL)"),
+        FactSpec("losses.consecutive_max", "int", "longest run of losses with no other pregnancy in between"),
+        FactSpec("losses.clinical_consecutive_max", "int", "longest run of clinical losses with no other pregnancy between"),
+        FactSpec("losses.early_lt10w", "int", "losses before 10+0 weeks (unknown if a loss lacks its gestational age)"),
+        FactSpec("losses.early_fetal_10_15w", "int", "losses at 10+0 to 15+6 weeks"),
+        FactSpec("losses.fetal_ge10w", "int", "losses at 10+0 weeks or later"),
+        FactSpec("losses.fetal_ge16w", "int", "losses at 16+0 weeks or later"),
+        FactSpec("losses.first_trimester", "int", "losses up to 13+6 weeks"),
+        FactSpec("losses.first_trimester_clinical", "int", "clinical losses up to 13+6 weeks"),
+        FactSpec("losses.second_trimester", "int", "losses at 14+0 to 23+6 weeks"),
+        FactSpec("losses.ectopic", "int", "ectopic pregnancies (not counted as losses by ESHRE)"),
+        FactSpec("losses.molar", "int", "molar pregnancies (not counted as losses by ESHRE)"),
+        FactSpec("losses.ga_unknown", "int", "losses whose gestational age is not recorded"),
+        FactSpec("losses.aneuploid", "int", "losses with an aneuploid or unbalanced karyotype of pregnancy tissue"),
+        FactSpec("losses.euploid", "int", "losses with a euploid karyotype of pregnancy tissue"),
+        FactSpec("losses.karyotyped", "int", "losses whose pregnancy tissue was karyotyped"),
+        FactSpec("births.live", "int", "live births"),
+        FactSpec("rpl.primary", "bool", "no pregnancy beyond 24 weeks before the most recent loss"),
+        FactSpec("rpl.secondary", "bool", "a pregnancy beyond 24 weeks before the most recent loss"),
+        FactSpec("current.pregnant", "bool", "pregnant now"),
+        FactSpec("current.ga_days", "int", "current gestational age in days"),
+        FactSpec("current.ga_weeks", "float", "current gestational age in weeks"),
+        FactSpec("current.intrauterine_confirmed", "bool", "intrauterine pregnancy seen on scan"),
+        FactSpec("current.fetal_heart_activity", "bool", "fetal heart activity seen"),
+        FactSpec("current.bleeding", "bool", "vaginal bleeding in this pregnancy"),
+        FactSpec("current.ivf", "bool", "this pregnancy was conceived by IVF"),
+        FactSpec("uterus", "str", "uterine finding (normal, septate, …)"),
+        FactSpec("uterus.assessed", "bool", "uterine anatomy has been assessed"),
+        FactSpec("uterus.anomaly", "bool", "a congenital or acquired uterine anomaly"),
+        FactSpec("uterus.congenital_anomaly", "bool", "a congenital uterine anomaly"),
+        FactSpec("uterus.septate", "bool", "septate or subseptate uterus"),
+        FactSpec("chronic_endometritis", "bool", "chronic endometritis diagnosed"),
+        FactSpec("parental_karyotype", "str", "parental karyotype result"),
+        FactSpec("parental_karyotype.abnormal", "bool", "a parental chromosomal rearrangement or abnormality"),
+        FactSpec("thrombosis.any", "bool", "an objectively confirmed (non-superficial) thrombosis"),
+        FactSpec("thrombosis.venous", "bool", "an objectively confirmed deep venous thrombosis or embolism"),
+        FactSpec("thrombosis.arterial", "bool", "an objectively confirmed arterial thrombosis"),
+        FactSpec("lifestyle.smoking", "bool", "smokes"),
+        FactSpec("lifestyle.alcohol", "bool", "drinks alcohol"),
+        FactSpec("lifestyle.bmi", "float", "body-mass index, kg/m²"),
+        FactSpec("treated.any", "bool", "any therapy recorded in an earlier pregnancy"),
+        FactSpec("loss_despite.aspirin_lmwh", "bool", "a pregnancy lost while taking aspirin and heparin/LMWH"),
+        FactSpec("aps.sydney_2006", "bool", "APS by the revised Sapporo (Sydney 2006) criteria"),
+        FactSpec("aps.acr_eular_2023", "bool", "APS by the 2023 ACR/EULAR classification criteria"),
+        FactSpec("aps.any_met", "bool", "APS by either criteria set"),
+        FactSpec("aps.obstetric", "bool", "APS (Sydney 2006) with a pregnancy-morbidity clinical criterion"),
+        FactSpec("aps.thrombotic", "bool", "APS (Sydney 2006) with a vascular-thrombosis clinical criterion"),
+        FactSpec("aps.refractory_obstetric", "bool", "obstetric APS with a loss despite aspirin + heparin/LMWH"),
+        FactSpec("apl.any_positive", "bool", "any antiphospholipid test positive at least once"),
+        FactSpec("apl.laboratory_criteria", "bool", "Sydney 2006 laboratory criteria met (persistent aPL)"),
+        FactSpec("apl.la_positive", "bool", "lupus anticoagulant positive at least once"),
+        FactSpec("apl.la_persistent", "bool", "lupus anticoagulant positive twice at least 12 weeks apart"),
+        FactSpec("apl.triple_positive", "bool", "LA, aCL and anti-β2GPI all positive"),
+        FactSpec("apl.high_risk_profile", "bool", "EULAR 2019 high-risk aPL profile"),
+        FactSpec("apl.tested_panel", "bool", "LA, aCL and anti-β2GPI all tested"),
+    ]
+    for c in CONDITION_IDS:
+        specs.append(FactSpec(f"condition.{c}", "bool", f"has {c.replace('_', ' ')} (unknown if no conditions list)"))
+    for t in test_ids:
+        specs += [
+            FactSpec(f"lab.{t}.tested", "bool", f"{t} has at least one result"),
+            FactSpec(f"lab.{t}.value", "float", f"latest {t} value in the canonical unit"),
+            FactSpec(f"lab.{t}.positive", "bool", f"latest {t} result positive/abnormal"),
+            FactSpec(f"lab.{t}.ever_positive", "bool", f"{t} positive/abnormal at least once"),
+            FactSpec(f"lab.{t}.persistent", "bool", f"{t} positive on two occasions at least 12 weeks apart"),
+        ]
+    for th in therapy_ids:
+        specs += [
+            FactSpec(f"treated.{th}", "bool", f"{th} taken in an earlier pregnancy"),
+            FactSpec(f"loss_despite.{th}", "bool", f"a pregnancy lost while taking {th}"),
+        ]
+    return {s.name: s for s in specs}
+
+
+class FactCatalogue:
+    """The names and types of every fact; recommendations may only refer to these (checked by `kb check`)."""
+
+    def __init__(self, tests: dict[str, TestSpec], therapy_ids: Iterable[str], derived: dict[str, str] | None = None):
+        self.tests = tests
+        self.therapy_ids = tuple(therapy_ids)
+        self.specs = _catalogue(tests, self.therapy_ids)
+        for name, description in (derived or {}).items():
+            self.specs[name] = FactSpec(name, "bool", description)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.specs
+
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+
+# ---------------------------------------------------------------- derivation
+
+def lab_positive(lab: Lab, spec: TestSpec) -> bool | None:
+    """Whether one result is positive/abnormal by the rule in the test's knowledge entry."""
+    if lab.result is not None:
+        if lab.result in ("positive", "present", "heterozygous", "homozygous", "abnormal", "deficient", "high"):
+            return True
+        if lab.result in ("negative", "absent", "normal", "not_detected"):
+            return False
+        return None
+    if lab.value is None:
+        return None
+    rule = spec.positive
+    if rule is None:
+        if lab.reference_high is not None:
+            return lab.value > lab.reference_high
+        return None
+    v = lab.value
+    hits: list[bool] = []
+    if rule.above is not None:
+        hits.append(v > rule.above)
+    if rule.at_or_above is not None:
+        hits.append(v >= rule.at_or_above)
+    if rule.below is not None:
+        hits.append(v < rule.below)
+    if rule.use_reference_high:
+        if lab.reference_high is not None:
+            hits.append(v > lab.reference_high)
+        elif not any(hits):
+            return None  # the lab's limit might still be exceeded
+    if not hits:
+        return None
+    return any(hits)
+
+
+def persistence(results: list[tuple[PartialDate | None, bool | None]]) -> bool | None:
+    """Positive on two occasions >=12 weeks apart (Miyakis et al. 2006)? Three-valued.
+
+    True: two positive results at least 12 weeks apart. False: never positive, or the most recent result is
+    negative at least 12 weeks after the last positive. Otherwise unknown (a repeat test would decide).
+    """
+    if not results:
+        return None
+    positives = [d for d, pos in results if pos]
+    if not positives:
+        return False if all(pos is False for _, pos in results) else None
+    dated = [d for d in positives if d is not None]
+    undecided = False
+    for i, a in enumerate(dated):
+        for b in dated[i + 1:]:
+            r = at_least_days_apart(a, b, PERSISTENCE_DAYS)
+            if r:
+                return True
+            if r is None:
+                undecided = True
+    if undecided:
+        return None
+    last_pos = max(dated, key=lambda d: d.latest) if dated else None
+    negatives = [d for d, pos in results if pos is False and d is not None]
+    if last_pos is not None and any(
+        n.earliest > last_pos.latest and at_least_days_apart(last_pos, n, PERSISTENCE_DAYS) for n in negatives
+    ):
+        return False
+    return None
+
+
+def _band(losses: list[Any], lo: int | None, hi: int | None, non_vis_early: bool = True) -> int | None:
+    n = 0
+    for p in losses:
+        ga = p.gestational_age
+        if ga is None:
+            if non_vis_early and p.outcome in NON_VISUALISED:
+                ga = 0  # never seen on scan: by definition very early
+            else:
+                return None
+        if (lo is None or ga >= lo) and (hi is None or ga < hi):
+            n += 1
+    return n
+
+
+def _runs(pregs: list[Any], keep: Callable[[Any], bool]) -> int:
+    best = run = 0
+    for p in pregs:
+        if keep(p):
+            run += 1
+            best = max(best, run)
+        else:
+            run = 0
+    return best
+
+
+def derive(patient: Patient, catalogue: FactCatalogue,
+           aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
+    """Compute every fact in the catalogue for one patient (derived conditions are added by the engine)."""
+    f: dict[str, Any] = {}
+    pregs = patient.pregnancies
+    losses = [p for p in pregs if p.outcome in LOSS_OUTCOMES]
+    f["age"] = patient.age
+    f["country"] = patient.country
+    f["losses.total"] = len(losses)
+    f["losses.biochemical"] = sum(p.outcome in NON_VISUALISED for p in losses)
+    f["losses.clinical"] = len(losses) - f["losses.biochemical"]
+    f["losses.consecutive_max"] = _runs(pregs, lambda p: p.outcome in LOSS_OUTCOMES)
+    f["losses.clinical_consecutive_max"] = _runs(pregs, lambda p: p.outcome in ("miscarriage", "stillbirth"))
+    f["losses.early_lt10w"] = _band(losses, None, W10)
+    f["losses.early_fetal_10_15w"] = _band(losses, W10, W16)
+    f["losses.fetal_ge10w"] = _band(losses, W10, None)
+    f["losses.fetal_ge16w"] = _band(losses, W16, None)
+    f["losses.first_trimester"] = _band(losses, None, W14)
+    clinical = [p for p in losses if p.outcome not in NON_VISUALISED]
+    f["losses.first_trimester_clinical"] = _band(clinical, None, W14)
+    f["losses.second_trimester"] = _band(losses, W14, W24)
+    f["losses.ectopic"] = sum(p.outcome == "ectopic" for p in pregs)
+    f["losses.molar"] = sum(p.outcome == "molar" for p in pregs)
+    f["losses.ga_unknown"] = sum(p.gestational_age is None and p.outcome not in NON_VISUALISED for p in losses)
+    f["losses.aneuploid"] = sum(p.poc_karyotype in ("aneuploid", "unbalanced_structural") for p in losses)
+    f["losses.euploid"] = sum(p.poc_karyotype == "euploid" for p in losses)
+    f["losses.karyotyped"] = f["losses.aneuploid"] + f["losses.euploid"]
+    f["births.live"] = sum(p.outcome == "live_birth" for p in pregs)
+    last_loss = max((i for i, p in enumerate(pregs) if p.outcome in LOSS_OUTCOMES), default=None)
+    if last_loss is None:
+        f["rpl.secondary"] = None
+    else:
+        before = pregs[:last_loss]
+        beyond = [
+            p for p in before
+            if p.outcome == "live_birth" or (p.outcome == "stillbirth" and (p.gestational_age or 0) >= W24)
+        ]
+        f["rpl.secondary"] = bool(beyond)
+    f["rpl.primary"] = None if f["rpl.secondary"] is None else not f["rpl.secondary"]
+
+    cur = patient.current
+    f["current.pregnant"] = cur is not None
+    f["current.ga_days"] = cur.gestational_age if cur else None
+    f["current.ga_weeks"] = round(cur.gestational_age / 7, 4) if cur and cur.gestational_age is not None else None
+    f["current.intrauterine_confirmed"] = cur.intrauterine_confirmed if cur else None
+    f["current.fetal_heart_activity"] = cur.fetal_heart_activity if cur else None
+    f["current.bleeding"] = cur.bleeding if cur else None
+    f["current.ivf"] = (cur.conception == "ivf") if cur and cur.conception else None
+
+    fi = patient.findings
+    uterus = None if fi.uterus in (None, "unknown") else fi.uterus
+    f["uterus"] = uterus
+    f["uterus.assessed"] = uterus is not None
+    f["uterus.anomaly"] = None if uterus is None else uterus != "normal"
+    congenital = {"septate", "subseptate", "bicornuate", "unicornuate", "didelphys", "arcuate"}
+    f["uterus.congenital_anomaly"] = None if uterus is None else uterus in congenital
+    f["uterus.septate"] = None if uterus is None else uterus in ("septate", "subseptate")
+    f["chronic_endometritis"] = fi.chronic_endometritis
+    pk = None if fi.parental_karyotype in (None, "unknown") else fi.parental_karyotype
+    f["parental_karyotype"] = pk
+    f["parental_karyotype.abnormal"] = None if pk is None else pk != "normal"
+    if fi.thromboses is None:
+        f["thrombosis.any"] = f["thrombosis.venous"] = f["thrombosis.arterial"] = None
+    else:
+        real = [t for t in fi.thromboses if not t.superficial]
+        f["thrombosis.any"] = bool(real)
+        f["thrombosis.venous"] = any(t.type == "venous" for t in real)
+        f["thrombosis.arterial"] = any(t.type == "arterial" for t in real)
+    f["lifestyle.smoking"] = patient.lifestyle.smoking
+    f["lifestyle.alcohol"] = patient.lifestyle.alcohol
+    f["lifestyle.bmi"] = patient.lifestyle.bmi
+
+    conds = patient.conditions
+    for c in CONDITION_IDS:
+        f[f"condition.{c}"] = None if conds is None else c in conds
+
+    by_test: dict[str, list[Lab]] = {}
+    for lab in patient.labs:
+        by_test.setdefault(lab.test, []).append(lab)
+    for t, spec in catalogue.tests.items():
+        labs = by_test.get(t, [])
+        if not labs:
+            f[f"lab.{t}.tested"] = False
+            f[f"lab.{t}.value"] = f[f"lab.{t}.positive"] = None
+            f[f"lab.{t}.ever_positive"] = f[f"lab.{t}.persistent"] = None
+            continue
+        ordered = sorted(labs, key=lambda x: x.date.earliest if x.date else PartialDate.parse(1900).earliest)
+        latest = ordered[-1]
+        pos = [(lab.date, lab_positive(lab, spec)) for lab in ordered]
+        f[f"lab.{t}.tested"] = True
+        f[f"lab.{t}.value"] = latest.value
+        f[f"lab.{t}.positive"] = pos[-1][1]
+        f[f"lab.{t}.ever_positive"] = True if any(p for _, p in pos) else (
+            False if all(p is False for _, p in pos) else None)
+        f[f"lab.{t}.persistent"] = persistence(pos)
+
+    treated_any = False
+    for th in catalogue.therapy_ids:
+        took = [p for p in pregs if th in p.treatments]
+        f[f"treated.{th}"] = bool(took)
+        f[f"loss_despite.{th}"] = any(p.outcome in LOSS_OUTCOMES for p in took)
+        treated_any = treated_any or bool(took)
+    f["treated.any"] = treated_any or any(p.treatments for p in pregs)
+
+    def _combo(p: Any) -> bool:
+        t = set(p.treatments)
+        return bool({"aspirin_lmwh", "aspirin_lmwh_therapeutic"} & t) or ({"aspirin", "lmwh"} <= t)
+
+    f["loss_despite.aspirin_lmwh"] = any(p.outcome in LOSS_OUTCOMES and _combo(p) for p in pregs)
+
+    aps = aps_report if aps_report is not None else aps_criteria.classify(patient, catalogue.tests)
+    f.update(aps.facts())
+    return f

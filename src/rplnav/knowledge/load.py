@@ -1,0 +1,239 @@
+"""Load the knowledge base, validate it, cross-check its references and fingerprint it.
+
+The version printed in every output is a SHA-256 over every YAML file (path and bytes), so two outputs that
+show the same version were produced from exactly the same clinical content.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from rplnav import rules
+from rplnav.knowledge.model import (
+    Alert,
+    DerivedFact,
+    Guideline,
+    Investigation,
+    PrognosisTable,
+    Recommendation,
+    Source,
+    SourceRef,
+    TestSpec,
+    Therapy,
+)
+
+KNOWLEDGE_DIR = Path(__file__).parent
+
+SECTIONS: dict[str, type] = {
+    "sources": Source,
+    "guidelines": Guideline,
+    "therapies": Therapy,
+    "tests": TestSpec,
+    "investigations": Investigation,
+    "derived_facts": DerivedFact,
+    "recommendations": Recommendation,
+    "alerts": Alert,
+    "prognosis": PrognosisTable,
+}
+
+
+class KnowledgeError(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Knowledge:
+    version: str
+    sources: dict[str, Source]
+    guidelines: dict[str, Guideline]
+    therapies: dict[str, Therapy]
+    tests: dict[str, TestSpec]
+    investigations: dict[str, Investigation]
+    derived: list[DerivedFact]
+    recommendations: list[Recommendation]
+    alerts: list[Alert]
+    prognosis: list[PrognosisTable]
+    files: list[str] = field(default_factory=list)
+    conditions: dict[str, rules.Node] = field(default_factory=dict)
+
+    def condition(self, key: str) -> rules.Node:
+        return self.conditions[key]
+
+    def workup_ids(self) -> list[str]:
+        return list(self.tests) + list(self.investigations)
+
+
+def _read_all(directory: Path) -> tuple[dict[str, list[tuple[str, Any]]], list[str], str, list[str]]:
+    """Read every YAML file; return items per section (with their origin), problems, hash, file list."""
+    items: dict[str, list[tuple[str, Any]]] = {k: [] for k in SECTIONS}
+    problems: list[str] = []
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*.yaml"))
+    for path in files:
+        rel = path.relative_to(directory).as_posix()
+        raw = path.read_bytes()
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        try:
+            doc = yaml.safe_load(raw.decode("utf-8"))
+        except yaml.YAMLError as e:
+            problems.append(f"{rel}: invalid YAML: {e}")
+            continue
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            problems.append(f"{rel}: expected a mapping of sections ({', '.join(SECTIONS)})")
+            continue
+        for section, entries in doc.items():
+            if section not in SECTIONS:
+                problems.append(f"{rel}: unknown section '{section}'")
+                continue
+            if not isinstance(entries, list):
+                problems.append(f"{rel}: section '{section}' must be a list")
+                continue
+            for i, entry in enumerate(entries):
+                items[section].append((f"{rel}:{section}[{i}]", entry))
+    return items, problems, "sha256:" + digest.hexdigest(), [p.relative_to(directory).as_posix() for p in files]
+
+
+def _validate(items: dict[str, list[tuple[str, Any]]], problems: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {k: {} for k in SECTIONS}
+    for section, model in SECTIONS.items():
+        for where, entry in items[section]:
+            try:
+                obj = model.model_validate(entry)
+            except ValidationError as e:
+                for err in e.errors():
+                    loc = ".".join(str(p) for p in err["loc"])
+                    problems.append(f"{where}.{loc}: {err['msg']}")
+                continue
+            key = obj.id
+            if key in out[section]:
+                problems.append(f"{where}: duplicate {section} id '{key}'")
+            out[section][key] = (where, obj)
+    return out
+
+
+def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
+    """Every referenced fact, therapy, test, guideline and source must exist."""
+    from rplnav.facts import FactCatalogue
+
+    problems: list[str] = []
+    catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
+
+    def check_source(ref: SourceRef | None, at: str) -> None:
+        if ref is None:
+            problems.append(f"{at}: no source")
+        elif ref.document not in kb.sources:
+            problems.append(f"{at}: source document '{ref.document}' is not in sources.yaml")
+
+    def check_condition(spec: Any, at: str, key: str) -> None:
+        try:
+            node = rules.parse(spec, at)
+        except rules.ConditionError as e:
+            problems.append(str(e))
+            return
+        for name in sorted(node.fact_names()):
+            if name not in catalogue:
+                problems.append(f"{at}: unknown fact '{name}'")
+        kb.conditions[key] = node
+
+    for g in kb.guidelines.values():
+        check_source(g.source, where[f"guidelines:{g.id}"])
+        if g.supersedes and g.supersedes not in kb.guidelines:
+            problems.append(f"{where[f'guidelines:{g.id}']}: supersedes unknown guideline '{g.supersedes}'")
+    for t in kb.therapies.values():
+        at = where[f"therapies:{t.id}"]
+        check_source(t.source, at)
+        for r in t.regimens:
+            check_source(r.source, f"{at}.regimens")
+        for w in t.timing:
+            check_source(w.source, f"{at}.timing")
+        for i, c in enumerate(t.cautions):
+            check_source(c.source, f"{at}.cautions[{i}]")
+            if c.when is not None:
+                check_condition(c.when, f"{at}.cautions[{i}].when", f"caution:{t.id}:{i}")
+        for r in t.regulatory:
+            check_source(r.source, f"{at}.regulatory")
+    for s in kb.tests.values():
+        check_source(s.source, where[f"tests:{s.id}"])
+        if s.positive:
+            check_source(s.positive.source, where[f"tests:{s.id}"] + ".positive")
+        if s.kind != "qualitative" and not s.units:
+            problems.append(f"{where[f'tests:{s.id}']}: a {s.kind} test needs units")
+        if s.unit and s.units and s.unit not in s.units:
+            problems.append(f"{where[f'tests:{s.id}']}: canonical unit '{s.unit}' is not among its units")
+    for inv in kb.investigations.values():
+        at = where[f"investigations:{inv.id}"]
+        check_source(inv.source, at)
+        check_condition(inv.done_when, f"{at}.done_when", f"investigation:{inv.id}")
+        if inv.id in kb.tests:
+            problems.append(f"{at}: id '{inv.id}' is also a lab test")
+    for d in kb.derived:
+        at = where[f"derived_facts:{d.id}"]
+        check_source(d.source, at)
+        check_condition(d.condition, f"{at}.condition", f"derived:{d.id}")
+    for r in kb.recommendations:
+        at = where[f"recommendations:{r.id}"]
+        check_source(r.source, at)
+        if r.guideline not in kb.guidelines:
+            problems.append(f"{at}: unknown guideline '{r.guideline}'")
+        if (r.therapy is None) == (r.test is None):
+            problems.append(f"{at}: give exactly one of 'therapy' or 'test'")
+        if r.therapy is not None and r.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{r.therapy}'")
+        if r.test is not None and r.test not in kb.tests and r.test not in kb.investigations:
+            problems.append(f"{at}: unknown test '{r.test}'")
+        check_condition(r.population, f"{at}.population", f"rec:{r.id}")
+    for a in kb.alerts:
+        at = where[f"alerts:{a.id}"]
+        check_source(a.source, at)
+        if a.therapy is not None and a.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{a.therapy}'")
+        check_condition(a.trigger, f"{at}.trigger", f"alert:{a.id}")
+    for p in kb.prognosis:
+        at = where[f"prognosis:{p.id}"]
+        check_source(p.source, at)
+        for c in p.context:
+            check_source(c, f"{at}.context")
+    return problems
+
+
+def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledge, list[str]]:
+    """Load and check the base; with ``strict`` raise KnowledgeError on any problem."""
+    items, problems, version, files = _read_all(directory)
+    validated = _validate(items, problems)
+    where = {f"{sec}:{key}": w for sec, entries in validated.items() for key, (w, _) in entries.items()}
+    # recommendations and alerts are lists but keyed by id too
+    kb = Knowledge(
+        version=version,
+        sources={k: v for k, (_, v) in validated["sources"].items()},
+        guidelines={k: v for k, (_, v) in validated["guidelines"].items()},
+        therapies={k: v for k, (_, v) in validated["therapies"].items()},
+        tests={k: v for k, (_, v) in validated["tests"].items()},
+        investigations={k: v for k, (_, v) in validated["investigations"].items()},
+        derived=[v for _, v in validated["derived_facts"].values()],
+        recommendations=[v for _, v in validated["recommendations"].values()],
+        alerts=[v for _, v in validated["alerts"].values()],
+        prognosis=[v for _, v in validated["prognosis"].values()],
+        files=files,
+    )
+    problems += cross_check(kb, where)
+    if strict and problems:
+        raise KnowledgeError(problems)
+    return kb, problems
+
+
+@functools.lru_cache(maxsize=4)
+def default_knowledge() -> Knowledge:
+    """The bundled knowledge base (cached: it is immutable for the life of the process)."""
+    kb, _ = load(KNOWLEDGE_DIR, strict=True)
+    return kb

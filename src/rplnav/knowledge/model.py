@@ -1,0 +1,229 @@
+"""The knowledge-base schema: every clinical statement is data with a source.
+
+A reviewer reads the YAML files next to this module; these models make sure each file says what the engine
+needs (a citation, a grade as the source states it, a population written in the condition language) and
+nothing it would silently ignore (unknown keys are rejected).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Stance = Literal[
+    "strong_for",
+    "conditional_for",
+    "good_practice",
+    "research_only",
+    "no_recommendation",
+    "insufficient_evidence",
+    "conditional_against",
+    "strong_against",
+    "not_permitted",
+]
+Certainty = Literal["high", "moderate", "low", "very_low", "not_graded"]
+STANCES: tuple[str, ...] = Stance.__args__  # type: ignore[attr-defined]
+CERTAINTIES: tuple[str, ...] = Certainty.__args__  # type: ignore[attr-defined]
+AGAINST = {"conditional_against", "strong_against", "not_permitted"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceRef(Strict):
+    """Where a statement comes from: a source id, the place in it, and whether we read it there."""
+
+    document: str = Field(description="id of an entry in sources.yaml")
+    locator: str = Field(min_length=1, description="section, table, recommendation or slide")
+    verified: bool = Field(description="true only when read in the primary source or its official abstract/table")
+    note: str | None = None
+
+
+class Source(Strict):
+    id: str
+    citation: str
+    year: int | None = None
+    kind: Literal[
+        "guideline", "criteria", "trial", "meta_analysis", "cohort", "review", "seed", "regulatory", "standard", "other"
+    ]
+    doi: str | None = None
+    url: str | None = None
+    note: str | None = None
+
+
+class Guideline(Strict):
+    id: str
+    body: str
+    title: str
+    year: int
+    scope: str
+    grading: str
+    rpl_definition: str | None = None
+    definition_algorithm: str | None = Field(None, description="id of the coded RPL definition, if any")
+    supersedes: str | None = None
+    source: SourceRef
+
+
+class Regimen(Strict):
+    label: str
+    dose: str | None = None
+    route: str | None = None
+    frequency: str | None = None
+    source: SourceRef
+
+
+class TimePoint(Strict):
+    """A point in the reproductive timeline, relative to an anchor event."""
+
+    anchor: Literal[
+        "preconception", "ovulation", "positive_test", "scan_confirmed", "heartbeat", "gestational_age", "delivery",
+        "postpartum",
+    ]
+    ga: str | None = Field(None, description="gestational age 'w+d' when anchor is gestational_age")
+    weeks_after: int | None = Field(None, ge=0, description="weeks after delivery when anchor is postpartum")
+
+
+class TimingWindow(Strict):
+    label: str
+    start: TimePoint
+    stop: TimePoint
+    text: str
+    source: SourceRef
+
+
+class Regulatory(Strict):
+    country: str = Field(description="ISO 3166-1 alpha-2, or '*' for a general statement")
+    status: Literal["approved", "off_label", "not_permitted", "restricted", "unlicensed"]
+    text: str
+    source: SourceRef
+
+
+class Caution(Strict):
+    """A contraindication, interaction or check that must precede use."""
+
+    text: str
+    kind: Literal["contraindication", "check", "adverse_effect", "monitoring"]
+    when: Any = Field(None, description="condition over facts; the caution becomes a patient alert when it holds")
+    level: Literal["info", "warning", "critical"] = "warning"
+    source: SourceRef
+
+
+class Therapy(Strict):
+    id: str
+    name: str
+    therapy_class: str = Field(alias="class")
+    mechanism: str
+    regimens: list[Regimen] = []
+    timing: list[TimingWindow] = []
+    cautions: list[Caution] = []
+    cost_burden: str | None = None
+    regulatory: list[Regulatory] = []
+    source: SourceRef
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PositiveRule(Strict):
+    """When a numeric result counts as positive/abnormal, as a source states it."""
+
+    above: float | None = None
+    at_or_above: float | None = None
+    below: float | None = None
+    use_reference_high: bool = Field(False, description="the lab's upper limit decides when it is given")
+    source: SourceRef
+
+
+class TestSpec(Strict):
+    id: str
+    name: str
+    kind: Literal["qualitative", "quantitative", "both"]
+    unit: str | None = Field(None, description="canonical unit")
+    units: dict[str, float | tuple[float, float]] = Field(
+        default_factory=dict, description="accepted unit -> factor to canonical, or (factor, offset)"
+    )
+    results: list[str] = Field(default_factory=lambda: ["positive", "negative"])
+    min: float | None = Field(None, description="smallest possible value in the canonical unit")
+    max: float | None = Field(None, description="largest possible value in the canonical unit")
+    positive: PositiveRule | None = None
+    loinc: str | None = None
+    loinc_verified: bool = False
+    source: SourceRef
+
+
+    def to_canonical(self, value: float, unit: str) -> float:
+        conv = self.units[unit]
+        if isinstance(conv, tuple):
+            return value * conv[0] + conv[1]
+        return value * conv
+
+
+class Investigation(Strict):
+    """A work-up item recorded under `findings` rather than as a lab result."""
+
+    id: str
+    name: str
+    done_when: Any = Field(description="condition over facts that is true once the investigation is done")
+    source: SourceRef
+
+
+class DerivedFact(Strict):
+    """A named fact defined as a condition over other facts (e.g. 'unexplained RPL')."""
+
+    id: str
+    description: str
+    condition: Any
+    source: SourceRef
+
+
+class Recommendation(Strict):
+    id: str
+    guideline: str
+    therapy: str | None = None
+    test: str | None = None
+    stance: Stance
+    strength: str = Field(description="strength exactly as the source states it (e.g. 'strong', 'Grade C', 'GPP')")
+    certainty: Certainty
+    certainty_as_stated: str | None = Field(None, description="e.g. '⊕⊕○○' or 'Level 2a'")
+    population: Any = Field(True, description="condition over facts (see rules.py)")
+    population_text: str
+    statement: str
+    when: str | None = Field(None, description="for tests: when in the history (e.g. 'after 2 losses')")
+    aps_definition: str | None = Field(None, description="which APS definition the population assumes")
+    source: SourceRef
+
+    @field_validator("therapy", "test")
+    @classmethod
+    def _non_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class Alert(Strict):
+    id: str
+    level: Literal["info", "warning", "critical"]
+    text: str
+    trigger: Any = Field(description="condition over facts; the alert shows when it is true")
+    therapy: str | None = None
+    kind: Literal["pitfall", "safety", "regulatory", "research_vs_guideline", "consent", "workup"] = "pitfall"
+    source: SourceRef
+
+
+class PrognosisCell(Strict):
+    age: int
+    losses: int
+    live_birth_percent: float
+    verified: bool
+
+
+class PrognosisTable(Strict):
+    id: str
+    title: str
+    population: str
+    outcome: str
+    caveat: str
+    cells: list[PrognosisCell]
+    context: list[SourceRef] = []
+    source: SourceRef

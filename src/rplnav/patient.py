@@ -1,0 +1,495 @@
+"""Patient input (`rplnav.patient/v1`): parsing, unit normalisation and validation.
+
+Clinical input is unforgiving of guesses, so the models are strict: unknown keys are rejected with the closest
+known key suggested, numbers must be numbers, and every problem in a file is reported at once with its field
+path. Implausible-but-possible combinations become warnings that travel with the assessment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rplnav.gestation import format_ga, parse_gestational_age
+from rplnav.knowledge.model import TestSpec
+from rplnav.partial_date import PartialDate
+
+SCHEMA = "rplnav.patient/v1"
+
+Outcome = Literal[
+    "miscarriage", "biochemical", "pul_resolved", "ectopic", "molar", "stillbirth", "live_birth", "termination"
+]
+Karyotype = Literal["euploid", "aneuploid", "unbalanced_structural", "unknown"]
+Uterus = Literal[
+    "normal", "septate", "subseptate", "bicornuate", "unicornuate", "didelphys", "arcuate", "submucosal_fibroid",
+    "polyp", "adhesions", "adenomyosis", "unknown",
+]
+ParentalKaryotype = Literal["normal", "balanced_translocation", "inversion", "other_abnormal", "unknown"]
+ConditionId = Literal[
+    "sle", "rheumatoid_arthritis", "other_autoimmune", "hypothyroidism", "hyperthyroidism", "diabetes", "pcos",
+    "hyperprolactinaemia", "iga_deficiency", "latent_tb", "thrombophilia_inherited", "renal_disease", "hypertension",
+]
+CONDITION_IDS: tuple[str, ...] = ConditionId.__args__  # type: ignore[attr-defined]
+LOSS_OUTCOMES = frozenset({"miscarriage", "biochemical", "pul_resolved", "stillbirth"})
+NON_VISUALISED = frozenset({"biochemical", "pul_resolved"})
+
+# Bounds on what is physically possible in an input, not clinical thresholds.
+AGE_MIN, AGE_MAX = 12, 65
+
+
+class InputError(Exception):
+    """Invalid patient input: every problem, each naming its field path."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _date(value: object) -> PartialDate:
+    d = PartialDate.parse(value)
+    if d.earliest > _today():
+        raise ValueError(f"'{d.text}' is in the future")
+    return d
+
+
+def _ga(value: object) -> int:
+    return parse_gestational_age(value)
+
+
+class GA(int):
+    """Gestational age in days (an int), printed as weeks+days."""
+
+    def __repr__(self) -> str:
+        return format_ga(int(self))
+
+
+class Current(_Model):
+    gestational_age: int | None = Field(None, description="days")
+    intrauterine_confirmed: bool | None = None
+    fetal_heart_activity: bool | None = None
+    bleeding: bool | None = None
+    conception: Literal["natural", "ivf"] | None = None
+
+    @field_validator("gestational_age", mode="before")
+    @classmethod
+    def _parse_ga(cls, v: object) -> int | None:
+        return None if v is None else _ga(v)
+
+
+class Pregnancy(_Model):
+    outcome: Outcome
+    gestational_age: int | None = Field(None, description="days")
+    date: PartialDate | None = None
+    fetal_heart_activity: bool | None = None
+    poc_karyotype: Karyotype = "unknown"
+    morphologically_normal: bool | None = None
+    severe_preeclampsia: bool | None = None
+    placental_insufficiency: bool | None = None
+    conception: Literal["natural", "ivf"] | None = None
+    treatments: list[str] = []
+    partner: str | None = Field(None, description="pseudonymous partner label, when partners differ")
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("gestational_age", mode="before")
+    @classmethod
+    def _parse_ga(cls, v: object) -> int | None:
+        return None if v is None else _ga(v)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _parse_date(cls, v: object) -> PartialDate | None:
+        return None if v is None else _date(v)
+
+    @property
+    def is_loss(self) -> bool:
+        return self.outcome in LOSS_OUTCOMES
+
+
+class Lab(_Model):
+    test: str
+    result: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    reference_high: float | None = None
+    date: PartialDate | None = None
+    note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("value", "reference_high", mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _parse_date(cls, v: object) -> PartialDate | None:
+        return None if v is None else _date(v)
+
+
+class Thrombosis(_Model):
+    type: Literal["venous", "arterial", "small_vessel"]
+    date: PartialDate | None = None
+    high_risk_profile: bool | None = None
+    superficial: bool = False
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _parse_date(cls, v: object) -> PartialDate | None:
+        return None if v is None else _date(v)
+
+
+class Findings(_Model):
+    uterus: Uterus | None = None
+    chronic_endometritis: bool | None = None
+    parental_karyotype: ParentalKaryotype | None = None
+    thromboses: list[Thrombosis] | None = None
+    thrombocytopenia_lowest: float | None = Field(None, description="lowest platelet count, x10^9/L")
+    cardiac_valve: Literal["none", "thickening", "vegetation"] | None = None
+    microvascular: Literal["none", "suspected", "established"] | None = None
+
+    @field_validator("thrombocytopenia_lowest", mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+
+class Lifestyle(_Model):
+    smoking: bool | None = None
+    bmi: float | None = Field(None, gt=10, lt=90)
+    alcohol: bool | None = None
+    caffeine_mg_per_day: float | None = Field(None, ge=0, le=3000)
+
+    @field_validator("bmi", "caffeine_mg_per_day", mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+
+class Patient(_Model):
+    schema_: Literal["rplnav.patient/v1"] = Field(alias="schema")
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    age: int = Field(ge=AGE_MIN, le=AGE_MAX)
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    current: Current | None = None
+    pregnancies: list[Pregnancy] = []
+    labs: list[Lab] = []
+    findings: Findings = Findings()
+    conditions: list[ConditionId] | None = None
+    lifestyle: Lifestyle = Lifestyle()
+    assessed_on: PartialDate | None = Field(None, description="date of assessment; defaults to today")
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, populate_by_name=True, arbitrary_types_allowed=True
+    )
+
+    @field_validator("assessed_on", mode="before")
+    @classmethod
+    def _parse_date(cls, v: object) -> PartialDate | None:
+        return None if v is None else _date(v)
+
+    @model_validator(mode="after")
+    def _contradictions(self) -> Patient:
+        problems: list[str] = []
+        for i, p in enumerate(self.pregnancies):
+            if p.outcome in NON_VISUALISED and p.fetal_heart_activity:
+                problems.append(
+                    f"pregnancies[{i}]: a {p.outcome} loss was never seen on scan, so fetal_heart_activity "
+                    "cannot be true"
+                )
+        if self.current and self.current.fetal_heart_activity and self.current.intrauterine_confirmed is False:
+            problems.append("current: fetal_heart_activity is true but intrauterine_confirmed is false")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def today(self) -> dt.date:
+        return self.assessed_on.latest if self.assessed_on else _today()
+
+
+class Parsed(BaseModel):
+    """A validated patient with the warnings raised while reading it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    patient: Patient
+    warnings: list[str] = []
+
+
+# ---------------------------------------------------------------- reading files
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text, so YYYY-MM and YYYY-MM-DD are parsed the same way."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_document(text: str, name: str = "<input>") -> Any:
+    """Parse YAML or JSON text; a syntax error names its line and column."""
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError([f"{name}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}"]) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InputError([f"{name}: {where}invalid YAML: {e.problem or e}"]) from None
+    except yaml.YAMLError as e:  # pragma: no cover - other YAML errors carry no mark
+        raise InputError([f"{name}: invalid YAML: {e}"]) from None
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """Read a file, or standard input for '-'. Returns (text, display name)."""
+    import sys
+
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    p = Path(path)
+    if not p.exists():
+        raise InputError([f"{path}: no such file"])
+    if p.is_dir():
+        raise InputError([f"{path}: is a directory, expected a patient file"])
+    try:
+        return p.read_text(encoding="utf-8"), path
+    except UnicodeDecodeError:
+        raise InputError([f"{path}: not UTF-8 text"]) from None
+
+
+# ---------------------------------------------------------------- validation
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(document)"
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    names = []
+    for n, f in model.model_fields.items():
+        names.append(f.alias or n)
+    return names
+
+
+_MODEL_AT: dict[str, type[BaseModel]] = {
+    "": Patient, "current": Current, "pregnancies": Pregnancy, "labs": Lab, "findings": Findings,
+    "findings.thromboses": Thrombosis, "lifestyle": Lifestyle,
+}
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    key = ".".join(str(p) for p in loc if not isinstance(p, int))
+    return _MODEL_AT.get(key)
+
+
+def closest(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """' (did you mean 'x'?)' for the closest option, or ''."""
+    m = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean '{m[0]}'?)" if m else ""
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    typ = err["type"]
+    inp = err.get("input")
+    if typ == "extra_forbidden":
+        parent = _model_for(loc[:-1])
+        hint = closest(str(loc[-1]), _field_names(parent)) if parent else ""
+        return f"{_path(loc)}: unknown key{hint}"
+    if typ == "missing":
+        return f"{_path(loc)}: required"
+    if typ == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        hint = closest(str(inp), [s.strip().strip("'") for s in expected.replace(" or ", ", ").split(", ")])
+        return f"{_path(loc)}: {inp!r} is not allowed{hint}; expected {expected}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif typ in {"int_type", "float_type", "bool_type", "string_type", "list_type", "dict_type", "model_type"}:
+        msg = f"{inp!r} is not {msg.split('valid ')[-1] if 'valid' in msg else msg}"
+    elif inp is not None and typ not in {"model_attributes_type"}:
+        msg = f"{inp!r}: {msg}"
+    return f"{_path(loc)}: {msg}"
+
+
+def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Check test ids, results, units and ranges; return problems and labs normalised to canonical units."""
+    problems: list[str] = []
+    out: list[dict[str, Any]] = []
+    for i, lab in enumerate(raw_labs):
+        if not isinstance(lab, dict):
+            out.append(lab)
+            continue
+        lab = dict(lab)
+        test = lab.get("test")
+        where = f"labs[{i}]"
+        if not isinstance(test, str):
+            out.append(lab)
+            continue
+        spec = tests.get(test)
+        if spec is None:
+            problems.append(f"{where}.test: '{test}' is not a known test id{closest(test, sorted(tests))}")
+            out.append(lab)
+            continue
+        result, value, unit = lab.get("result"), lab.get("value"), lab.get("unit")
+        if result is None and value is None:
+            problems.append(f"{where}: give 'result' (qualitative) or 'value' with 'unit' for {test}")
+        if result is not None:
+            if spec.kind == "quantitative":
+                problems.append(f"{where}.result: {test} is reported as a number; give 'value' and 'unit'")
+            elif isinstance(result, str) and result not in spec.results:
+                problems.append(
+                    f"{where}.result: '{result}' is not a result for {test}{closest(result, spec.results)}; "
+                    f"expected one of {', '.join(spec.results)}"
+                )
+        if value is not None:
+            if spec.kind == "qualitative":
+                problems.append(f"{where}.value: {test} is reported as a result (e.g. positive/negative), not a number")
+            elif unit is None:
+                problems.append(f"{where}.unit: required with a value for {test}; expected {'/'.join(spec.units)}")
+            elif not isinstance(unit, str) or unit not in spec.units:
+                problems.append(
+                    f"{where}.unit: '{unit}' is not a unit for {test}{closest(str(unit), list(spec.units))}; "
+                    f"expected {' or '.join(spec.units)}"
+                )
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                canonical = spec.to_canonical(float(value), unit)
+                if spec.min is not None and canonical < spec.min:
+                    problems.append(f"{where}.value: {value} {unit} is impossible for {test} (below {spec.min} {spec.unit})")
+                elif spec.max is not None and canonical > spec.max:
+                    problems.append(f"{where}.value: {value} {unit} is impossible for {test} (above {spec.max} {spec.unit})")
+                else:
+                    lab["value"] = canonical
+                    ref = lab.get("reference_high")
+                    if isinstance(ref, int | float) and not isinstance(ref, bool):
+                        if ref <= 0:
+                            problems.append(f"{where}.reference_high: must be above 0")
+                        else:
+                            lab["reference_high"] = spec.to_canonical(float(ref), unit)
+                    lab["unit"] = spec.unit
+        out.append(lab)
+    return problems, out
+
+
+def _check_treatments(raw: dict[str, Any], therapy_ids: set[str]) -> list[str]:
+    problems = []
+    for i, p in enumerate(raw.get("pregnancies") or []):
+        if not isinstance(p, dict):
+            continue
+        for j, t in enumerate(p.get("treatments") or []):
+            if isinstance(t, str) and t not in therapy_ids:
+                problems.append(
+                    f"pregnancies[{i}].treatments[{j}]: '{t}' is not a known therapy id{closest(t, sorted(therapy_ids))}"
+                )
+    return problems
+
+
+def _warnings(p: Patient) -> list[str]:
+    """Implausible but possible combinations: reported, never rejected."""
+    w: list[str] = []
+    for i, preg in enumerate(p.pregnancies):
+        ga = preg.gestational_age
+        if ga is None:
+            continue
+        if preg.outcome == "live_birth" and ga < 22 * 7:
+            w.append(f"pregnancies[{i}]: a live birth at {format_ga(ga)} weeks is unusual; please check the gestational age")
+        if preg.outcome == "miscarriage" and ga >= 24 * 7:
+            w.append(f"pregnancies[{i}]: a miscarriage at {format_ga(ga)} weeks is usually recorded as a stillbirth")
+        if preg.outcome == "stillbirth" and ga < 20 * 7:
+            w.append(f"pregnancies[{i}]: a stillbirth at {format_ga(ga)} weeks is usually recorded as a miscarriage")
+        if preg.outcome in NON_VISUALISED and ga > 10 * 7:
+            w.append(f"pregnancies[{i}]: a {preg.outcome} loss at {format_ga(ga)} weeks is unusual; check the outcome")
+    dated = [(i, preg.date) for i, preg in enumerate(p.pregnancies) if preg.date is not None]
+    for (i, a), (j, b) in zip(dated, dated[1:], strict=False):
+        if b.latest < a.earliest:
+            w.append(f"pregnancies[{j}]: dated {b} but listed after pregnancies[{i}] ({a}); list pregnancies oldest first")
+    if p.current and p.current.gestational_age is not None and p.current.gestational_age > 24 * 7:
+        w.append("current.gestational_age: beyond 24 weeks; this tool's advice concerns early pregnancy")
+    if p.current and p.current.fetal_heart_activity and p.current.gestational_age is not None \
+            and p.current.gestational_age < 5 * 7:
+        w.append("current: fetal heart activity before 5 weeks is unusual; check the gestational age")
+    return w
+
+
+def parse_patient(
+    data: Any,
+    tests: dict[str, TestSpec],
+    therapy_ids: set[str],
+    name: str = "<input>",
+) -> Parsed:
+    """Validate a decoded document; raise InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError([f"{name}: expected a mapping with 'schema: {SCHEMA}' at the top level"])
+    problems: list[str] = []
+    if data.get("schema") != SCHEMA and "schema" in data:
+        problems.append(f"schema: '{data.get('schema')}' is not supported; expected {SCHEMA}")
+    data = dict(data)
+    labs = data.get("labs")
+    if isinstance(labs, list):
+        lab_problems, data["labs"] = _check_labs(labs, tests)
+        problems += lab_problems
+    problems += _check_treatments(data, therapy_ids)
+    patient: Patient | None = None
+    try:
+        patient = Patient.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors():
+            msg = _describe(err)
+            if not (msg.startswith("schema:") and any(p.startswith("schema:") for p in problems)):
+                problems.append(msg)
+    if problems or patient is None:
+        raise InputError(sorted(set(problems), key=problems.index))
+    return Parsed(patient=patient, warnings=_warnings(patient))
+
+
+def read_patient(path: str, tests: dict[str, TestSpec], therapy_ids: set[str],
+                 converter: Callable[[Any], Any] | None = None) -> Parsed:
+    """Read and validate a patient file ('-' for stdin)."""
+    text, name = read_text(path)
+    data = load_document(text, name)
+    if converter is not None:
+        data = converter(data)
+    return parse_patient(data, tests, therapy_ids, name)

@@ -1,0 +1,251 @@
+"""The population-condition language: YAML -> AST -> three-valued (Kleene) evaluation.
+
+A recommendation's population is written in the knowledge base as data, e.g.::
+
+    all:
+      - losses.total >= 4
+      - aps.any_met == false
+      - any: [lab.nk_cells_peripheral.positive == true, not: {fact: condition.sle, eq: true}]
+
+Leaves are either strings ``"<fact> <op> <literal>"`` (ops: == != < <= > >= in, not in, is known,
+is unknown) or mappings ``{fact: name, <op>: literal}`` (ops: eq ne lt le gt ge in not_in known).
+Literals are parsed with YAML's safe loader (numbers, true/false, strings, [lists]) — nothing is ever
+evaluated as code. A fact whose value is unknown (None) makes its comparison unknown; ``all``/``any``/``not``
+follow Kleene's strong three-valued logic, so an undecided population reports the facts (`needs`) that
+would decide it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+Tri = bool | None
+
+
+class ConditionError(ValueError):
+    """A condition that does not follow the language."""
+
+
+@dataclass(frozen=True)
+class Result:
+    value: Tri
+    needs: tuple[str, ...] = ()
+
+
+class Node:
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fact_names(self) -> set[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_text(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Const(Node):
+    value: bool
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:
+        return Result(self.value)
+
+    def fact_names(self) -> set[str]:
+        return set()
+
+    def to_text(self) -> str:
+        return "everyone" if self.value else "no one"
+
+
+_OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "in": "in", "not in": "not_in"}
+_SYMBOL = {v: k for k, v in _OPS.items()}
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    fact: str
+    op: str  # eq ne lt le gt ge in not_in known unknown
+    literal: Any = None
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:
+        if self.fact not in facts:
+            raise KeyError(self.fact)
+        v = facts[self.fact]
+        if self.op == "known":
+            return Result(v is not None)
+        if self.op == "unknown":
+            return Result(v is None)
+        if v is None:
+            return Result(None, (self.fact,))
+        lit = self.literal
+        try:
+            if self.op == "eq":
+                return Result(v == lit)
+            if self.op == "ne":
+                return Result(v != lit)
+            if self.op == "in":
+                return Result(v in lit)
+            if self.op == "not_in":
+                return Result(v not in lit)
+            if self.op == "lt":
+                return Result(v < lit)
+            if self.op == "le":
+                return Result(v <= lit)
+            if self.op == "gt":
+                return Result(v > lit)
+            if self.op == "ge":
+                return Result(v >= lit)
+        except TypeError as e:
+            raise ConditionError(f"cannot compare {self.fact}={v!r} with {lit!r}: {e}") from None
+        raise ConditionError(f"unknown operator {self.op}")  # pragma: no cover
+
+    def fact_names(self) -> set[str]:
+        return {self.fact}
+
+    def to_text(self) -> str:
+        if self.op in ("known", "unknown"):
+            return f"{self.fact} is {self.op}"
+        lit = self.literal
+        if isinstance(lit, bool):
+            lit = str(lit).lower()
+        return f"{self.fact} {_SYMBOL[self.op]} {lit}"
+
+
+@dataclass(frozen=True)
+class All(Node):
+    items: tuple[Node, ...]
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:
+        needs: list[str] = []
+        unknown = False
+        for item in self.items:
+            r = item.evaluate(facts)
+            if r.value is False:
+                return Result(False)
+            if r.value is None:
+                unknown = True
+                needs.extend(n for n in r.needs if n not in needs)
+        return Result(None, tuple(needs)) if unknown else Result(True)
+
+    def fact_names(self) -> set[str]:
+        return set().union(*(i.fact_names() for i in self.items)) if self.items else set()
+
+    def to_text(self) -> str:
+        return "(" + " and ".join(i.to_text() for i in self.items) + ")"
+
+
+@dataclass(frozen=True)
+class Any_(Node):
+    items: tuple[Node, ...]
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:
+        needs: list[str] = []
+        unknown = False
+        for item in self.items:
+            r = item.evaluate(facts)
+            if r.value is True:
+                return Result(True)
+            if r.value is None:
+                unknown = True
+                needs.extend(n for n in r.needs if n not in needs)
+        return Result(None, tuple(needs)) if unknown else Result(False)
+
+    def fact_names(self) -> set[str]:
+        return set().union(*(i.fact_names() for i in self.items)) if self.items else set()
+
+    def to_text(self) -> str:
+        return "(" + " or ".join(i.to_text() for i in self.items) + ")"
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    item: Node
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Result:
+        r = self.item.evaluate(facts)
+        return Result(None if r.value is None else not r.value, r.needs)
+
+    def fact_names(self) -> set[str]:
+        return self.item.fact_names()
+
+    def to_text(self) -> str:
+        return f"not {self.item.to_text()}"
+
+
+_LEAF = re.compile(
+    r"^\s*(?P<fact>[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)\s*"
+    r"(?:(?P<known>is\s+(?:known|unknown))|(?P<op>==|!=|<=|>=|<|>|not\s+in|in)\s*(?P<lit>.+?))\s*$"
+)
+
+
+def _literal(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConditionError(f"cannot read literal {text!r}: {e}") from None
+    if isinstance(value, dict):
+        raise ConditionError(f"literal {text!r} must be a number, true/false, a string or a [list]")
+    return value
+
+
+def _check_literal(op: str, lit: Any, where: str) -> Any:
+    if op in ("in", "not_in"):
+        if not isinstance(lit, list):
+            raise ConditionError(f"{where}: '{op}' needs a [list]")
+        return tuple(lit)
+    if op in ("lt", "le", "gt", "ge") and (not isinstance(lit, int | float) or isinstance(lit, bool)):
+        raise ConditionError(f"{where}: '{_SYMBOL[op]}' needs a number, got {lit!r}")
+    return lit
+
+
+def parse(spec: Any, where: str = "condition") -> Node:
+    """Parse a condition written in YAML into an AST; raise ConditionError naming the place."""
+    if spec is True or spec is None:
+        return Const(True)
+    if spec is False:
+        return Const(False)
+    if isinstance(spec, str):
+        m = _LEAF.match(spec)
+        if not m:
+            raise ConditionError(f"{where}: cannot read {spec!r}; expected '<fact> <op> <value>'")
+        if m.group("known"):
+            return Compare(m.group("fact"), "unknown" if "unknown" in m.group("known") else "known")
+        op = _OPS[re.sub(r"\s+", " ", m.group("op"))]
+        return Compare(m.group("fact"), op, _check_literal(op, _literal(m.group("lit")), where))
+    if isinstance(spec, list):
+        return All(tuple(parse(s, f"{where}[{i}]") for i, s in enumerate(spec)))
+    if isinstance(spec, dict):
+        keys = set(spec)
+        if keys == {"all"}:
+            items = spec["all"]
+            if not isinstance(items, list) or not items:
+                raise ConditionError(f"{where}.all: needs a non-empty list")
+            return All(tuple(parse(s, f"{where}.all[{i}]") for i, s in enumerate(items)))
+        if keys == {"any"}:
+            items = spec["any"]
+            if not isinstance(items, list) or not items:
+                raise ConditionError(f"{where}.any: needs a non-empty list")
+            return Any_(tuple(parse(s, f"{where}.any[{i}]") for i, s in enumerate(items)))
+        if keys == {"not"}:
+            return Not(parse(spec["not"], f"{where}.not"))
+        if "fact" in keys and len(keys) == 2:
+            (op,) = keys - {"fact"}
+            fact = spec["fact"]
+            if not isinstance(fact, str):
+                raise ConditionError(f"{where}.fact: must be a fact name")
+            if op == "known":
+                return Compare(fact, "known" if spec[op] else "unknown")
+            if op not in _SYMBOL:
+                raise ConditionError(f"{where}: unknown operator '{op}'; expected one of {', '.join(_SYMBOL)}, known")
+            return Compare(fact, op, _check_literal(op, spec[op], where))
+        raise ConditionError(f"{where}: expected all/any/not or {{fact: ..., <op>: ...}}, got keys {sorted(keys)}")
+    raise ConditionError(f"{where}: cannot read {spec!r}")
+
+
+def evaluate(node: Node, facts: Mapping[str, Any]) -> Result:
+    return node.evaluate(facts)
