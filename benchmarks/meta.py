@@ -1,0 +1,1 @@
+"""Benchmark of rplnav.evidence (placeholder; filled in below)."""
