@@ -1,0 +1,203 @@
+"""Command line: `rplnav assess | therapy | evidence | kb | demo`.
+
+Bad input never produces a traceback: every problem is printed on stderr with its field path and the
+command exits 2 (1 for an invalid knowledge base), as the contract requires.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rplnav.knowledge.load import KnowledgeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="RPL Navigator: cited, guideline-by-guideline decision support for recurrent pregnancy loss. "
+    "For clinicians; not a prescription.",
+)
+kb_app = typer.Typer(no_args_is_help=True, help="Check the knowledge base and show its coverage.")
+app.add_typer(kb_app, name="kb")
+
+
+class Format(str, Enum):
+    json = "json"
+    md = "md"
+    text = "text"
+    html = "html"
+    pdf = "pdf"
+
+
+class MonoFormat(str, Enum):
+    json = "json"
+    md = "md"
+    text = "text"
+
+
+def _fail(problems: list[str], code: int = 2) -> None:
+    for p in problems:
+        typer.echo(f"error: {p}", err=True)
+    raise typer.Exit(code)
+
+
+def _engine():  # noqa: ANN202 - lazy import keeps `--help` fast
+    from rplnav.assess import Engine
+    from rplnav.knowledge.load import default_knowledge
+
+    try:
+        return Engine(default_knowledge())
+    except KnowledgeError as e:
+        _fail([f"knowledge base: {p}" for p in e.problems], 1)
+        raise  # pragma: no cover
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as e:
+            _fail([f"--out: cannot write {out}: {e.strerror}"])
+
+
+@app.command()
+def assess(
+    file: Annotated[str, typer.Argument(help="patient file (YAML or JSON); '-' reads standard input")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.text,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file")] = None,
+    guidelines: Annotated[str | None, typer.Option(help="only these guideline ids, comma-separated")] = None,
+) -> None:
+    """Assess one patient: RPL definitions, APS, work-up, every guideline's stance on every therapy."""
+    from rplnav.patient import InputError, read_patient
+
+    engine = _engine()
+    keep = None
+    if guidelines:
+        keep = [g.strip() for g in guidelines.split(",") if g.strip()]
+        unknown = [g for g in keep if g not in engine.kb.guidelines]
+        if unknown:
+            from rplnav.patient import closest
+
+            _fail([f"--guidelines: '{g}' is not a guideline id{closest(g, sorted(engine.kb.guidelines))}"
+                   for g in unknown])
+    if format in (Format.html, Format.pdf):
+        _fail([f"--format: '{format.value}' output is not available in this version; use json, md or text"])
+    try:
+        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies))
+    except InputError as e:
+        _fail(e.problems)
+        return
+    doc = engine.assess(parsed, keep)
+    if format is Format.json:
+        from rplnav.render.jsonout import render_json
+
+        _write(render_json(doc), out)
+    elif format is Format.md:
+        from rplnav.render.markdown import render_markdown
+
+        _write(render_markdown(doc), out)
+    else:
+        from rplnav.render.terminal import render_terminal
+
+        color = out is None and sys.stdout.isatty()
+        _write(render_terminal(doc, color=color), out)
+
+
+@app.command()
+def therapy(
+    therapy_id: Annotated[str, typer.Argument(metavar="ID", help="therapy id, e.g. ivig")],
+    format: Annotated[MonoFormat, typer.Option("--format", "-f")] = MonoFormat.text,
+) -> None:
+    """The therapy monograph: every guideline's stance, dose, timing, safety, pitfalls and references."""
+    from rplnav.monograph import build_monograph, render_monograph
+
+    engine = _engine()
+    try:
+        mono = build_monograph(engine.kb, therapy_id)
+    except KeyError as e:
+        _fail([str(e.args[0]) if e.args else f"unknown therapy '{therapy_id}'"])
+        return
+    _write(render_monograph(mono, format.value), None)
+
+
+@kb_app.command("check")
+def kb_check() -> None:
+    """Validate every file and cross-reference; exit 1 listing the problems."""
+    from rplnav.knowledge.load import load
+
+    kb, problems = load(strict=False)
+    if problems:
+        for p in problems:
+            typer.echo(f"problem: {p}", err=True)
+        typer.echo(f"{len(problems)} problem(s) in the knowledge base {kb.version}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"knowledge base OK: {kb.version}\n{len(kb.sources)} sources, {len(kb.guidelines)} guidelines, "
+        f"{len(kb.therapies)} therapies, {len(kb.tests)} tests, {len(kb.investigations)} investigations, "
+        f"{len(kb.recommendations)} recommendations, {len(kb.alerts)} alerts"
+    )
+
+
+@kb_app.command("stats")
+def kb_stats() -> None:
+    """Coverage: therapies × guidelines, recommendations per guideline, share verified."""
+    from rplnav.kbstats import coverage, render_stats
+
+    engine = _engine()
+    typer.echo(render_stats(coverage(engine.kb)))
+
+
+@app.command()
+def demo(
+    examples_dir: Annotated[Path | None, typer.Option(help="folder of patient files")] = None,
+    width: Annotated[int, typer.Option(help="terminal width")] = 140,
+) -> None:
+    """Assess the bundled example patients and print a one-screen summary of each."""
+    from rich.console import Console
+    from rich.progress import track
+
+    from rplnav.examples import example_files
+    from rplnav.patient import InputError, read_patient
+    from rplnav.render.terminal import render_terminal
+
+    engine = _engine()
+    files = example_files(examples_dir)
+    if not files:
+        _fail([f"no example patients found in {examples_dir}"])
+    console = Console(width=width, stderr=True)
+    reports = []
+    for path in track(files, description="assessing example patients", console=console):
+        try:
+            parsed = read_patient(str(path), engine.kb.tests, set(engine.kb.therapies))
+        except InputError as e:
+            _fail([f"{path.name}: {p}" for p in e.problems])
+            return
+        reports.append(render_terminal(engine.assess(parsed), width=width, color=sys.stdout.isatty(), full=False))
+    for r in reports:
+        sys.stdout.write(r + "\n")
+    sys.stdout.write(f"{len(files)} example patients assessed with knowledge {engine.kb.version}\n")
+
+
+def _mount_evidence() -> None:
+    try:
+        from rplnav.evidence.cli import app as evidence_app
+    except ImportError:  # pragma: no cover - evidence extras missing
+        return
+    app.add_typer(evidence_app, name="evidence", help="Pooled evidence, forest plots, stratified pooling.")
+
+
+_mount_evidence()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Views of the assessment document: every output format reads the same dictionary."""

@@ -1,0 +1,103 @@
+"""Markdown report: the assessment for a patient file or a message to a colleague."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rplnav.render.common import GUIDELINE_ORDER, fmt_tri, source_text, stance_label
+
+
+def render_markdown(a: dict[str, Any]) -> str:
+    out: list[str] = []
+    w = out.append
+    w(f"# RPL Navigator assessment — {a['patient_id']}")
+    w("")
+    w(f"*{a['intended_use']}*")
+    w("")
+    w(f"Knowledge version `{a['knowledge_version']}` · assessed on {a['assessed_on']} · tool {a['tool_version']}")
+    w("")
+    lo = a["losses"]
+    w("## Pregnancy losses")
+    w(f"- Total {lo['total']} (clinical {lo['clinical']}, non-visualised {lo['biochemical']}); "
+      f"longest consecutive run {lo['consecutive_max']}")
+    w(f"- Before 10 weeks: {fmt_tri(lo['early_lt10w'])}; 10+0–15+6: {fmt_tri(lo['early_fetal_10_15w'])}; "
+      f"16 weeks or later: {fmt_tri(lo['fetal_ge16w'])}; second trimester: {fmt_tri(lo['second_trimester'])}")
+    w(f"- Live births {lo['live_births']}; {'primary' if lo['primary'] else 'secondary' if lo['primary'] is False else 'unknown'} RPL")
+    w("")
+    w("## Does she meet each definition of RPL?")
+    w("| Guideline | Meets | Why | Source |")
+    w("|---|---|---|---|")
+    for gid, r in a["rpl"].items():
+        w(f"| {gid} | {fmt_tri(r['meets'])} | {r['reason']} | {source_text(r['source'])} |")
+    w("")
+    w("## Antiphospholipid syndrome")
+    for name, block in a["aps"].items():
+        status = block.get("status")
+        pts = ""
+        if "clinical_points" in block:
+            pts = f" (clinical {block['clinical_points']} points, laboratory {block['laboratory_points']} points)"
+        w(f"- **{name}**: {status}{pts}")
+        for m in block.get("missing", []):
+            w(f"  - to decide: {m}")
+        if block.get("note"):
+            w(f"  - note: {block['note']}")
+    w("")
+    w("## Work-up")
+    w("| Test | Status | Guidelines |")
+    w("|---|---|---|")
+    for item in a["workup"]:
+        gl = "; ".join(
+            f"{r['guideline']} {stance_label(r['stance'])}{'' if r['applies'] else ' (n/a)' if r['applies'] is False else ' (?)'}"
+            for r in item["recommendations"])
+        w(f"| {item['name']} | {item['status']} | {gl} |")
+    w("")
+    w("## Treatment options: what each guideline says for her")
+    w("Legend: ✔ applies to her · ? may apply (missing facts listed) · – population does not match.")
+    w("")
+    for o in a["options"]:
+        if not o["stances"] and not o["alerts"]:
+            continue
+        w(f"### {o['name']} (`{o['therapy']}`)")
+        w(f"**Summary:** {o['summary']}")
+        w("")
+        if o["stances"]:
+            w("| Guideline | Stance | Strength / certainty | For her | Population | Source |")
+            w("|---|---|---|---|---|---|")
+            for s in sorted(o["stances"], key=lambda s: GUIDELINE_ORDER.get(s["guideline"], 99)):
+                mark = {True: "✔", False: "–", None: "?"}[s["applies"]]
+                needs = f" (needs {', '.join(s['needs'])})" if s["needs"] else ""
+                w(f"| {s['guideline']} | {stance_label(s['stance'])} | {s['strength']} / {s['certainty']} | "
+                  f"{mark}{needs} | {s['population']} | {source_text(s['source'])} |")
+            w("")
+        t = o["timing"]
+        if t["status"] != "n/a" or t["windows"]:
+            w(f"**Timing** ({t['status']}):")
+            for win in t["windows"]:
+                w(f"- {win['label']} [{win['status']}]: {win['text']} — {source_text(win['source'])}")
+            w("")
+        for al in o["alerts"]:
+            w(f"> **{al['level'].upper()}** {al['text']} — {source_text(al['source'])}")
+        if o["alerts"]:
+            w("")
+    if a["alerts"]:
+        w("## Alerts")
+        for al in a["alerts"]:
+            w(f"- **{al['level'].upper()}** {al['text']}" + (f" — {source_text(al['source'])}" if al.get("source") else ""))
+        w("")
+    p = a["prognosis"]
+    w("## Prognosis")
+    if p.get("next_pregnancy_live_birth_percent") is not None:
+        w(f"Estimated success of the next pregnancy: **{p['next_pregnancy_live_birth_percent']:g}%** ({p['note']}).")
+    else:
+        w(f"No estimate: {p.get('note', 'not available')}.")
+    if p.get("caveat"):
+        w(f"Caveat: {p['caveat']}")
+    if p.get("source"):
+        w(f"Source: {source_text(p['source'])}")
+    w("")
+    w("## Sources")
+    for i, s in enumerate(a["sources"], 1):
+        doi = f" doi:{s['doi']}" if s.get("doi") else ""
+        w(f"{i}. [{s['id']}] {s['citation']}{doi}")
+    w("")
+    return "\n".join(out)

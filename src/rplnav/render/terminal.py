@@ -1,0 +1,142 @@
+"""Rich terminal view: summary panels and the therapy × guideline stance matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rplnav.render.common import (
+    GUIDELINE_ORDER,
+    STANCE_SHORT,
+    STANCE_STYLE,
+    fmt_tri,
+    source_text,
+    stance_label,
+)
+
+STATUS_STYLE = {"missing": "bold red", "repeat_needed": "yellow", "undecided": "yellow", "done": "green",
+                "not_indicated": "dim"}
+LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def stance_matrix(a: dict[str, Any]) -> Table:
+    """Therapies × guidelines, coloured by stance, dimmed where the population does not apply to her."""
+    guidelines = sorted({s["guideline"] for o in a["options"] for s in o["stances"]},
+                        key=lambda g: GUIDELINE_ORDER.get(g, 99))
+    t = Table(title="What each guideline says — X applies to her, X? undecided, (X) other populations",
+              title_justify="left", show_lines=False, header_style="bold")
+    t.add_column("therapy")
+    for g in guidelines:
+        t.add_column(g.replace("-", "\n", 1), justify="center")
+    for o in a["options"]:
+        if not o["stances"]:
+            continue
+        row: list[Text] = [Text(o["therapy"])]
+        for g in guidelines:
+            cells = [s for s in o["stances"] if s["guideline"] == g]
+            if not cells:
+                row.append(Text("·", style="dim"))
+                continue
+            txt = Text()
+            for i, s in enumerate(cells):
+                if i:
+                    txt.append(" ")
+                style = STANCE_STYLE.get(s["stance"], "")
+                label = STANCE_SHORT.get(s["stance"], s["stance"])
+                if s["applies"] is True:
+                    txt.append(label, style=style)
+                elif s["applies"] is None:
+                    txt.append(label + "?", style=style + " italic")
+                else:
+                    txt.append(f"({label})", style="dim")
+            row.append(txt)
+        t.add_row(*row)
+    return t
+
+
+def legend() -> Text:
+    txt = Text("legend: ")
+    for k, v in STANCE_SHORT.items():
+        txt.append(f"{v}", style=STANCE_STYLE[k])
+        txt.append(f"={stance_label(k)}  ")
+    return txt
+
+
+def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
+    lo = a["losses"]
+    head = Text()
+    head.append(f"{a['patient_id']}", style="bold")
+    head.append(f" · losses {lo['total']} (clinical {lo['clinical']}, non-visualised {lo['biochemical']}, "
+                f"consecutive {lo['consecutive_max']}) · live births {lo['live_births']}")
+    rpl = Table(show_header=True, header_style="bold", box=None)
+    rpl.add_column("RPL definition")
+    rpl.add_column("meets")
+    rpl.add_column("why")
+    for gid, r in a["rpl"].items():
+        style = {True: "green", False: "red", None: "yellow"}[r["meets"]]
+        rpl.add_row(gid, Text(fmt_tri(r["meets"]), style=style), r["reason"])
+    aps = Text()
+    for name, block in a["aps"].items():
+        aps.append(f"APS {name}: ", style="bold")
+        st = block.get("status", "?")
+        aps.append(st, style={"met": "bold red", "not_met": "green"}.get(st, "yellow"))
+        if "clinical_points" in block:
+            aps.append(f" (clinical {block['clinical_points']}, laboratory {block['laboratory_points']} points)")
+        aps.append("\n")
+        for m in block.get("missing", [])[:4 if not full else 20]:
+            aps.append(f"   to decide: {m}\n", style="dim")
+    work = Table(show_header=True, header_style="bold", box=None)
+    work.add_column("work-up")
+    work.add_column("status")
+    work.add_column("guidelines")
+    for item in a["workup"]:
+        if not full and item["status"] in ("not_indicated", "done"):
+            continue
+        gl = ", ".join(f"{r['guideline']} {stance_label(r['stance'])}" for r in item["recommendations"]
+                       if r["applies"] is not False)
+        work.add_row(item["name"], Text(item["status"], style=STATUS_STYLE.get(item["status"], "")), gl)
+    alerts = Text()
+    all_alerts = list(a["alerts"]) + [dict(al, therapy=o["therapy"]) for o in a["options"] for al in o["alerts"]
+                                      if al["level"] != "info"]
+    for al in all_alerts:
+        alerts.append(f"{al['level'].upper():8} ", style=LEVEL_STYLE.get(al["level"], ""))
+        if al.get("therapy"):
+            alerts.append(f"[{al['therapy']}] ", style="bold")
+        alerts.append(al["text"])
+        if al.get("source"):
+            alerts.append(f"  ({source_text(al['source'])})", style="dim")
+        alerts.append("\n")
+    p = a["prognosis"]
+    prog = Text("prognosis: ", style="bold")
+    if p.get("next_pregnancy_live_birth_percent") is not None:
+        prog.append(f"{p['next_pregnancy_live_birth_percent']:g}% next-pregnancy success — {p['note']}")
+        if p.get("source"):
+            prog.append(f" ({source_text(p['source'])})", style="dim")
+    else:
+        prog.append(f"no estimate ({p.get('note', 'n/a')})")
+    parts: list[Any] = [head, rpl, aps, work, stance_matrix(a), legend()]
+    if all_alerts:
+        parts.append(alerts)
+    parts.append(prog)
+    if full:
+        parts.append(Text(f"knowledge {a['knowledge_version'][:19]}… · {a['intended_use']}", style="dim"))
+    return parts
+
+
+def render_terminal(a: dict[str, Any], width: int = 140, color: bool = True, full: bool = True) -> str:
+    console = Console(width=width, record=True, force_terminal=color, color_system="truecolor" if color else None,
+                      file=_Null())
+    console.print(Panel(Group(*summary_renderables(a, full)), title="RPL Navigator", subtitle=a["assessed_on"]))
+    return console.export_text(styles=color)
+
+
+class _Null:
+    def write(self, _s: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
