@@ -7,7 +7,7 @@ command exits 2 (1 for an invalid knowledge base), as the contract requires.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +25,7 @@ kb_app = typer.Typer(no_args_is_help=True, help="Check the knowledge base and sh
 app.add_typer(kb_app, name="kb")
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     md = "md"
     text = "text"
@@ -33,7 +33,7 @@ class Format(str, Enum):
     pdf = "pdf"
 
 
-class MonoFormat(str, Enum):
+class MonoFormat(StrEnum):
     json = "json"
     md = "md"
     text = "text"
