@@ -1,0 +1,90 @@
+"""Assessment speed: in-process throughput and latency over generated patients, and CLI cold start.
+
+Run with `make bench` (or `.venv/bin/python benchmarks/assess.py [N]`). Targets (issue): >= 1,000
+assessments/s on one core, p99 <= 5 ms, `rplnav assess` <= 0.8 s from a cold start.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.progress import track
+
+from rplnav.assess import Engine
+from rplnav.examples import example_files
+from rplnav.knowledge.load import default_knowledge
+from rplnav.patient import parse_patient
+
+OUTCOMES = ["miscarriage"] * 5 + ["biochemical", "live_birth", "ectopic", "stillbirth"]
+
+
+def generate(rng: random.Random, i: int) -> dict:
+    pregs = []
+    for _ in range(rng.randint(1, 7)):
+        o = rng.choice(OUTCOMES)
+        p = {"outcome": o, "date": f"{rng.randint(2012, 2025)}-{rng.randint(1, 12):02d}"}
+        if o != "biochemical":
+            p["gestational_age"] = f"{rng.randint(5, 39) if o == 'live_birth' else rng.randint(5, 20)}+{rng.randint(0, 6)}"
+        if rng.random() < 0.2:
+            p["treatments"] = rng.sample(["aspirin", "lmwh", "progesterone", "prednisolone"], 2)
+        pregs.append(p)
+    labs = []
+    for t, unit, hi in [("anticardiolipin_igg", "GPL", 20), ("tsh", "mIU/L", 4.0), ("tpo_antibodies", "IU/mL", 35)]:
+        if rng.random() < 0.7:
+            labs.append({"test": t, "value": round(rng.uniform(0, 90), 1), "unit": unit, "reference_high": hi,
+                         "date": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"})
+    for _ in range(rng.randint(0, 2)):
+        labs.append({"test": "lupus_anticoagulant", "result": rng.choice(["positive", "negative"]),
+                     "date": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"})
+    d = {"schema": "rplnav.patient/v1", "id": f"bench-{i}", "age": rng.randint(20, 45), "pregnancies": pregs,
+         "labs": labs, "country": rng.choice(["US", "GB", "DE", "KR"]), "assessed_on": "2026-11-01",
+         "findings": {"uterus": rng.choice(["normal", "septate", "unknown"])}}
+    if rng.random() < 0.5:
+        d["conditions"] = rng.sample(["sle", "hypothyroidism", "latent_tb", "iga_deficiency"], rng.randint(0, 2))
+    if rng.random() < 0.3:
+        d["current"] = {"gestational_age": f"{rng.randint(4, 15)}+{rng.randint(0, 6)}", "bleeding": rng.random() < 0.5,
+                        "intrauterine_confirmed": True}
+    return d
+
+
+def main(n: int = 10_000) -> None:
+    kb = default_knowledge()
+    engine = Engine(kb)
+    rng = random.Random(20261121)
+    raw = [generate(rng, i) for i in range(n)]
+    parsed = [parse_patient(d, kb.tests, set(kb.therapies)) for d in track(raw, description="validating")]
+    for p in parsed[:50]:  # warm-up
+        engine.assess(p)
+    lat = []
+    t0 = time.perf_counter()
+    for p in track(parsed, description="assessing"):
+        s = time.perf_counter()
+        engine.assess(p)
+        lat.append(time.perf_counter() - s)
+    total = time.perf_counter() - t0
+    lat.sort()
+    q = statistics.quantiles(lat, n=100)
+    print(f"in-process: {n} assessments in {total:.2f} s = {n / total:,.0f} /s (one core)")
+    print(f"latency: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, max {lat[-1] * 1e3:.2f} ms")
+    t0 = time.perf_counter()
+    for d in raw[:2000]:
+        parse_patient(d, kb.tests, set(kb.therapies))
+    print(f"validation: {2000 / (time.perf_counter() - t0):,.0f} patients/s")
+    exe = Path(sys.executable).with_name("rplnav")
+    f = example_files()[0]
+    walls = []
+    for _ in range(5):
+        s = time.perf_counter()
+        subprocess.run([str(exe), "assess", str(f), "-f", "json"], check=True, capture_output=True)
+        walls.append(time.perf_counter() - s)
+    print(f"CLI `rplnav assess {f.name} -f json`: median {statistics.median(walls):.3f} s, "
+          f"min {min(walls):.3f} s over 5 runs")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)

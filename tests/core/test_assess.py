@@ -1,0 +1,104 @@
+"""The assessment document: contract keys, stances that apply, timing windows and alerts."""
+
+import json
+import subprocess
+import sys
+
+from rplnav.assess import window_status
+from rplnav.examples import example_files
+
+CONTRACT_KEYS = {"schema", "knowledge_version", "patient_id", "losses", "rpl", "aps", "workup", "options", "alerts",
+                 "prognosis", "sources"}
+
+
+def test_contract_shape(engine, make):
+    a = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 3))
+    assert CONTRACT_KEYS <= set(a)
+    assert a["schema"] == "rplnav.assessment/v1"
+    assert {"total", "clinical", "biochemical", "consecutive_max", "early_lt10w", "fetal_ge10w", "primary"} <= set(a["losses"])
+    assert set(a["aps"]) == {"sydney-2006", "acr-eular-2023"}
+    assert {o["therapy"] for o in a["options"]} == set(engine.kb.therapies)
+    for o in a["options"]:
+        assert {"therapy", "stances", "timing", "alerts"} <= set(o)
+        assert o["timing"]["status"] in {"open", "not_yet", "closing", "passed", "n/a"}
+        for s in o["stances"]:
+            assert {"guideline", "stance", "certainty", "applies", "needs", "because", "source"} <= set(s)
+            assert s["applies"] in (True, False, None)
+            assert {"document", "locator", "verified"} <= set(s["source"])
+    cited = {s["id"] for s in a["sources"]}
+    for o in a["options"]:
+        for s in o["stances"]:
+            assert s["source"]["document"] in cited
+
+
+def test_nice_progesterone_applies_when_bleeding(engine, make):
+    """NICE NG126: offer progesterone with a scan-confirmed IUP, bleeding and >=1 previous miscarriage."""
+    a = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 8}],
+                           current={"gestational_age": "7+0", "intrauterine_confirmed": True, "bleeding": True}))
+    prog = next(o for o in a["options"] if o["therapy"] == "progesterone")
+    nice = next(s for s in prog["stances"] if s["id"] == "nice-progesterone-bleeding")
+    assert nice["applies"] is True
+    assert prog["timing"]["status"] == "open"
+    b = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 8}],
+                           current={"gestational_age": "15+0", "intrauterine_confirmed": True, "bleeding": True}))
+    prog = next(o for o in b["options"] if o["therapy"] == "progesterone")
+    nice_window = next(w for w in prog["timing"]["windows"] if w["label"] == "NICE NG126")
+    assert nice_window["status"] == "closing"  # 16 completed weeks is 7 days away
+
+
+def test_undecided_population_names_the_missing_fact(engine, make):
+    """ESHRE's IVIG statement needs 'unexplained': with no work-up at all it cannot be decided."""
+    a = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 4))
+    ivig = next(o for o in a["options"] if o["therapy"] == "ivig")
+    s = next(s for s in ivig["stances"] if s["id"] == "eshre-ivig-4losses")
+    assert s["applies"] is None and s["needs"]
+
+
+def test_guideline_filter(engine, make):
+    a = engine.assess(make(), ["ACR-2020"])
+    assert set(a["rpl"]) == set()
+    assert all(s["guideline"] == "ACR-2020" for o in a["options"] for s in o["stances"])
+
+
+def test_us_patient_sees_lit_ban(engine, make):
+    a = engine.assess(make(country="US"))
+    lit = next(o for o in a["options"] if o["therapy"] == "lymphocyte_immunotherapy")
+    assert any(al["level"] == "critical" and al["kind"] == "regulatory" for al in lit["alerts"])
+    b = engine.assess(make(country="GB"))
+    lit = next(o for o in b["options"] if o["therapy"] == "lymphocyte_immunotherapy")
+    assert not any(al["kind"] == "regulatory" and al["level"] == "critical" for al in lit["alerts"])
+
+
+def test_window_status_not_pregnant(engine):
+    ivig = engine.kb.therapies["ivig"]
+    asri = next(w for w in ivig.timing if w.label == "ASRI 2025")
+    trial = next(w for w in ivig.timing if w.label.startswith("Yamada"))
+    facts = {"current.pregnant": False, "current.ga_days": None}
+    assert window_status(asri, facts) == "open"
+    assert window_status(trial, facts) == "not_yet"
+    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 6 * 7 + 3}) == "closing"
+    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 8 * 7}) == "passed"
+
+
+def test_every_example_assesses_in_every_format():
+    for f in example_files():
+        for fmt in ("json", "md", "text"):
+            r = subprocess.run([sys.executable, "-m", "rplnav.cli", "assess", str(f), "-f", fmt],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (f, fmt, r.stderr)
+            if fmt == "json":
+                doc = json.loads(r.stdout)  # exactly one JSON document
+                assert doc["patient_id"].startswith("demo-")
+
+
+def test_stdin_input():
+    f = example_files()[0]
+    r = subprocess.run([sys.executable, "-m", "rplnav.cli", "assess", "-", "-f", "json"], input=f.read_text(),
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["schema"] == "rplnav.assessment/v1"
+
+
+def test_demo_runs():
+    r = subprocess.run([sys.executable, "-m", "rplnav.cli", "demo"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "10 example patients assessed" in r.stdout
