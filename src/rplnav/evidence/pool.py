@@ -335,7 +335,9 @@ def mantel_haenszel(measure: str, a, b, c, d, correct: bool = True) -> _MH:
     raise ValueError(f"Mantel-Haenszel needs measure OR, RR or RD, not {measure!r}")
 
 
-def _wald(est: float, se: float, level: float) -> tuple[float, float, float, float]:
+def _wald(est: float, se: float | None, level: float) -> tuple[float, float, float, float]:
+    if se is None or not (math.isfinite(se) and se > 0) or not math.isfinite(est):
+        raise ValueError("pooled estimate not estimable (zero or undefined standard error)")
     z = est / se
     crit = _z(level)
     return z, float(2 * special.ndtr(-abs(z))), est - crit * se, est + crit * se
