@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 test: $(STAMP) lint
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
