@@ -1,19 +1,642 @@
 """Antiphospholipid syndrome classification: revised Sapporo (Sydney 2006) and 2023 ACR/EULAR.
 
-PROVISIONAL: the interface used by facts.py and assess.py. The full criteria (every clinical and laboratory
-criterion, timing rules, 2023 weights per domain, `missing` next steps) are being implemented here.
+Both rule sets are coded here from their published definitions and both are always reported, because they
+disagree for the commonest obstetric presentation (recurrent early miscarriage alone).
+
+**Sydney 2006** (Miyakis S, et al. J Thromb Haemost 2006;4:295-306; source id ``miyakis-2006``).
+Definite APS needs at least one clinical and at least one laboratory criterion.
+
+* Clinical 1 - vascular thrombosis: one or more objectively confirmed arterial, venous or small-vessel
+  thromboses; superficial venous thrombosis does not count. (Thromboses in the input are taken as
+  objectively confirmed.)
+* Clinical 2(a) - one or more unexplained deaths of a morphologically normal fetus at 10+0 weeks or later.
+* Clinical 2(b) - one or more births of a morphologically normal neonate before 34+0 weeks because of
+  eclampsia / severe pre-eclampsia or placental insufficiency.
+* Clinical 2(c) - three or more unexplained consecutive spontaneous abortions before 10+0 weeks, with maternal
+  anatomical and hormonal abnormalities and parental chromosomal causes excluded.
+* Laboratory 1 - lupus anticoagulant; 2 - anticardiolipin IgG and/or IgM above 40 GPL/MPL or above the 99th
+  percentile (the laboratory's ``reference_high``); 3 - anti-beta2-glycoprotein I IgG and/or IgM above the 99th
+  percentile. Each must be positive on two or more occasions at least 12 weeks apart.
+* Timing: classification is avoided when less than 12 weeks or more than 5 years separate the positive aPL
+  test and the clinical event.
+
+**2023 ACR/EULAR** (Barbhaiya M, et al. Arthritis Rheumatol 2023;75:1687-1702; source id ``barbhaiya-2023``).
+Entry: at least one clinical criterion (domains D1-D6) and a positive aPL test (lupus anticoagulant, or
+anticardiolipin / anti-beta2GPI at moderate-to-high level, >= 40 units) within 3 years of it. Then weighted
+domains, only the highest criterion of each domain counting; classified with >= 3 clinical and >= 3 laboratory
+points. Weights: D1 VTE 1 (high-risk VTE profile) / 3 (without); D2 arterial 2 (high-risk cardiovascular
+profile) / 4 (without); D3 microvascular suspected 2 / established 5; D4 obstetric: >= 3 consecutive deaths
+before 16+0 weeks 1, fetal death 16+0-33+6 weeks 1, severe pre-eclampsia or severe placental insufficiency
+before 34+0 weeks 3, both 4; D5 valve thickening 2 / vegetation 4; D6 lowest platelet count 20-130 x10^9/L 2;
+D7 lupus anticoagulant single 1 / persistent 5; D8 persistent aCL/anti-beta2GPI: moderate-or-high IgM 1,
+moderate IgG 4, high IgG (aCL or anti-beta2GPI) 5, high IgG (both) 7. Moderate = 40-79 units, high >= 80.
+
+**High-risk aPL profile** (Tektonidou MG, et al. Ann Rheum Dis 2019;78:1296-1304; source id ``eular-2019``):
+lupus anticoagulant, or more than one aPL type, or persistently high titres - each on two or more occasions
+at least 12 weeks apart, as EULAR defines it.
+
+Every answer is three-valued. A criterion is true, false, or undecided (``None``) when the input cannot settle
+it: a test not done, a single positive result not yet repeated, a date known only to the year, an exclusion
+not documented, a finding not recorded. Undecided pieces carry the concrete next step that would decide them,
+and those steps are reported as ``missing`` only when they could change the result.
+
+Interpretations that the papers leave open (stated so that a reviewer can disagree):
+
+* Persistence is judged per test and isotype: two results of the same test at the criterion's level, at least
+  12 weeks (84 days) apart. A positive result is "refuted" (no longer awaiting a repeat) once a negative result
+  of the same test follows it by 12 weeks or more. For 2023 D8 both occasions must reach the level scored.
+* Sydney timing is met when some positive result of a met laboratory criterion lies 12 weeks to 5 years
+  (either direction, calendar years) from a dated event of a met clinical criterion. The 2023 entry window is
+  3 calendar years either side.
+* Spontaneous abortions / deaths are recorded miscarriages and stillbirths; non-visualised losses (biochemical,
+  resolved PUL) neither count towards nor interrupt a consecutive run; any other pregnancy, a loss beyond the
+  window, or a loss with an abnormal (aneuploid/unbalanced) karyotype interrupts it.
+* Uterine anomalies taken to explain losses: septate, subseptate, bicornuate, unicornuate, didelphys,
+  submucosal fibroid, adhesions. Hormonal causes are excluded when a conditions list is given and names none
+  of hypothyroidism, hyperthyroidism, diabetes, hyperprolactinaemia.
+* 2023: "placental_insufficiency" on a pregnancy is read as placental insufficiency with severe features; a
+  clinical criterion is counted unless the input documents an explanation (abnormal karyotype of the pregnancy,
+  abnormal morphology, an explanatory uterine anomaly or parental rearrangement for recurrent early loss);
+  small-vessel thromboses are not scored (D3 comes from ``findings.microvascular``).
+* Pre-eclampsia and placental insufficiency are not considered for pregnancies ending before 20+0 weeks unless
+  the input flags them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rplnav.gestation import format_ga
 from rplnav.knowledge.model import TestSpec
-from rplnav.patient import Patient
+from rplnav.partial_date import PartialDate, at_least_days_apart
+from rplnav.patient import Lab, Patient, Pregnancy
 
-APL_TESTS = ("lupus_anticoagulant", "anticardiolipin_igg", "anticardiolipin_igm", "anti_b2gpi_igg", "anti_b2gpi_igm")
+LA = "lupus_anticoagulant"
+ACL_G, ACL_M = "anticardiolipin_igg", "anticardiolipin_igm"
+B2_G, B2_M = "anti_b2gpi_igg", "anti_b2gpi_igm"
+APL_TESTS = (LA, ACL_G, ACL_M, B2_G, B2_M)
+NAMES = {
+    LA: "lupus anticoagulant", ACL_G: "anticardiolipin IgG", ACL_M: "anticardiolipin IgM",
+    B2_G: "anti-β2GPI IgG", B2_M: "anti-β2GPI IgM",
+}
 
+MIYAKIS, BARBHAIYA, EULAR = "miyakis-2006", "barbhaiya-2023", "eular-2019"
+
+W10, W16, W20, W34 = 10 * 7, 16 * 7, 20 * 7, 34 * 7
+TWELVE_WEEKS = 12 * 7
+SYDNEY_ACL = 40.0  # strictly above (Sydney: "> 40 GPL or MPL")
+MODERATE, HIGH = 40.0, 80.0  # 2023: moderate 40-79 units, high >= 80 units
+PLATELETS_LOW, PLATELETS_HIGH = 20.0, 130.0  # 2023 D6, x10^9/L, inclusive
+ENTRY_YEARS, SYDNEY_MAX_YEARS = 3, 5
+
+EXPLANATORY_UTERUS = frozenset(
+    {"septate", "subseptate", "bicornuate", "unicornuate", "didelphys", "submucosal_fibroid", "adhesions"}
+)
+HORMONAL_CONDITIONS = ("hypothyroidism", "hyperthyroidism", "diabetes", "hyperprolactinaemia")
+ABNORMAL_POC = frozenset({"aneuploid", "unbalanced_structural"})
+COMBINATION = frozenset({"aspirin_lmwh", "aspirin_lmwh_therapeutic"})
+
+
+# ---------------------------------------------------------------- three-valued values with their next steps
+
+@dataclass(frozen=True)
+class Tri:
+    """True / False / None (undecided), with the steps that would decide an undecided value."""
+
+    val: bool | None
+    missing: tuple[str, ...] = ()
+
+
+TRUE, FALSE = Tri(True), Tri(False)
+
+
+def unknown(*missing: str) -> Tri:
+    return Tri(None, tuple(missing))
+
+
+def _merge(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for items in lists:
+        for m in items:
+            out[m] = None
+    return tuple(out)
+
+
+def all_of(xs: Iterable[Tri]) -> Tri:
+    xs = list(xs)
+    if any(x.val is False for x in xs):
+        return FALSE
+    if all(x.val is True for x in xs):
+        return TRUE
+    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+
+
+def any_of(xs: Iterable[Tri]) -> Tri:
+    xs = list(xs)
+    if any(x.val is True for x in xs):
+        return TRUE
+    if all(x.val is False for x in xs):
+        return FALSE
+    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+
+
+def at_least_two(xs: list[Tri]) -> Tri:
+    sure = sum(x.val is True for x in xs)
+    maybe = sum(x.val is None for x in xs)
+    if sure >= 2:
+        return TRUE
+    if sure + maybe < 2:
+        return FALSE
+    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+
+
+def _flag(value: bool | None, missing: str) -> Tri:
+    return unknown(missing) if value is None else Tri(value)
+
+
+# ---------------------------------------------------------------- dates
+
+def _add_years(d: dt.date, years: int) -> dt.date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def within_years(a: PartialDate, b: PartialDate, years: int) -> bool | None:
+    """Whether the two dates are at most ``years`` calendar years apart (either order); three-valued."""
+    if b.latest <= _add_years(a.earliest, years) and a.latest <= _add_years(b.earliest, years):
+        return True
+    if b.earliest > _add_years(a.latest, years) or a.earliest > _add_years(b.latest, years):
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A dated (or undated) occurrence that a timing rule is checked against."""
+
+    date: PartialDate | None
+    label: str
+    undatable: bool = False  # the input model has no date field for it
+
+
+def _relation(a: Event, b: Event, fn: Callable[[PartialDate, PartialDate], bool | None], why: str) -> Tri:
+    for e in (a, b):
+        if e.date is None:
+            if e.undatable:
+                return unknown(f"{e.label} has no date in the input, so {why} cannot be checked against it")
+            return unknown(f"give the date of {e.label} ({why})")
+    assert a.date is not None and b.date is not None
+    r = fn(a.date, b.date)
+    if r is None:
+        return unknown(f"give exact dates for {a.label} and {b.label} ({why})")
+    return Tri(r)
+
+
+def _sydney_window(event: Event, test: Event) -> Tri:
+    why = "Sydney timing rule: 12 weeks to 5 years between positive aPL test and clinical event"
+    return all_of([
+        _relation(event, test, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS), why),
+        _relation(event, test, lambda x, y: within_years(x, y, SYDNEY_MAX_YEARS), why),
+    ])
+
+
+def _entry_window(event: Event, test: Event) -> Tri:
+    why = "2023 entry criterion: positive aPL test within 3 years of the clinical criterion"
+    return _relation(event, test, lambda x, y: within_years(x, y, ENTRY_YEARS), why)
+
+
+# ---------------------------------------------------------------- laboratory results
+
+@dataclass(frozen=True)
+class Result:
+    """One aPL result with its positivity at some level."""
+
+    lab: Lab
+    event: Event
+    pos: Tri
+
+
+def _lab_label(lab: Lab, index: int) -> str:
+    name = NAMES.get(lab.test, lab.test)
+    return f"the {name} result of {lab.date}" if lab.date else f"the {name} result labs[{index}]"
+
+
+def _units(test: str) -> str:
+    return {ACL_G: "GPL", ACL_M: "MPL"}.get(test, "U/mL")
+
+
+def sydney_positive(lab: Lab, label: str) -> Tri:
+    """Positivity by the Sydney laboratory criteria for one result."""
+    if lab.result is not None and lab.value is None:
+        if lab.result == "positive":
+            return TRUE
+        if lab.result == "negative":
+            return FALSE
+        return unknown(f"{label} is '{lab.result}'; give positive or negative")
+    if lab.value is None:
+        return unknown(f"{label} has no result")
+    if lab.test in (ACL_G, ACL_M) and lab.value > SYDNEY_ACL:
+        return TRUE
+    if lab.reference_high is not None:
+        return Tri(lab.value > lab.reference_high)
+    limit = " (it is not above 40)" if lab.test in (ACL_G, ACL_M) else ""
+    return unknown(
+        f"give the laboratory's 99th-percentile cut-off (reference_high) for {label} "
+        f"({lab.value:g} {_units(lab.test)}){limit}"
+    )
+
+
+def level_positive(lab: Lab, label: str, level: float) -> Tri:
+    """Whether a solid-phase result reaches a 2023 level (moderate >= 40, high >= 80 units)."""
+    if lab.value is not None:
+        return Tri(lab.value >= level)
+    if lab.result == "negative":
+        return FALSE
+    return unknown(f"give the titre of {label} (2023 levels: moderate 40-79, high >= 80 units)")
+
+
+def persistence(results: list[Result], name: str, today: dt.date, level: str = "") -> Tri:
+    """Positive on two occasions at least 12 weeks apart; three-valued with the repeat test that decides it."""
+    if not results:
+        return unknown(f"{name} not tested")
+    pairs = []
+    for i, a in enumerate(results):
+        for b in results[i + 1:]:
+            if a.pos.val is False or b.pos.val is False:
+                continue
+            apart = _relation(a.event, b.event, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS),
+                              "persistence: positive on 2 occasions at least 12 weeks apart")
+            pairs.append(all_of([a.pos, b.pos, apart]))
+    paired = any_of(pairs)
+    if paired.val is True:
+        return TRUE
+    open_: list[Result] = []
+    for p in results:
+        if p.pos.val is False:
+            continue
+        refuted = p.event.date is not None and any(
+            n.pos.val is False and n.event.date is not None
+            and (n.event.date.earliest - p.event.date.latest).days >= TWELVE_WEEKS
+            for n in results
+        )
+        if not refuted:
+            open_.append(p)
+    if not open_:
+        return paired
+    missing = list(paired.missing)
+    for p in open_:
+        missing += p.pos.missing
+    dated = [p for p in open_ if p.event.date is not None]
+    if dated:
+        first = min(dated, key=lambda p: p.event.date.latest)  # type: ignore[union-attr]
+        assert first.event.date is not None
+        due = max(first.event.date.latest + dt.timedelta(days=TWELVE_WEEKS), today)
+        what = "positive" if first.pos.val else "possibly positive"
+        missing.append(
+            f"repeat {name} on or after {due.isoformat()} (12 weeks after the {what} result of "
+            f"{first.event.date}) to test persistence{level}"
+        )
+    else:
+        missing += [f"give the date of {p.event.label} (persistence needs dated results)" for p in open_]
+    return Tri(None, _merge([missing]))
+
+
+# ---------------------------------------------------------------- criteria
+
+@dataclass
+class Criterion:
+    id: str
+    text: str
+    source: dict[str, str]
+    value: Tri
+    events: list[Event] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    points: int = 0
+    domain: str = ""
+
+    def entry(self, **extra: Any) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "text": self.text, "source": dict(self.source)}
+        if self.domain:
+            d["domain"], d["points"] = self.domain, self.points
+        if self.evidence:
+            d["evidence"] = list(self.evidence)
+        d.update(extra)
+        return d
+
+
+def _src(document: str, locator: str) -> dict[str, str]:
+    return {"document": document, "locator": locator}
+
+
+def _preg_label(p: Pregnancy, i: int) -> str:
+    bits = [p.outcome.replace("_", " ")]
+    if p.gestational_age is not None:
+        bits.append(f"at {format_ga(p.gestational_age)}")
+    if p.date is not None:
+        bits.append(str(p.date))
+    return f"pregnancies[{i}] ({', '.join(bits)})"
+
+
+def _preg_event(p: Pregnancy, i: int) -> Event:
+    return Event(p.date, _preg_label(p, i))
+
+
+def _explained(p: Pregnancy) -> bool:
+    return p.poc_karyotype in ABNORMAL_POC or p.morphologically_normal is False
+
+
+def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[Tri, list[int]]:
+    """>= 3 consecutive recorded spontaneous losses before ``limit`` days; the members of qualifying runs."""
+    runs: list[list[tuple[int, bool | None]]] = [[]]
+    for i, p in enumerate(pregs):
+        if p.outcome in ("biochemical", "pul_resolved"):
+            continue  # neither counts nor interrupts
+        if p.outcome in ("miscarriage", "stillbirth") and not _explained(p):
+            ga = p.gestational_age
+            if ga is None:
+                runs[-1].append((i, None))
+                continue
+            if ga < limit:
+                runs[-1].append((i, True))
+                continue
+        runs.append([])
+    best = [r for r in runs if sum(v is True for _, v in r) >= 3]
+    if best:
+        return TRUE, [i for r in best for i, v in r if v]
+    maybe = [r for r in runs if len(r) >= 3]
+    if not maybe:
+        return FALSE, []
+    missing = [
+        f"give the gestational age of {_preg_label(pregs[i], i)} ({name})" for r in maybe for i, v in r if v is None
+    ]
+    return Tri(None, tuple(missing)), [i for r in maybe for i, _ in r]
+
+
+def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Tri, Tri, Tri] | None:
+    """(before 34+0 weeks, severe pre-eclampsia, placental insufficiency), or None when not applicable."""
+    flagged = p.severe_preeclampsia is True or p.placental_insufficiency is True
+    if not flagged:
+        if p.outcome not in ("live_birth", "stillbirth", "termination"):
+            return None
+        if p.gestational_age is not None and (p.gestational_age < W20 or p.gestational_age >= W34):
+            return None
+    label = _preg_label(p, i)
+    before34 = (
+        unknown(f"give the gestational age of {label}")
+        if p.gestational_age is None else Tri(p.gestational_age < W34)
+    )
+    pe = _flag(p.severe_preeclampsia, f"state whether {label} had severe pre-eclampsia or eclampsia")
+    pi = _flag(p.placental_insufficiency, f"state whether {label} had placental insufficiency")
+    return before34, pe, pi
+
+
+def _exclusions(patient: Patient) -> tuple[Tri, list[str]]:
+    """Sydney 2(c): maternal anatomical, hormonal and parental chromosomal causes excluded."""
+    notes: list[str] = []
+    fi = patient.findings
+    if fi.uterus in (None, "unknown"):
+        uterus = unknown("exclusion of uterine anomaly not documented (findings.uterus)")
+    elif fi.uterus in EXPLANATORY_UTERUS:
+        uterus = FALSE
+        notes.append(f"uterine anomaly ({fi.uterus}) present, so anatomical causes are not excluded")
+    else:
+        uterus = TRUE
+    if fi.parental_karyotype in (None, "unknown"):
+        karyo = unknown("parental karyotype not documented (findings.parental_karyotype)")
+    elif fi.parental_karyotype != "normal":
+        karyo = FALSE
+        notes.append(f"parental karyotype abnormal ({fi.parental_karyotype}), so chromosomal causes are not excluded")
+    else:
+        karyo = TRUE
+    if patient.conditions is None:
+        hormonal = unknown(
+            "exclusion of maternal hormonal causes (thyroid disease, hyperprolactinaemia, diabetes) not documented "
+            "(give the conditions list)"
+        )
+    else:
+        listed = [c for c in HORMONAL_CONDITIONS if c in patient.conditions]
+        hormonal = Tri(not listed)
+        if listed:
+            notes.append(f"{', '.join(listed)} listed, so hormonal causes are not excluded")
+    return all_of([uterus, karyo, hormonal]), notes
+
+
+def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
+    pregs = patient.pregnancies
+    out: list[Criterion] = []
+    notes: list[str] = []
+
+    # 1. vascular thrombosis
+    thr = patient.findings.thromboses
+    c = Criterion("sydney.clinical.vascular_thrombosis",
+                  "Vascular thrombosis: arterial, venous (not superficial) or small-vessel, objectively confirmed",
+                  _src(MIYAKIS, "Clinical criterion 1 (vascular thrombosis)"), FALSE)
+    if thr is None:
+        c.value = unknown("thrombosis history not documented (findings.thromboses; [] when none)")
+    else:
+        real = [(i, t) for i, t in enumerate(thr) if not t.superficial]
+        c.value = Tri(bool(real))
+        c.events = [Event(t.date, f"findings.thromboses[{i}] ({t.type})") for i, t in real]
+        c.evidence = [e.label for e in c.events]
+    out.append(c)
+
+    # 2(a) fetal death >= 10 weeks, morphologically normal, unexplained
+    c = Criterion("sydney.clinical.fetal_death_ge10w",
+                  "Unexplained death of a morphologically normal fetus at or beyond 10 weeks",
+                  _src(MIYAKIS, "Clinical criterion 2(a) (fetal death at >=10 weeks)"), FALSE)
+    values = []
+    for i, p in enumerate(pregs):
+        if p.outcome not in ("miscarriage", "stillbirth") or p.poc_karyotype in ABNORMAL_POC:
+            continue
+        label = _preg_label(p, i)
+        if p.gestational_age is not None:
+            ga10 = Tri(p.gestational_age >= W10)
+        elif p.outcome == "stillbirth":
+            ga10 = TRUE  # a stillbirth is by definition well beyond 10 weeks
+        else:
+            ga10 = unknown(f"give the gestational age of {label}")
+        normal = _flag(p.morphologically_normal,
+                       f"fetal morphology of {label} not documented (Sydney 2(a) needs a morphologically normal fetus)")
+        v = all_of([ga10, normal])
+        if v.val is not False:
+            values.append(v)
+            c.events.append(_preg_event(p, i))
+            if v.val:
+                c.evidence.append(label)
+    c.value = any_of(values)
+    out.append(c)
+
+    # 2(b) premature birth < 34 weeks for severe pre-eclampsia / placental insufficiency
+    c = Criterion("sydney.clinical.premature_birth_lt34w",
+                  "Premature birth of a morphologically normal neonate before 34 weeks because of eclampsia, "
+                  "severe pre-eclampsia or placental insufficiency",
+                  _src(MIYAKIS, "Clinical criterion 2(b) (premature birth before 34 weeks)"), FALSE)
+    values = []
+    for i, p in enumerate(pregs):
+        if p.outcome != "live_birth":
+            continue
+        flags = _preeclampsia_flags(p, i)
+        if flags is None:
+            continue
+        before34, pe, pi = flags
+        label = _preg_label(p, i)
+        normal = _flag(p.morphologically_normal, f"neonatal morphology of {label} not documented")
+        v = all_of([before34, any_of([pe, pi]), normal])
+        if v.val is not False:
+            values.append(v)
+            c.events.append(_preg_event(p, i))
+            if v.val:
+                c.evidence.append(label)
+    c.value = any_of(values)
+    out.append(c)
+
+    # 2(c) >= 3 unexplained consecutive spontaneous abortions < 10 weeks, causes excluded
+    c = Criterion("sydney.clinical.recurrent_early_loss",
+                  "Three or more unexplained consecutive spontaneous abortions before 10 weeks, with maternal "
+                  "anatomical and hormonal abnormalities and parental chromosomal causes excluded",
+                  _src(MIYAKIS, "Clinical criterion 2(c) (three consecutive losses before 10 weeks)"), FALSE)
+    run, members = _consecutive_early(pregs, W10, "Sydney 2(c): losses before 10 weeks")
+    if run.val is not False:
+        excluded, why = _exclusions(patient)
+        c.value = all_of([run, excluded])
+        c.events = [_preg_event(pregs[i], i) for i in members]
+        if run.val:
+            c.evidence = [_preg_label(pregs[i], i) for i in members]
+        if excluded.val is False:
+            notes.append("Three or more consecutive early losses, but Sydney 2(c) requires other causes excluded: "
+                         + "; ".join(why) + ".")
+    out.append(c)
+    return out, notes
+
+
+# ---------------------------------------------------------------- 2023 clinical domains
+
+def _acr_clinical(patient: Patient) -> list[Criterion]:
+    pregs = patient.pregnancies
+    fi = patient.findings
+    out: list[Criterion] = []
+
+    def add(domain: str, cid: str, text: str, points: int, value: Tri, locator: str,
+            events: list[Event] | None = None, evidence: list[str] | None = None) -> None:
+        out.append(Criterion(f"acr2023.{domain}.{cid}", text, _src(BARBHAIYA, locator), value,
+                             list(events or []), list(evidence or []), points, domain))
+
+    # D1 / D2 macrovascular
+    for domain, kind, low, high, what, loc in (
+        ("D1", "venous", 1, 3, "venous thromboembolism", "Clinical domain D1 (macrovascular: VTE)"),
+        ("D2", "arterial", 2, 4, "arterial thrombosis", "Clinical domain D2 (macrovascular: arterial thrombosis)"),
+    ):
+        profile = "VTE" if kind == "venous" else "cardiovascular"
+        if fi.thromboses is None:
+            u = unknown("thrombosis history not documented (findings.thromboses; [] when none)")
+            add(domain, "with_high_risk_profile", f"{what} with a high-risk {profile} profile", low, u, loc)
+            add(domain, "without_high_risk_profile", f"{what} without a high-risk {profile} profile", high, u, loc)
+            continue
+        hits = [(i, t) for i, t in enumerate(fi.thromboses) if t.type == kind and not t.superficial]
+        events = [Event(t.date, f"findings.thromboses[{i}] ({t.type})") for i, t in hits]
+        add(domain, "with_high_risk_profile", f"{what} with a high-risk {profile} profile", low,
+            Tri(bool(hits)), loc, events, [e.label for e in events])
+        vals = [
+            Tri(True) if t.high_risk_profile is False else FALSE if t.high_risk_profile else unknown(
+                f"state whether findings.thromboses[{i}] ({t.type}) occurred with a high-risk {profile} profile")
+            for i, t in hits
+        ]
+        keep = [e for e, v in zip(events, vals, strict=True) if v.val is not False]
+        add(domain, "without_high_risk_profile", f"{what} without a high-risk {profile} profile", high,
+            any_of(vals), loc, keep, [e.label for e, v in zip(events, vals, strict=True) if v.val])
+
+    # D3 microvascular
+    loc = "Clinical domain D3 (microvascular)"
+    mv = fi.microvascular
+    ev = [Event(None, "the microvascular finding (findings.microvascular)", undatable=True)]
+    u = unknown("microvascular features (livedo racemosa, livedoid vasculopathy, aPL nephropathy, pulmonary or "
+                "adrenal haemorrhage, myocardial disease) not documented (findings.microvascular)")
+    add("D3", "suspected", "suspected microvascular disease", 2,
+        u if mv is None else Tri(mv in ("suspected", "established")), loc, ev)
+    add("D3", "established", "established microvascular disease", 5,
+        u if mv is None else Tri(mv == "established"), loc, ev)
+
+    # D4 obstetric
+    loc = "Clinical domain D4 (obstetric)"
+    run, members = _consecutive_early(pregs, W16, "2023 D4: deaths before 16 weeks")
+    if run.val is not False:
+        if fi.uterus in EXPLANATORY_UTERUS or fi.parental_karyotype in (
+                "balanced_translocation", "inversion", "other_abnormal"):
+            run = FALSE  # an equally or more likely explanation is documented
+    add("D4", "consecutive_early_deaths",
+        "three or more consecutive pre-fetal (<10 weeks) and/or early fetal (10+0 to 15+6 weeks) deaths", 1, run,
+        loc, [_preg_event(pregs[i], i) for i in members],
+        [_preg_label(pregs[i], i) for i in members] if run.val else [])
+    vals, events = [], []
+    for i, p in enumerate(pregs):
+        if p.outcome not in ("miscarriage", "stillbirth") or _explained(p):
+            continue
+        if p.gestational_age is None:
+            v = unknown(f"give the gestational age of {_preg_label(p, i)}")
+        else:
+            v = Tri(W16 <= p.gestational_age < W34)
+        if v.val is not False:
+            vals.append(v)
+            events.append(_preg_event(p, i))
+    add("D4", "fetal_death_16_34w", "fetal death at 16+0 to 33+6 weeks", 1, any_of(vals), loc, events,
+        [e.label for e, v in zip(events, vals, strict=True) if v.val])
+    either, both, ev_either, ev_both = [], [], [], []
+    for i, p in enumerate(pregs):
+        flags = _preeclampsia_flags(p, i)
+        if flags is None:
+            continue
+        before34, pe, pi = flags
+        v1, v2 = all_of([before34, any_of([pe, pi])]), all_of([before34, pe, pi])
+        if v1.val is not False:
+            either.append(v1)
+            ev_either.append(_preg_event(p, i))
+        if v2.val is not False:
+            both.append(v2)
+            ev_both.append(_preg_event(p, i))
+    add("D4", "severe_preeclampsia_or_placental_insufficiency",
+        "pre-eclampsia with severe features or placental insufficiency with severe features before 34+0 weeks",
+        3, any_of(either), loc, ev_either, [e.label for e, v in zip(ev_either, either, strict=True) if v.val])
+    add("D4", "severe_preeclampsia_and_placental_insufficiency",
+        "pre-eclampsia with severe features and placental insufficiency with severe features before 34+0 weeks",
+        4, any_of(both), loc, ev_both, [e.label for e, v in zip(ev_both, both, strict=True) if v.val])
+
+    # D5 cardiac valve
+    loc = "Clinical domain D5 (cardiac valve)"
+    cv = fi.cardiac_valve
+    ev = [Event(None, "the cardiac valve finding (findings.cardiac_valve)", undatable=True)]
+    u = unknown("cardiac valve assessment not documented (findings.cardiac_valve)")
+    add("D5", "thickening", "cardiac valve thickening", 2,
+        u if cv is None else Tri(cv in ("thickening", "vegetation")), loc, ev)
+    add("D5", "vegetation", "cardiac valve vegetation", 4, u if cv is None else Tri(cv == "vegetation"), loc, ev)
+
+    # D6 haematology
+    loc = "Clinical domain D6 (haematology: thrombocytopenia)"
+    counts: list[tuple[float, Event]] = []
+    if fi.thrombocytopenia_lowest is not None:
+        counts.append((fi.thrombocytopenia_lowest,
+                       Event(None, "the lowest platelet count (findings.thrombocytopenia_lowest)", undatable=True)))
+    for i, lab in enumerate(patient.labs):
+        if lab.test == "platelet_count" and lab.value is not None:
+            counts.append((lab.value, Event(lab.date, f"the platelet count of {lab.date or f'labs[{i}]'}")))
+    if not counts:
+        v = unknown("lowest platelet count not documented (findings.thrombocytopenia_lowest or a platelet_count lab)")
+        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, v, loc,
+            [Event(None, "the lowest platelet count", undatable=True)])
+    else:
+        lowest = min(n for n, _ in counts)
+        hit = PLATELETS_LOW <= lowest <= PLATELETS_HIGH
+        events = [e for n, e in counts if PLATELETS_LOW <= n <= PLATELETS_HIGH] if hit else []
+        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, Tri(hit), loc, events,
+            [f"lowest platelet count {lowest:g} x10^9/L"] if hit else [])
+    return out
+
+
+# ---------------------------------------------------------------- report
 
 @dataclass
 class ApsReport:
@@ -28,19 +651,281 @@ class ApsReport:
         return {"sydney-2006": self.sydney_2006, "acr-eular-2023": self.acr_eular_2023}
 
 
+_STATUS = {True: "met", False: "not_met", None: "indeterminate"}
+
+
+def _timing(c: Criterion, lab_results: list[Result]) -> Tri:
+    pairs = [all_of([r.pos, _sydney_window(e, r.event)]) for e in c.events for r in lab_results
+             if r.pos.val is not False]
+    if not c.events:
+        return unknown()
+    return any_of(pairs)
+
+
+def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, int], dict[str, list[str]]]:
+    lo: dict[str, int] = {}
+    hi: dict[str, int] = {}
+    missing: dict[str, list[str]] = {}
+    for c in crits:
+        lo.setdefault(c.domain, 0)
+        hi.setdefault(c.domain, 0)
+        if c.value.val is True:
+            lo[c.domain] = max(lo[c.domain], c.points)
+        if c.value.val is not False:
+            hi[c.domain] = max(hi[c.domain], c.points)
+    for c in crits:
+        if c.value.val is None and c.points > lo[c.domain]:
+            missing.setdefault(c.domain, []).extend(c.value.missing)
+    return lo, hi, missing
+
+
 def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
-    tested = {lab.test for lab in patient.labs}
-    missing = [f"{t} not tested" for t in APL_TESTS if t not in tested]
-    unknown = {
-        "aps.sydney_2006": None, "aps.acr_eular_2023": None, "aps.any_met": None, "aps.obstetric": None,
-        "aps.thrombotic": None, "aps.refractory_obstetric": None, "apl.any_positive": None,
-        "apl.laboratory_criteria": None, "apl.la_positive": None, "apl.la_persistent": None,
-        "apl.triple_positive": None, "apl.high_risk_profile": None,
-        "apl.tested_panel": all(t in tested for t in APL_TESTS),
+    """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts."""
+    today = patient.today
+    by_test: dict[str, list[tuple[int, Lab]]] = {t: [] for t in APL_TESTS}
+    for i, lab in enumerate(patient.labs):
+        if lab.test in by_test:
+            by_test[lab.test].append((i, lab))
+    for t in by_test:
+        by_test[t].sort(key=lambda x: (x[1].date.earliest if x[1].date else dt.date.min))
+
+    def results(test: str, pos_fn: Callable[[Lab, str], Tri]) -> list[Result]:
+        out = []
+        for i, lab in by_test[test]:
+            label = _lab_label(lab, i)
+            out.append(Result(lab, Event(lab.date, label), pos_fn(lab, label)))
+        return out
+
+    syd = {t: results(t, sydney_positive) for t in APL_TESTS}
+    moderate = {t: results(t, lambda lab, lb: level_positive(lab, lb, MODERATE)) for t in APL_TESTS if t != LA}
+    high = {t: results(t, lambda lab, lb: level_positive(lab, lb, HIGH)) for t in APL_TESTS if t != LA}
+    persist = {t: persistence(syd[t], NAMES[t], today) for t in APL_TESTS}
+    persist_mod = {t: persistence(r, NAMES[t], today, " at >= 40 units") for t, r in moderate.items()}
+    persist_high = {t: persistence(r, NAMES[t], today, " at >= 80 units") for t, r in high.items()}
+
+    # ---------------- Sydney 2006
+    clinical, notes_sydney = _sydney_clinical(patient)
+    labs = [
+        Criterion("sydney.laboratory.lupus_anticoagulant",
+                  "Lupus anticoagulant on 2 or more occasions at least 12 weeks apart",
+                  _src(MIYAKIS, "Laboratory criterion 1 (lupus anticoagulant)"), persist[LA]),
+        Criterion("sydney.laboratory.anticardiolipin",
+                  "Anticardiolipin IgG and/or IgM above 40 GPL/MPL or above the 99th percentile, on 2 or more "
+                  "occasions at least 12 weeks apart",
+                  _src(MIYAKIS, "Laboratory criterion 2 (anticardiolipin)"),
+                  any_of([persist[ACL_G], persist[ACL_M]])),
+        Criterion("sydney.laboratory.anti_b2gpi",
+                  "Anti-β2-glycoprotein I IgG and/or IgM above the 99th percentile, on 2 or more occasions at "
+                  "least 12 weeks apart",
+                  _src(MIYAKIS, "Laboratory criterion 3 (anti-β2-glycoprotein I)"),
+                  any_of([persist[B2_G], persist[B2_M]])),
+    ]
+    lab_members = {labs[0].id: (LA,), labs[1].id: (ACL_G, ACL_M), labs[2].id: (B2_G, B2_M)}
+    for lc in labs:
+        for t in lab_members[lc.id]:
+            if persist[t].val:
+                lc.evidence += [r.event.label for r in syd[t] if r.pos.val]
+    lab_results = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
+    # While a laboratory criterion is undecided, later results could still satisfy the timing rule.
+    timing = {(c.id, lc.id): _timing(c, lab_results[lc.id]) if lc.value.val is not None
+              else any_of([_timing(c, lab_results[lc.id]), unknown()])
+              for c in clinical for lc in labs}
+
+    def sydney_for(cs: list[Criterion]) -> Tri:
+        return any_of(all_of([c.value, lc.value, timing[(c.id, lc.id)]]) for c in cs for lc in labs)
+
+    sydney = sydney_for(clinical)
+    obstetric = sydney_for([c for c in clinical if c.id != "sydney.clinical.vascular_thrombosis"])
+    thrombotic = sydney_for([c for c in clinical if c.id == "sydney.clinical.vascular_thrombosis"])
+    lab_criteria = any_of(lc.value for lc in labs)
+    clin_any = any_of(c.value for c in clinical)
+    timing_ok = any_of(timing[(c.id, lc.id)] for c in clinical for lc in labs
+                       if c.value.val is True and lc.value.val is True)
+    if clin_any.val and lab_criteria.val and timing_ok.val is False:
+        notes_sydney.append(
+            "Clinical and laboratory criteria are met, but every positive aPL test is less than 12 weeks or more "
+            "than 5 years from the clinical events, so Sydney 2006 advises against classification."
+        )
+
+    def tword(v: Tri) -> str:
+        return {True: "satisfied", False: "not satisfied", None: "undecided"}[v.val]
+
+    sydney_dict: dict[str, Any] = {
+        "definition": "Miyakis 2006 (revised Sapporo / Sydney)",
+        "status": _STATUS[sydney.val],
+        "clinical": [
+            c.entry(timing_rule=tword(any_of(timing[(c.id, lc.id)] for lc in labs if lc.value.val is True)))
+            for c in clinical if c.value.val is True
+        ],
+        "laboratory": [lc.entry() for lc in labs if lc.value.val is True],
+        "undecided": [c.id for c in clinical + labs if c.value.val is None],
+        "timing_rule": {
+            "text": "not classified if less than 12 weeks or more than 5 years separate the positive aPL test "
+                    "and the clinical manifestation",
+            "status": tword(timing_ok) if clin_any.val and lab_criteria.val else "not applicable",
+            "source": _src(MIYAKIS, "Timing footnote to the criteria (12 weeks to 5 years)"),
+        },
+        "rule": {"text": "at least 1 clinical and 1 laboratory criterion",
+                 "source": _src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)")},
+        "missing": list(sydney.missing) if sydney.val is None else [],
     }
-    return ApsReport(
-        sydney_2006={"status": "indeterminate", "clinical": [], "laboratory": [], "missing": missing},
-        acr_eular_2023={"status": "indeterminate", "clinical_points": 0, "laboratory_points": 0,
-                        "missing": missing},
-        fact_values=unknown,
+
+    # ---------------- 2023 ACR/EULAR
+    clin23 = _acr_clinical(patient)
+    loc7, loc8 = "Laboratory domain D7 (lupus anticoagulant)", "Laboratory domain D8 (aCL / anti-β2GPI by ELISA)"
+    la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else unknown(f"{NAMES[LA]} not tested")
+    igg_high = [persist_high[ACL_G], persist_high[B2_G]]
+    lab23 = [
+        Criterion("acr2023.D7.single", "positive lupus anticoagulant, single (one time)",
+                  _src(BARBHAIYA, loc7), la_ever, points=1, domain="D7"),
+        Criterion("acr2023.D7.persistent", "positive lupus anticoagulant, persistent",
+                  _src(BARBHAIYA, loc7), persist[LA], points=5, domain="D7"),
+        Criterion("acr2023.D8.igm_moderate_or_high", "moderate or high positive IgM (aCL and/or anti-β2GPI), persistent",
+                  _src(BARBHAIYA, loc8), any_of([persist_mod[ACL_M], persist_mod[B2_M]]), points=1, domain="D8"),
+        Criterion("acr2023.D8.igg_moderate", "moderate positive IgG (aCL and/or anti-β2GPI), persistent",
+                  _src(BARBHAIYA, loc8), any_of([persist_mod[ACL_G], persist_mod[B2_G]]), points=4, domain="D8"),
+        Criterion("acr2023.D8.igg_high_one", "high positive IgG (aCL or anti-β2GPI), persistent",
+                  _src(BARBHAIYA, loc8), any_of(igg_high), points=5, domain="D8"),
+        Criterion("acr2023.D8.igg_high_both", "high positive IgG (aCL and anti-β2GPI), persistent",
+                  _src(BARBHAIYA, loc8), all_of(igg_high), points=7, domain="D8"),
+    ]
+    c_lo, c_hi, c_missing = _domain_points(clin23)
+    l_lo, l_hi, l_missing = _domain_points(lab23)
+    clinical_points, clinical_possible = sum(c_lo.values()), sum(c_hi.values())
+    lab_points, lab_possible = sum(l_lo.values()), sum(l_hi.values())
+
+    entry_tests = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
+    entry_pairs = [
+        all_of([c.value, r.pos, _entry_window(e, r.event)])
+        for c in clin23 if c.value.val is not False for e in c.events for r in entry_tests if r.pos.val is not False
+    ]
+    entry_clinical = any_of(c.value for c in clin23)
+    untested = [unknown(f"{NAMES[t]} not tested") for t in APL_TESTS if not by_test[t]]
+    entry = FALSE if entry_clinical.val is False else any_of(entry_pairs + untested)
+    if entry.val is False:
+        status23 = "entry_not_met"
+    elif clinical_possible < 3 or lab_possible < 3:
+        status23 = "not_met"
+    elif entry.val and clinical_points >= 3 and lab_points >= 3:
+        status23 = "met"
+    else:
+        status23 = "indeterminate"
+    missing23: list[str] = []
+    if status23 == "indeterminate":
+        if entry.val is None:
+            missing23 += entry.missing
+        if lab_points < 3:
+            missing23 += [m for d in ("D7", "D8") for m in l_missing.get(d, [])]
+        if clinical_points < 3:
+            missing23 += [m for d in ("D1", "D2", "D3", "D4", "D5", "D6") for m in c_missing.get(d, [])]
+    all23 = clin23 + lab23
+    best = {}
+    for c in all23:
+        if c.value.val is True and c.points == (c_lo | l_lo)[c.domain]:
+            best.setdefault(c.domain, c)
+    acr_dict: dict[str, Any] = {
+        "definition": "Barbhaiya 2023 (ACR/EULAR)",
+        "status": status23,
+        "entry": {
+            "met": entry.val,
+            "text": "at least one clinical criterion (D1-D6) and a positive aPL test (lupus anticoagulant, or "
+                    "aCL/anti-β2GPI at moderate-to-high level) within 3 years of it",
+            "source": _src(BARBHAIYA, "Entry criterion"),
+        },
+        "clinical_points": clinical_points,
+        "laboratory_points": lab_points,
+        "clinical_points_possible": clinical_possible,
+        "laboratory_points_possible": lab_possible,
+        "domains": {d: (c_lo | l_lo)[d] for d in ("D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8")},
+        "domains_possible": {d: (c_hi | l_hi)[d] for d in ("D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8")},
+        "clinical": [best[d].entry() for d in ("D1", "D2", "D3", "D4", "D5", "D6") if d in best],
+        "laboratory": [best[d].entry() for d in ("D7", "D8") if d in best],
+        "rule": {"text": "at least 3 points from clinical domains and at least 3 points from laboratory domains; "
+                         "only the highest-weighted criterion in each domain counts",
+                 "source": _src(BARBHAIYA, "Classification rule and scoring instructions")},
+        "assumption": "each counted clinical criterion is taken to have no equally or more likely explanation than "
+                      "APS unless the input documents one",
+        "missing": list(_merge([missing23])),
+    }
+    if status23 == "entry_not_met":
+        acr_dict["note_entry"] = "entry criterion not met, so classification is not attempted; points are shown " \
+                                 "for information"
+
+    # ---------------- disagreement notes
+    note = _disagreement(sydney.val, status23, clinical_points, clinical_possible, lab_points, best, c_missing)
+    if note:
+        notes_sydney.append(note)
+        acr_dict["note"] = note
+    if notes_sydney:
+        sydney_dict["note"] = " ".join(notes_sydney)
+
+    # ---------------- facts
+    acr_val = {"met": True, "not_met": False, "entry_not_met": False}.get(status23)
+    loss_despite = any(
+        p.is_loss and (bool(COMBINATION & set(p.treatments)) or {"aspirin", "lmwh"} <= set(p.treatments))
+        for p in patient.pregnancies
     )
+
+    def ever(t: str) -> Tri:
+        """Positive at least once: Sydney positivity, or (aCL/anti-β2GPI) the 2023 moderate level."""
+        if not syd[t]:
+            return unknown(f"{NAMES[t]} not tested")
+        if t == LA:
+            return any_of(r.pos for r in syd[t])
+        return any_of(any_of([r.pos, m.pos]) for r, m in zip(syd[t], moderate[t], strict=True))
+
+    all_results = [r for t in APL_TESTS for r in syd[t]]
+    any_positive = any_of(ever(t) for t in APL_TESTS if syd[t]) if all_results else unknown("no aPL test recorded")
+    acl_ever, b2_ever = any_of([ever(ACL_G), ever(ACL_M)]), any_of([ever(B2_G), ever(B2_M)])
+    high_titre = any_of(persist_high.values())
+    high_risk = any_of([persist[LA], at_least_two([persist[LA], labs[1].value, labs[2].value]), high_titre])
+
+    facts = {
+        "aps.sydney_2006": sydney.val,
+        "aps.acr_eular_2023": acr_val,
+        "aps.any_met": any_of([sydney, Tri(acr_val)]).val,
+        "aps.obstetric": obstetric.val,
+        "aps.thrombotic": thrombotic.val,
+        "aps.refractory_obstetric": all_of([obstetric, Tri(loss_despite)]).val,
+        "apl.any_positive": any_positive.val,
+        "apl.laboratory_criteria": lab_criteria.val,
+        "apl.la_positive": ever(LA).val,
+        "apl.la_persistent": persist[LA].val,
+        "apl.triple_positive": all_of([ever(LA), acl_ever, b2_ever]).val,
+        "apl.high_risk_profile": high_risk.val,
+        "apl.tested_panel": all(by_test[t] for t in APL_TESTS),
+    }
+    sydney_dict["high_risk_profile"] = {
+        "value": high_risk.val,
+        "text": "EULAR 2019 high-risk aPL profile: lupus anticoagulant, more than one aPL type, or persistently "
+                "high titres (>= 80 units taken as high), each on 2 or more occasions at least 12 weeks apart",
+        "source": _src(EULAR, "Overarching principles, Table 1 (definition of high-risk aPL profile)"),
+    }
+    return ApsReport(sydney_2006=sydney_dict, acr_eular_2023=acr_dict, fact_values=facts)
+
+
+def _disagreement(sydney: bool | None, status23: str, clinical_points: int, clinical_possible: int,
+                  lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[str]]) -> str | None:
+    """Explain why Sydney 2006 classifies and the 2023 criteria do not (or might not)."""
+    if sydney is not True or status23 == "met":
+        return None
+    reasons = []
+    if status23 == "entry_not_met":
+        reasons.append("the 2023 entry criterion is not met (no positive lupus anticoagulant or aCL/anti-β2GPI "
+                       ">= 40 units within 3 years of a clinical criterion)")
+    if clinical_points < 3:
+        d4 = best.get("D4")
+        only_early = d4 is not None and d4.id.endswith("consecutive_early_deaths") and clinical_points == 1
+        reasons.append(f"{clinical_points} clinical point{'s' if clinical_points != 1 else ''} under 2023 "
+                       "(needs 3)" + (": recurrent early loss alone scores 1 point in domain D4" if only_early else ""))
+    if lab_points < 3:
+        d8 = best.get("D8")
+        igm = d8 is not None and d8.id.endswith("igm_moderate_or_high") and "D7" not in best
+        reasons.append(f"{lab_points} laboratory point{'s' if lab_points != 1 else ''} under 2023 (needs 3)"
+                       + (": isolated IgM scores 1 point in domain D8" if igm else ""))
+    head = "Sydney 2006 is met but 2023 ACR/EULAR is not" if status23 in ("not_met", "entry_not_met") else \
+        "Sydney 2006 is met; 2023 ACR/EULAR is not met on the documented features"
+    text = f"{head}: {'; '.join(reasons)}."
+    if status23 == "indeterminate" and clinical_points < 3 <= clinical_possible:
+        text += " It could still be met only if undocumented clinical features add points."
+    return text
