@@ -184,19 +184,30 @@ def demo(
     sys.stdout.write(f"{len(files)} example patients assessed with knowledge {engine.kb.version}\n")
 
 
-def _mount_evidence() -> None:
-    try:
+EVIDENCE_HELP = "Pooled evidence, forest plots, stratified pooling (`rplnav evidence --help`)."
+
+
+def _mount_evidence(load: bool) -> None:
+    """Mount `rplnav evidence` — the real sub-application only when it is asked for, because NumPy and
+    SciPy double the start-up time of every other command."""
+    if load:
         from rplnav.evidence.cli import app as evidence_app
-    except ImportError:  # pragma: no cover - evidence extras missing
+
+        app.add_typer(evidence_app, name="evidence", help=EVIDENCE_HELP)
         return
-    app.add_typer(evidence_app, name="evidence", help="Pooled evidence, forest plots, stratified pooling.")
+    placeholder = typer.Typer(help=EVIDENCE_HELP)
+
+    @placeholder.callback(invoke_without_command=True)
+    def _evidence() -> None:  # pragma: no cover - replaced when invoked
+        """Pooled evidence (loaded on demand)."""
+
+    app.add_typer(placeholder, name="evidence", help=EVIDENCE_HELP)
 
 
-_mount_evidence()
-
-
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    _mount_evidence(load=bool(args) and args[0] == "evidence")
+    app(args=args, prog_name="rplnav")
 
 
 if __name__ == "__main__":  # pragma: no cover
