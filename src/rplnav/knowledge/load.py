@@ -25,6 +25,7 @@ from rplnav.knowledge.model import (
     Recommendation,
     Source,
     SourceRef,
+    Study,
     TestSpec,
     Therapy,
 )
@@ -41,6 +42,7 @@ SECTIONS: dict[str, type] = {
     "recommendations": Recommendation,
     "alerts": Alert,
     "prognosis": PrognosisTable,
+    "studies": Study,
 }
 
 
@@ -62,6 +64,7 @@ class Knowledge:
     recommendations: list[Recommendation]
     alerts: list[Alert]
     prognosis: list[PrognosisTable]
+    studies: list[Study] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     conditions: dict[str, rules.Node] = field(default_factory=dict)
 
@@ -199,6 +202,21 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         if a.therapy is not None and a.therapy not in kb.therapies:
             problems.append(f"{at}: unknown therapy '{a.therapy}'")
         check_condition(a.trigger, f"{at}.trigger", f"alert:{a.id}")
+    for st in kb.studies:
+        at = where[f"studies:{st.id}"]
+        check_source(st.source, at)
+        if st.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{st.therapy}'")
+        if st.counts is None and st.estimate is None:
+            problems.append(f"{at}: give arm counts or an estimate with its CI")
+        if st.counts is not None and (st.counts.ai > st.counts.n1i or st.counts.ci > st.counts.n2i):
+            problems.append(f"{at}: events exceed totals")
+        if st.estimate is not None and not st.estimate.ci_lower <= st.estimate.value <= st.estimate.ci_upper:
+            problems.append(f"{at}: estimate lies outside its confidence interval")
+        for inc in st.includes:
+            if inc not in {x.id for x in kb.studies}:
+                problems.append(f"{at}: includes unknown study '{inc}'")
+        check_condition(st.enrolment, f"{at}.enrolment", f"study:{st.id}")
     for p in kb.prognosis:
         at = where[f"prognosis:{p.id}"]
         check_source(p.source, at)
@@ -224,6 +242,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         recommendations=[v for _, v in validated["recommendations"].values()],
         alerts=[v for _, v in validated["alerts"].values()],
         prognosis=[v for _, v in validated["prognosis"].values()],
+        studies=[v for _, v in validated["studies"].values()],
         files=files,
     )
     problems += cross_check(kb, where)

@@ -227,3 +227,49 @@ class PrognosisTable(Strict):
     cells: list[PrognosisCell]
     context: list[SourceRef] = []
     source: SourceRef
+
+
+class ArmCounts(Strict):
+    """Events and totals per arm (treatment ai/n1i, control ci/n2i), as the source reports them."""
+
+    ai: int = Field(ge=0)
+    n1i: int = Field(ge=0)
+    ci: int = Field(ge=0)
+    n2i: int = Field(ge=0)
+
+
+class Estimate(Strict):
+    """A published effect estimate with its 95% CI, when arm counts are not available."""
+
+    measure: Literal["OR", "RR", "RD", "HR"]
+    value: float
+    ci_lower: float
+    ci_upper: float
+
+
+class Study(Strict):
+    """One trial, cohort or meta-analysis row: who was enrolled, when treatment started, what it found.
+
+    `enrolment` is a condition over the same facts a patient has, so "studies of patients like her" is the
+    same evaluation the recommendations use: true (she would have been eligible), false, or unknown.
+    """
+
+    id: str
+    therapy: str
+    label: str
+    year: int | None = None
+    design: Literal["rct", "non_randomised", "cohort", "case_control", "meta_analysis", "ipd_meta_analysis"]
+    enrolment: Any = Field(True, description="condition over facts describing who was enrolled")
+    enrolment_text: str
+    comparator: str = "placebo or no treatment"
+    intervention: str | None = None
+    start: Literal[
+        "preconception", "ovulation_luteal", "positive_test", "gestational_week", "after_heartbeat", "mixed", "unknown"
+    ] = "unknown"
+    start_ga: str | None = Field(None, description="'w+d' when start is gestational_week")
+    outcome: Literal["live_birth", "miscarriage", "ongoing_pregnancy", "clinical_pregnancy", "other"]
+    counts: ArmCounts | None = None
+    estimate: Estimate | None = None
+    subgroup: str | None = None
+    includes: list[str] = Field(default_factory=list, description="ids of studies pooled in this meta-analysis")
+    source: SourceRef
