@@ -355,10 +355,18 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{_path(loc)}: {msg}"
 
 
+FINDINGS_HINT = {
+    "uterine_imaging": "findings.uterus",
+    "parental_karyotype": "findings.parental_karyotype",
+    "poc_genetics": "pregnancies[].poc_karyotype",
+}
+
+
 def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[str], list[dict[str, Any]]]:
     """Check test ids, results, units and ranges; return problems and labs normalised to canonical units."""
     problems: list[str] = []
     out: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], tuple[int, Any]] = {}
     for i, lab in enumerate(raw_labs):
         if not isinstance(lab, dict):
             out.append(lab)
@@ -370,11 +378,22 @@ def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[s
             out.append(lab)
             continue
         spec = tests.get(test)
+        if spec is None and test in FINDINGS_HINT:
+            problems.append(f"{where}.test: '{test}' is recorded under {FINDINGS_HINT[test]}, not as a lab result")
+            out.append(lab)
+            continue
         if spec is None:
             problems.append(f"{where}.test: '{test}' is not a known test id{closest(test, sorted(tests))}")
             out.append(lab)
             continue
         result, value, unit = lab.get("result"), lab.get("value"), lab.get("unit")
+        day = lab.get("date")
+        if isinstance(day, str) and len(day) == 10 and isinstance(result, str):
+            prior = seen.get((test, day))
+            if prior is not None and prior[1] != result:
+                problems.append(f"{where}: {test} on {day} is '{result}' but labs[{prior[0]}] on the same day is "
+                                f"'{prior[1]}'; give one result per test and day")
+            seen.setdefault((test, day), (i, result))
         if result is None and value is None:
             problems.append(f"{where}: give 'result' (qualitative) or 'value' with 'unit' for {test}")
         if result is not None:

@@ -98,3 +98,14 @@ def test_cli_exit_code_and_no_traceback(tmp_path):
     assert r.returncode == 2
     assert "labs[0].unit: 'furlongs' is not a unit for tsh" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_contradictory_results_same_day(kb):
+    (msg,) = problems(kb, labs=[{"test": "lupus_anticoagulant", "result": "positive", "date": "2025-01-02"},
+                                {"test": "lupus_anticoagulant", "result": "negative", "date": "2025-01-02"}])
+    assert msg.startswith("labs[1]:") and "labs[0]" in msg
+
+
+def test_investigations_belong_under_findings(kb):
+    (msg,) = problems(kb, labs=[{"test": "parental_karyotype", "result": "positive"}])
+    assert "findings.parental_karyotype" in msg
