@@ -189,7 +189,9 @@ class Engine:
             else:
                 done = bool(facts.get(f"lab.{test_id}.tested"))
                 name = self.kb.tests[test_id].name
-                repeat = done and facts.get(f"lab.{test_id}.ever_positive") is True \
+                # persistence matters for antiphospholipid antibodies (Sydney 2006 laboratory criteria)
+                repeat = test_id in aps_criteria.APL_TESTS and done \
+                    and facts.get(f"lab.{test_id}.ever_positive") is True \
                     and facts.get(f"lab.{test_id}.persistent") is None
             indicated = any(s["applies"] is True and s["stance"] in FOR for s in stances)
             maybe = any(s["applies"] is None and s["stance"] in FOR for s in stances)
