@@ -31,6 +31,8 @@ from rplnav.knowledge.model import (
 )
 
 KNOWLEDGE_DIR = Path(__file__).parent
+# libyaml's C parser is ~20x faster than the pure-Python one; the result is identical.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SECTIONS: dict[str, type] = {
     "sources": Source,
@@ -86,7 +88,7 @@ def _read_all(directory: Path) -> tuple[dict[str, list[tuple[str, Any]]], list[s
         raw = path.read_bytes()
         digest.update(rel.encode() + b"\0" + raw + b"\0")
         try:
-            doc = yaml.safe_load(raw.decode("utf-8"))
+            doc = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
         except yaml.YAMLError as e:
             problems.append(f"{rel}: invalid YAML: {e}")
             continue
