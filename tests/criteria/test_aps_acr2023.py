@@ -170,6 +170,7 @@ def test_undocumented_findings_leave_2023_open_and_are_named():
     assert a["status"] == "indeterminate" and a["clinical_points"] == 1
     text = " ".join(a["missing"])
     assert "cardiac valve" in text and "platelet" in text and "microvascular" in text
+    assert "has no date" not in text  # ask for the finding before its date
     assert "note" in a
 
 

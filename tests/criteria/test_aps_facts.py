@@ -108,6 +108,7 @@ def test_2023_met_without_sydney():
     r = classify(p, KB.tests)
     # the valve finding has no date, so the 3-year entry window cannot be checked against it
     assert r.acr_eular_2023["entry"]["met"] is None
+    assert any("cardiac valve finding" in m and "has no date" in m for m in r.acr_eular_2023["missing"])
     assert r.facts()["aps.sydney_2006"] is False
     plats = [{"test": "platelet_count", "value": 90, "unit": "x10^9/L", "date": "2024-10-01"}]
     p = make(findings=f, labs=[la("2024-09-02"), la("2024-12-09")] + NEGATIVE_PANEL + plats)

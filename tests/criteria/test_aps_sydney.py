@@ -330,8 +330,10 @@ def test_all_tests_negative_is_not_met():
 def test_untested_antibody_is_named():
     s = syd(pregnancies=THREE_EARLY, labs=[la("2024-09-02", "negative")])
     assert s["status"] == "indeterminate"
-    assert "anti-β2GPI IgG not tested" in s["missing"]
-    assert "anticardiolipin IgM not tested" in s["missing"]
+    assert "anti-β2GPI IgG/IgM not tested" in s["missing"]
+    assert "anticardiolipin IgG/IgM not tested" in s["missing"]
+    s = syd(pregnancies=THREE_EARLY, labs=[la("2024-09-02", "negative")] + NEGATIVE_PANEL[:3])
+    assert s["status"] == "indeterminate" and s["missing"] == ["anti-β2GPI IgM not tested"]
 
 
 def test_imprecise_test_dates_leave_persistence_open():

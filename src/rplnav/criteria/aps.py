@@ -636,6 +636,17 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     return out
 
 
+def _tidy(missing: Iterable[str]) -> list[str]:
+    """Deduplicate, and say "anti-β2GPI IgG/IgM not tested" once instead of twice."""
+    items = list(_merge([missing]))
+    for assay in ("anticardiolipin", "anti-β2GPI"):
+        g, m = f"{assay} IgG not tested", f"{assay} IgM not tested"
+        if g in items and m in items:
+            items[items.index(g)] = f"{assay} IgG/IgM not tested"
+            items.remove(m)
+    return items
+
+
 # ---------------------------------------------------------------- report
 
 @dataclass
@@ -767,7 +778,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
         },
         "rule": {"text": "at least 1 clinical and 1 laboratory criterion",
                  "source": _src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)")},
-        "missing": list(sydney.missing) if sydney.val is None else [],
+        "missing": _tidy(sydney.missing) if sydney.val is None else [],
     }
 
     # ---------------- 2023 ACR/EULAR
@@ -795,8 +806,14 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     lab_points, lab_possible = sum(l_lo.values()), sum(l_hi.values())
 
     entry_tests = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
+    def entry_pair(c: Criterion, e: Event, r: Result) -> Tri:
+        window = _entry_window(e, r.event)
+        if c.value.val is None:  # ask for the finding first; its date only matters once it is documented
+            window = Tri(window.val)
+        return all_of([c.value, r.pos, window])
+
     entry_pairs = [
-        all_of([c.value, r.pos, _entry_window(e, r.event)])
+        entry_pair(c, e, r)
         for c in clin23 if c.value.val is not False for e in c.events for r in entry_tests if r.pos.val is not False
     ]
     entry_clinical = any_of(c.value for c in clin23)
@@ -845,7 +862,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
                  "source": _src(BARBHAIYA, "Classification rule and scoring instructions")},
         "assumption": "each counted clinical criterion is taken to have no equally or more likely explanation than "
                       "APS unless the input documents one",
-        "missing": list(_merge([missing23])),
+        "missing": _tidy(missing23),
     }
     if status23 == "entry_not_met":
         acr_dict["note_entry"] = "entry criterion not met, so classification is not attempted; points are shown " \
