@@ -200,9 +200,12 @@ def rma_uni(
     inc = es.estimable
     if inc.sum() < 1:
         raise ValueError("no estimable studies")
-    r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
-                 qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-    k = int(r["k"][0])
+    if tau2 is None and method in core.FAST_METHODS:
+        r = core.fit_one(es.yi, es.vi, inc, method=method, test=test, level=level, qprofile=qprofile)
+    else:
+        r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
+                     qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
+    k = int(np.asarray(r["k"]).reshape(-1)[0])
     t_used = test != "z" and k > 1
     weights = np.where(inc, r["weights"][0], np.nan)
     fe = method == "FE"
@@ -235,7 +238,7 @@ def rma_uni(
         h2_ci=_pair(r["h2_ci_lb"], r["h2_ci_ub"]) if "h2_ci_lb" in r else None,
         i2_q=_scalar(r["i2_q"]),
         q=_scalar(r["q"]),
-        q_df=int(r["q_df"][0]),
+        q_df=int(np.asarray(r["q_df"]).reshape(-1)[0]),
         q_pvalue=_scalar(r["q_pval"]),
         pi_lower=None if fe else _scalar(r["pi_lb"]),
         pi_upper=None if fe else _scalar(r["pi_ub"]),
