@@ -25,6 +25,7 @@ INTENDED_USE = (
     "clinical judgement or the patient's informed choice."
 )
 FOR = {"strong_for", "conditional_for", "good_practice"}
+FIRM_FOR = {"strong_for", "good_practice"}
 CLOSING_DAYS = 14
 
 
@@ -44,6 +45,7 @@ class Engine:
             else:
                 self.recs_by_test.setdefault(r.test or "", []).append((r, node))
         self.alerts = [(a, kb.condition(f"alert:{a.id}")) for a in kb.alerts]
+        self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
 
     # -------------------------------------------------------------- facts
     def facts(self, patient: Patient, aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
@@ -174,6 +176,8 @@ class Engine:
             out["aps_definition"] = r.aps_definition
         if r.when:
             out["when"] = r.when
+        if r.guideline in self.superseded_by:
+            out["superseded_by"] = self.superseded_by[r.guideline]
         return out
 
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
@@ -193,6 +197,7 @@ class Engine:
                 repeat = test_id in aps_criteria.APL_TESTS and done \
                     and facts.get(f"lab.{test_id}.ever_positive") is True \
                     and facts.get(f"lab.{test_id}.persistent") is None
+            strong = any(s["applies"] is True and s["stance"] in FIRM_FOR for s in stances)
             indicated = any(s["applies"] is True and s["stance"] in FOR for s in stances)
             maybe = any(s["applies"] is None and s["stance"] in FOR for s in stances)
             against = [s for s in stances if s["applies"] is True and s["stance"] in AGAINST | {"insufficient_evidence"}]
@@ -200,18 +205,20 @@ class Engine:
                 status = "repeat_needed"
             elif done:
                 status = "done"
-            elif indicated:
+            elif indicated or maybe:
                 status = "missing"
-            elif maybe:
-                status = "undecided"
             else:
                 status = "not_indicated"
-            entry = {"test": test_id, "name": name, "status": status, "recommendations": stances}
+            # how firmly the guidelines that apply to her ask for it
+            priority = "recommended" if strong else "consider" if indicated else "may_apply" if maybe else "none"
+            entry = {"test": test_id, "name": name, "status": status, "priority": priority,
+                     "recommendations": stances}
             if done and against and not indicated:
                 entry["note"] = "done although a guideline advises against routine testing"
             items.append(entry)
-        order = {"missing": 0, "repeat_needed": 1, "undecided": 2, "done": 3, "not_indicated": 4}
-        items.sort(key=lambda x: order[x["status"]])
+        order = {"repeat_needed": 0, "missing": 1, "done": 3, "not_indicated": 4}
+        rank = {"recommended": 0, "consider": 1, "may_apply": 2, "none": 3}
+        items.sort(key=lambda x: (order[x["status"]], rank[x["priority"]]))
         return items
 
     def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
@@ -301,7 +308,16 @@ STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_ag
 
 
 def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> str:
-    """One line per therapy: which guidelines speak for or against her, never hiding an 'against'."""
+    """One line per therapy: which current guidelines speak for or against her, never hiding an 'against'.
+
+    Statements of a superseded edition (e.g. RCOG 2011) stay in the stance list, marked `superseded_by`,
+    but the summary line speaks for current guidance only.
+    """
+    current = [s for s in applying if "superseded_by" not in s]
+    if applying and not current:
+        return "only a superseded guideline edition speaks to her: " + summarise(
+            [{k: v for k, v in s.items() if k != "superseded_by"} for s in applying], stances)
+    applying = current
     if not stances:
         return "no guideline in the knowledge base speaks to this therapy"
     if not applying:

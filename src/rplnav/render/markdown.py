@@ -49,7 +49,8 @@ def render_markdown(a: dict[str, Any]) -> str:
         gl = "; ".join(
             f"{r['guideline']} {stance_label(r['stance'])}{'' if r['applies'] else ' (n/a)' if r['applies'] is False else ' (?)'}"
             for r in item["recommendations"])
-        w(f"| {item['name']} | {item['status']} | {gl} |")
+        status = item["status"] if item["status"] != "missing" else f"missing ({item['priority'].replace('_', ' ')})"
+        w(f"| {item['name']} | {status} | {gl} |")
     w("")
     w("## Treatment options: what each guideline says for her")
     w("Legend: ✔ applies to her · ? may apply (missing facts listed) · – population does not match.")

@@ -18,7 +18,7 @@ from rplnav.render.common import (
     stance_label,
 )
 
-STATUS_STYLE = {"missing": "bold red", "repeat_needed": "yellow", "undecided": "yellow", "done": "green",
+STATUS_STYLE = {"missing": "bold red", "repeat_needed": "yellow", "done": "green",
                 "not_indicated": "dim"}
 LEVEL_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -98,7 +98,8 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
             continue
         gl = ", ".join(f"{r['guideline']} {stance_label(r['stance'])}" for r in item["recommendations"]
                        if r["applies"] is not False)
-        work.add_row(item["name"], Text(item["status"], style=STATUS_STYLE.get(item["status"], "")), gl)
+        label = item["status"] if item["status"] != "missing" else f"missing ({item['priority'].replace('_', ' ')})"
+        work.add_row(item["name"], Text(label, style=STATUS_STYLE.get(item["status"], "")), gl)
     alerts = Text()
     all_alerts = list(a["alerts"]) + [dict(al, therapy=o["therapy"]) for o in a["options"] for al in o["alerts"]
                                       if al["level"] != "info"]
