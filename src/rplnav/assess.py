@@ -239,8 +239,12 @@ class Engine:
         alerts: list[dict[str, Any]] = []
         for i, c in enumerate(t.cautions):
             if c.when is not None:
-                if self.kb.condition(f"caution:{tid}:{i}").evaluate(facts).value is True:
+                hit = self.kb.condition(f"caution:{tid}:{i}").evaluate(facts)
+                if hit.value is True:
                     alerts.append({"level": c.level, "kind": c.kind, "text": c.text, "source": src(c.source)})
+                elif hit.value is None and c.kind in ("check", "contraindication"):
+                    alerts.append({"level": "info", "kind": "check", "text": f"Not documented, check first: {c.text}",
+                                   "needs": list(hit.needs), "source": src(c.source)})
             elif c.kind in ("check", "contraindication"):
                 alerts.append({"level": "info", "kind": c.kind, "text": c.text, "source": src(c.source)})
         for a, node in self.alerts:

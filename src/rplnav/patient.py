@@ -42,6 +42,8 @@ ParentalKaryotype = Literal["normal", "balanced_translocation", "inversion", "ot
 ConditionId = Literal[
     "sle", "rheumatoid_arthritis", "other_autoimmune", "hypothyroidism", "hyperthyroidism", "diabetes", "pcos",
     "hyperprolactinaemia", "iga_deficiency", "latent_tb", "thrombophilia_inherited", "renal_disease", "hypertension",
+    # extensions to the contract's list: safety checks in the knowledge base depend on them
+    "soy_or_egg_allergy", "heparin_induced_thrombocytopenia", "bleeding_disorder",
 ]
 CONDITION_IDS: tuple[str, ...] = ConditionId.__args__  # type: ignore[attr-defined]
 LOSS_OUTCOMES = frozenset({"miscarriage", "biochemical", "pul_resolved", "stillbirth"})

@@ -102,3 +102,19 @@ def test_demo_runs():
     r = subprocess.run([sys.executable, "-m", "rplnav.cli", "demo"], capture_output=True, text=True)
     assert r.returncode == 0
     assert "10 example patients assessed" in r.stdout
+
+
+def test_contraindication_fires_from_conditions(engine, make):
+    """A recorded soy/egg allergy makes the intralipid contraindication critical; unknown -> a check."""
+    a = engine.assess(make(conditions=["soy_or_egg_allergy", "heparin_induced_thrombocytopenia"]))
+    il = next(o for o in a["options"] if o["therapy"] == "intralipid")
+    assert any(al["level"] == "critical" and "egg" in al["text"] for al in il["alerts"])
+    lm = next(o for o in a["options"] if o["therapy"] == "aspirin_lmwh")
+    assert any(al["level"] == "critical" and "heparin-induced" in al["text"] for al in lm["alerts"])
+    b = engine.assess(make())  # no conditions list: the allergy is unknown
+    il = next(o for o in b["options"] if o["therapy"] == "intralipid")
+    check = [al for al in il["alerts"] if al["kind"] == "check" and "egg" in al["text"]]
+    assert check and check[0]["level"] == "info" and check[0]["needs"] == ["condition.soy_or_egg_allergy"]
+    c = engine.assess(make(conditions=[]))
+    il = next(o for o in c["options"] if o["therapy"] == "intralipid")
+    assert not any("egg" in al["text"] for al in il["alerts"])
