@@ -86,15 +86,32 @@ def assess(
 
             _fail([f"--guidelines: '{g}' is not a guideline id{closest(g, sorted(engine.kb.guidelines))}"
                    for g in unknown])
-    if format in (Format.html, Format.pdf):
-        _fail([f"--format: '{format.value}' output is not available in this version; use json, md or text"])
+    if format is Format.pdf and out is None:
+        _fail(["--format pdf: give --out FILE (a PDF is not written to the terminal)"])
+    from rplnav.interop.fhir import FhirIntake
+
+    intake = FhirIntake(engine.kb.tests, set(engine.kb.therapies))  # FHIR R4 Bundle input -> patient
     try:
-        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies))
+        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies), converter=intake.convert)
     except InputError as e:
-        _fail(e.problems)
+        _fail(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used])
         return
     doc = engine.assess(parsed, keep)
-    if format is Format.json:
+    if intake.converted:
+        doc["input_format"] = "fhir-r4-bundle"
+        doc["not_used"] = list(intake.not_used)
+    if format is Format.html:
+        from rplnav.render.html import render_html
+
+        _write(render_html(doc), out)
+    elif format is Format.pdf:
+        from rplnav.render.pdf import render_pdf
+
+        try:
+            out.write_bytes(render_pdf(doc))  # type: ignore[union-attr]
+        except OSError as e:
+            _fail([f"--out: cannot write {out}: {e.strerror}"])
+    elif format is Format.json:
         from rplnav.render.jsonout import render_json
 
         _write(render_json(doc), out)
@@ -182,6 +199,27 @@ def demo(
     for r in reports:
         sys.stdout.write(r + "\n")
     sys.stdout.write(f"{len(files)} example patients assessed with knowledge {engine.kb.version}\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="turn CDS Hooks JWT checks off (local "
+                                               "testing only; announced in a response header and the log)")] = False,
+) -> None:
+    """Web app, REST API (/docs) and CDS Hooks services (/cds-services); audit log in SQLite by default."""
+    import uvicorn
+
+    from rplnav.service.app import create_app
+    from rplnav.service.config import Settings
+
+    try:
+        settings = Settings.from_env(insecure_dev=insecure_dev or None)
+    except (OSError, ValueError) as e:
+        _fail([f"configuration: {e}"], 1)
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 EVIDENCE_HELP = "Pooled evidence, forest plots, stratified pooling (`rplnav evidence --help`)."

@@ -1,0 +1,1 @@
+"""Interoperability: FHIR R4 in (Bundle -> patient input) and out (GuidanceResponse + RequestGroup)."""

@@ -1,0 +1,350 @@
+"""CDS Hooks 2.0: discovery, the patient-view and order-select/order-sign services, feedback.
+
+Data come from the request's prefetch; whatever is missing is fetched from `fhirServer` (with the
+`fhirAuthorization` bearer token when given); when neither works the answer is 412 with an OperationOutcome.
+Every call is verified (JWT, see security.py) unless the server runs with --insecure-dev, and recorded in the
+audit log (input hash, cards, caller) before the response is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from rplnav.audit import sha256_of
+from rplnav.patient import InputError
+from rplnav.service.cards import CardMaker, clip
+from rplnav.service.security import Unauthorized
+
+log = logging.getLogger("rplnav.service.cds")
+router = APIRouter(tags=["cds-hooks"])
+
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "labs": "Observation?patient={{context.patientId}}&category=laboratory",
+    "pregnancies": "Observation?patient={{context.patientId}}&code=urn:rplnav:codes:pregnancy-outcome|",
+    "medications": "MedicationRequest?patient={{context.patientId}}",
+}
+SERVICES: dict[str, dict[str, Any]] = {
+    "rplnav-patient-view": {
+        "hook": "patient-view", "title": "RPL Navigator: recurrent pregnancy loss summary",
+        "description": "Whether she meets each guideline's definition of recurrent pregnancy loss, her APS "
+                       "classification (Sydney 2006, ACR/EULAR 2023), the most important missing work-up, the "
+                       "options guidelines support for her and the ones they advise against, each with its source.",
+    },
+    "rplnav-order-select": {
+        "hook": "order-select", "title": "RPL Navigator: check RPL treatments being selected",
+        "description": "Warns when a selected medication (IVIG, intralipid, lymphocyte immunotherapy, "
+                       "glucocorticoids, heparin, progesterone …) goes against guideline advice for her, is past "
+                       "its timing window or is not permitted in her country; suggests aspirin + LMWH for "
+                       "obstetric APS when it is missing.",
+    },
+    "rplnav-order-sign": {
+        "hook": "order-sign", "title": "RPL Navigator: check RPL treatments before signing",
+        "description": "The same checks as order-select, on every draft order about to be signed.",
+    },
+}
+HOOK_VERSION = "2.0"
+
+
+class FhirAuthorization(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    access_token: str = Field(min_length=1)
+    token_type: Literal["Bearer", "bearer"]
+    expires_in: int
+    scope: str
+    subject: str
+    patient: str | None = None
+
+
+class HookRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[dict[str, Any]] | None = None
+    overrideReason: dict[str, Any] | None = None
+    outcomeTimestamp: str = Field(min_length=1)
+
+
+class FeedbackRequest(BaseModel):
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+def outcome(status: int, text: str, code: str = "processing", headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _service_url(request: Request, path: str) -> str:
+    base = request.app.state.core.settings.public_url
+    if base:
+        return base.rstrip("/") + path
+    return str(request.base_url).rstrip("/") + path
+
+
+def authorise(request: Request) -> str:
+    """The caller (JWT issuer, with tenant) or raises Unauthorized; 'insecure-dev' when checks are off."""
+    core = request.app.state.core
+    if core.settings.insecure_dev:
+        return "insecure-dev"
+    claims = core.verifier.verify(request.headers.get("authorization"), _service_url(request, request.url.path))
+    who = claims["iss"]
+    if claims.get("tenant"):
+        who += f" tenant={claims['tenant']}"
+    return who
+
+
+def unauthorized() -> Response:
+    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery",
+            responses={200: {"description": "Services", "content": {"application/json": {"schema": {"type": "object"}}}},
+                       401: {"description": "Unauthorized"}})
+async def discovery(request: Request) -> Response:
+    try:
+        authorise(request)
+    except Unauthorized:
+        return unauthorized()
+    services = [{"id": sid, **meta, "prefetch": PREFETCH, "version": HOOK_VERSION} for sid, meta in SERVICES.items()]
+    return JSONResponse({"services": services})
+
+
+def _unwrap(value: Any) -> Any:
+    """Prefetch values: a resource, a searchset Bundle, null; cqf-ruler wraps them as {response, resource}."""
+    if isinstance(value, dict) and "resourceType" not in value and "resource" in value:
+        return value["resource"]
+    return value
+
+
+def _resources(value: Any) -> list[dict[str, Any]]:
+    value = _unwrap(value)
+    if not isinstance(value, dict):
+        return []
+    if value.get("resourceType") == "Bundle":
+        out = []
+        for e in value.get("entry") or []:
+            r = e.get("resource") if isinstance(e, dict) else None
+            if isinstance(r, dict) and r.get("resourceType") not in (None, "OperationOutcome"):
+                out.append(r)
+        return out
+    return [value]
+
+
+def _render(template: str, req: HookRequest, patient_id: str) -> str:
+    user = str(req.context.get("userId") or "")
+    out = template.replace("{{context.patientId}}", patient_id)
+    for k, v in req.context.items():
+        if isinstance(v, str | int | float):
+            out = out.replace("{{context." + k + "}}", str(v))
+    for token, prefix in (("userPractitionerId", "Practitioner/"), ("userPractitionerRoleId", "PractitionerRole/"),
+                          ("userPatientId", "Patient/"), ("userRelatedPersonId", "RelatedPerson/")):
+        out = out.replace("{{" + token + "}}", user[len(prefix):] if user.startswith(prefix) else "")
+    return out
+
+
+class PrefetchMissing(Exception):
+    def __init__(self, keys: list[str], why: str):
+        super().__init__(why)
+        self.keys, self.why = keys, why
+
+
+async def _fetch(request: Request, req: HookRequest, key: str, patient_id: str) -> Any:
+    client: httpx.AsyncClient | None = request.app.state.http
+    if client is None:  # app used without its lifespan (e.g. some test harnesses)
+        async with httpx.AsyncClient() as temporary:
+            request.app.state.http = temporary
+            try:
+                return await _fetch(request, req, key, patient_id)
+            finally:
+                request.app.state.http = None
+    url = req.fhirServer.rstrip("/") + "/" + _render(PREFETCH[key], req, patient_id)  # type: ignore[union-attr]
+    headers = {"Accept": "application/fhir+json"}
+    if req.fhirAuthorization is not None:
+        headers["Authorization"] = f"Bearer {req.fhirAuthorization.access_token}"
+    timeout = request.app.state.core.settings.fhir_timeout
+    pages: list[dict[str, Any]] = []
+    for _ in range(10):
+        r = await client.get(url, headers=headers, timeout=timeout)
+        if r.status_code == 404 and key == "patient":
+            raise PrefetchMissing([key], "the FHIR server does not know this patient")
+        if r.status_code != 200:
+            raise PrefetchMissing([key], f"the FHIR server answered {r.status_code}")
+        doc = r.json()
+        if not isinstance(doc, dict):
+            raise PrefetchMissing([key], "the FHIR server answered with something that is not a resource")
+        pages.append(doc)
+        nxt = next((lk.get("url") for lk in doc.get("link") or [] if isinstance(lk, dict) and lk.get("relation")
+                    == "next"), None) if doc.get("resourceType") == "Bundle" else None
+        if not nxt:
+            break
+        url = nxt
+    if len(pages) == 1:
+        return pages[0]
+    return {"resourceType": "Bundle", "type": "searchset",
+            "entry": [e for p in pages for e in (p.get("entry") or [])]}
+
+
+async def gather(request: Request, req: HookRequest, patient_id: str) -> list[dict[str, Any]]:
+    """Every resource the service needs: prefetch first, then the FHIR server; PrefetchMissing otherwise."""
+    got: dict[str, Any] = {}
+    missing = []
+    for key in PREFETCH:
+        value = (req.prefetch or {}).get(key, ...) if req.prefetch is not None else ...
+        value = _unwrap(value) if value is not ... else ...
+        if value is ... or (isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"):
+            missing.append(key)
+        else:
+            got[key] = value
+    if missing:
+        if not req.fhirServer:
+            raise PrefetchMissing(missing, "prefetch incomplete and no fhirServer to query")
+        try:
+            results = await asyncio.gather(*(_fetch(request, req, k, patient_id) for k in missing))
+        except httpx.HTTPError as e:
+            raise PrefetchMissing(missing, f"the FHIR server could not be queried ({type(e).__name__})") from None
+        except ValueError:
+            raise PrefetchMissing(missing, "the FHIR server answered with invalid JSON") from None
+        got.update(dict(zip(missing, results, strict=True)))
+    if not _resources(got.get("patient")):
+        raise PrefetchMissing(["patient"], "no Patient resource")
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for key in PREFETCH:
+        for r in _resources(got.get(key)):
+            ident = (str(r.get("resourceType")), str(r.get("id", id(r))))
+            if ident not in seen:
+                seen.add(ident)
+                out.append(r)
+    return out
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CDS service",
+             responses={200: {"description": "Cards", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        400: {"description": "Malformed request (OperationOutcome)"},
+                        401: {"description": "Unauthorized"}, 404: {"description": "Unknown service"},
+                        412: {"description": "Prefetch data missing and not obtainable (OperationOutcome)"}})
+async def call_service(request: Request, service_id: str) -> Response:
+    core = request.app.state.core
+    try:
+        caller = authorise(request)
+    except Unauthorized:
+        return unauthorized()
+    if service_id not in SERVICES:
+        return outcome(404, f"no CDS service '{service_id}'", "not-found")
+    body = await request.body()
+    try:
+        raw = core.decode(body, request.headers.get("content-type"))
+        req = HookRequest.model_validate(raw)
+    except ValidationError as e:
+        return outcome(400, "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
+                                      for err in e.errors()[:20]), "invalid")
+    except Exception as e:  # noqa: BLE001 - ClientError from decode and anything else malformed
+        return outcome(400, getattr(e, "title", "malformed request"), "invalid")
+    hook = SERVICES[service_id]["hook"]
+    if req.hook != hook:
+        return outcome(400, f"service '{service_id}' answers the '{hook}' hook, not '{req.hook}'", "invalid")
+    if req.fhirAuthorization is not None and not req.fhirServer:
+        return outcome(400, "fhirAuthorization requires fhirServer (cds-r-1)", "invalid")
+    pid = req.context.get("patientId")
+    if not isinstance(pid, str) or not pid:
+        return outcome(400, "context.patientId is required", "required")
+    pid = pid.split("/")[-1]
+    orders: list[dict[str, Any]] = []
+    if hook in ("order-select", "order-sign"):
+        draft = req.context.get("draftOrders")
+        if not isinstance(draft, dict):
+            return outcome(400, "context.draftOrders (a Bundle) is required", "required")
+        orders = _resources(draft)
+        if hook == "order-select":
+            sel = req.context.get("selections")
+            if not isinstance(sel, list):
+                return outcome(400, "context.selections is required for order-select", "required")
+            wanted = {str(s) for s in sel}
+            orders = [o for o in orders if f"{o.get('resourceType')}/{o.get('id')}" in wanted]
+    try:
+        resources = await gather(request, req, pid)
+    except PrefetchMissing as e:
+        log.info("412 for %s (%s): %s", service_id, ", ".join(e.keys), e.why)
+        return outcome(412, f"{e.why}: {', '.join(e.keys)}", "incomplete")
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    event_id = uuid.uuid4().hex
+    report_url = _service_url(request, f"/reports/{event_id}")
+    maker = CardMaker(core.kb, _service_url(request, ""), report_url)
+    try:
+        a = await run_in_threadpool(core.assess_doc, bundle)
+    except InputError as e:
+        a = None
+        cards = [maker.card("RPL Navigator could not assess her: " + "; ".join(e.problems[:2]), "info",
+                            "The EHR record lacks data RPL Navigator needs:\n" + "\n".join(
+                                f"- {p}" for p in e.problems), {"label": "RPL Navigator"})]
+        cards[0].pop("links", None)
+    else:
+        if a["losses"]["total"] == 0 and not a["facts"].get("current.pregnant") and hook == "patient-view":
+            cards = []
+        elif hook == "patient-view":
+            cards = maker.patient_view(a)
+        else:
+            cards = maker.orders(a, orders, f"Patient/{pid}")
+    for c in cards:
+        c["summary"] = clip(c["summary"])
+    out = {"cards": cards}
+    await run_in_threadpool(
+        core.audit.record, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller,
+        input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards,
+                                                          "assessment": a},
+        knowledge_version=core.kb.version, event_id=event_id)
+    if core.settings.pause_after_audit_seconds:
+        await asyncio.sleep(core.settings.pause_after_audit_seconds)
+    return JSONResponse(out)
+
+
+@router.post("/cds-services/{service_id}/feedback", summary="Card feedback",
+             responses={200: {"description": "Stored"}, 400: {"description": "Malformed"},
+                        401: {"description": "Unauthorized"}, 404: {"description": "Unknown service"}})
+async def feedback(request: Request, service_id: str) -> Response:
+    core = request.app.state.core
+    try:
+        caller = authorise(request)
+    except Unauthorized:
+        return unauthorized()
+    if service_id not in SERVICES:
+        return outcome(404, f"no CDS service '{service_id}'", "not-found")
+    body = await request.body()
+    try:
+        fb = FeedbackRequest.model_validate(core.decode(body, request.headers.get("content-type")))
+    except ValidationError as e:
+        return outcome(400, "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
+                                      for err in e.errors()[:20]), "invalid")
+    except Exception as e:  # noqa: BLE001
+        return outcome(400, getattr(e, "title", "malformed request"), "invalid")
+    for i, it in enumerate(fb.feedback):
+        if it.outcome == "accepted" and not it.acceptedSuggestions:
+            return outcome(400, f"feedback[{i}]: acceptedSuggestions is required when the outcome is accepted",
+                           "required")
+    items = [it.model_dump(exclude_none=True) for it in fb.feedback]
+    n = await run_in_threadpool(core.audit.record_feedback, service_id, items, caller)
+    await run_in_threadpool(
+        core.audit.record, kind="feedback", endpoint=f"POST /cds-services/{service_id}/feedback", caller=caller,
+        input_sha256=sha256_of(body), status=200, output={"stored": n}, knowledge_version=core.kb.version)
+    return JSONResponse({"stored": n})

@@ -1,0 +1,111 @@
+"""Audit log: every assessment and hook call recorded (SQLite and PostgreSQL); rows survive a killed server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from rplnav.audit import AuditLog
+from rplnav.service.app import create_app
+from rplnav.service.config import Settings
+from tests.service.conftest import example, start_server
+
+
+def test_assessments_and_failures_are_recorded(db_url):
+    app = create_app(Settings(database_url=db_url, insecure_dev=True))
+    body = json.dumps(example("03")).encode()
+    with TestClient(app) as c:
+        assert c.post("/api/v1/assess", content=body, headers={"Content-Type": "application/json",
+                                                                "X-RPLNav-Caller": "clinic-7"}).status_code == 200
+        assert c.post("/api/v1/assess", json={"schema": "rplnav.patient/v1", "id": "x", "age": 3}).status_code == 422
+        log: AuditLog = app.state.core.audit
+        assert log.dialect == ("sqlite" if db_url.startswith("sqlite") else "postgresql")
+        rows = log.recent(10, kind="assess")
+        assert len(rows) == 2
+        ok = next(r for r in rows if r.status == 200)
+        assert ok.input_sha256 == hashlib.sha256(body).hexdigest()
+        assert ok.knowledge_version == app.state.core.kb.version
+        assert ok.caller == "api:clinic-7"
+        assert ok.output["patient_id"] == "demo-aps-obstetric"
+        assert ok.at is not None
+        bad = next(r for r in rows if r.status == 422)
+        assert any("age" in p for p in bad.output["problems"])
+
+
+def test_hook_calls_and_feedback_are_recorded(db_url):
+    from tests.service.test_cds import pv_request
+
+    app = create_app(Settings(database_url=db_url, insecure_dev=True))
+    with TestClient(app) as c:
+        r = c.post("/cds-services/rplnav-patient-view", json=pv_request())
+        assert r.status_code == 200
+        card = r.json()["cards"][0]["uuid"]
+        fb = {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-01T10:00:00Z",
+                            "overrideReason": {"userComment": "discussed with patient"}}]}
+        assert c.post("/cds-services/rplnav-patient-view/feedback", json=fb).status_code == 200
+        log: AuditLog = app.state.core.audit
+        hooks = log.recent(10, kind="hook")
+        assert len(hooks) == 1 and hooks[0].caller == "insecure-dev"
+        assert hooks[0].output["cards"][0]["uuid"] == card
+        stored = log.feedback("rplnav-patient-view")
+        assert len(stored) == 1 and stored[0].card == card and stored[0].outcome == "overridden"
+
+
+def test_no_names_in_the_audit_log(db_url):
+    from tests.service.test_fhir import aps_bundle
+
+    app = create_app(Settings(database_url=db_url, insecure_dev=True))
+    with TestClient(app) as c:
+        assert c.post("/api/v1/assess", json=aps_bundle()).status_code == 200
+        row = app.state.core.audit.recent(1)[0]
+        assert "Jane" not in json.dumps(row.output) and "Doe" not in json.dumps(row.output)
+
+
+@pytest.mark.parametrize("kind", ["assess", "hook"])
+def test_record_survives_server_killed_mid_request(tmp_path: Path, kind: str):
+    """The audit row is committed before the response is sent: kill -9 the server while it holds the reply."""
+    db = tmp_path / "kill.sqlite3"
+    srv = start_server(tmp_path, {"RPLNAV_DATABASE_URL": f"sqlite:///{db}", "RPLNAV_TEST_PAUSE_AFTER_AUDIT": "30"})
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            if kind == "assess":
+                outcome["r"] = httpx.post(srv.url + "/api/v1/assess", json=example("03"), timeout=60)
+            else:
+                from tests.service.test_cds import pv_request
+
+                outcome["r"] = httpx.post(srv.url + "/cds-services/rplnav-patient-view", json=pv_request(),
+                                          timeout=60)
+        except httpx.HTTPError as e:
+            outcome["error"] = e
+
+    t = threading.Thread(target=call)
+    t.start()
+    log = AuditLog(f"sqlite:///{db}")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not log.recent(1, kind=kind):
+            time.sleep(0.05)
+        assert log.recent(1, kind=kind), "the audit row never appeared"
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(10)
+        t.join(30)
+        assert "error" in outcome and "r" not in outcome, "the client got a response: the kill was not mid-request"
+        log.close()
+        log = AuditLog(f"sqlite:///{db}")  # reopen after the crash
+        rows = log.recent(5, kind=kind)
+        assert len(rows) == 1 and rows[0].status == 200
+        assert rows[0].output
+    finally:
+        log.close()
+        srv.stop()

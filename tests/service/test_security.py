@@ -1,0 +1,167 @@
+"""CDS Hooks JWT verification: the happy paths and the attacks, each a bare 401."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.service.conftest import Signer
+from tests.service.test_cds import PV, pv_request
+
+BASE = "http://testserver"
+AUD = BASE + PV
+
+
+def b64(d: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+
+def assert_bare_401(r) -> None:
+    assert r.status_code == 401
+    assert r.content == b""
+
+
+def test_es384_and_rs384_accepted(secure_client, signer):
+    r = secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD))
+    assert r.status_code == 200
+    assert "x-rplnav-insecure-dev" not in r.headers
+    r = secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, alg="RS384"))
+    assert r.status_code == 200
+    r = secure_client.get("/cds-services", headers=signer.headers(BASE + "/cds-services"))
+    assert r.status_code == 200
+    card = secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD)).json()["cards"][0]["uuid"]
+    fb = {"feedback": [{"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-01T10:00:00Z"}]}
+    assert secure_client.post(PV + "/feedback", json=fb,
+                              headers=signer.headers(AUD + "/feedback")).status_code == 200
+
+
+def test_audience_as_list(secure_client, signer):
+    r = secure_client.post(PV, json=pv_request(), headers=signer.headers(["https://other", AUD]))
+    assert r.status_code == 200
+
+
+def test_no_token(secure_client):
+    assert_bare_401(secure_client.post(PV, json=pv_request()))
+    assert_bare_401(secure_client.get("/cds-services"))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": "Basic abc"}))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": "Bearer not.a.jwt"}))
+
+
+def test_alg_none(secure_client, signer):
+    now = int(time.time())
+    claims = {"iss": signer.iss, "aud": AUD, "exp": now + 300, "iat": now, "jti": "none-1"}
+    for alg in ("none", "None", "NONE"):
+        tok = f"{b64({'alg': alg, 'typ': 'JWT', 'kid': 'ec-1'})}.{b64(claims)}."
+        assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tok}"}))
+
+
+def test_hmac_including_key_confusion(secure_client, signer):
+    now = int(time.time())
+    claims = {"iss": signer.iss, "aud": AUD, "exp": now + 300, "iat": now, "jti": "hs-1"}
+    tok = jwt.encode(claims, "secret" * 8, algorithm="HS256", headers={"kid": "ec-1"})
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tok}"}))
+    # the classic confusion: HMAC keyed with the public key's JWK text
+    pub = json.dumps(signer.jwks["keys"][0]).encode()
+    signing_input = f"{b64({'alg': 'HS384', 'typ': 'JWT', 'kid': 'ec-1'})}.{b64({**claims, 'jti': 'hs-2'})}"
+    mac = hmac.new(pub, signing_input.encode(), hashlib.sha384).digest()
+    tok = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tok}"}))
+
+
+def test_wrong_audience(secure_client, signer):
+    for aud in ("http://testserver/cds-services/rplnav-order-sign", "https://evil.example", BASE + "/cds-services"):
+        assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(aud)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(None)))
+
+
+def test_expired_and_missing_claims(secure_client, signer):
+    past = int(time.time()) - 600
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, exp=past, iat=past - 60)))
+    for missing in ("exp", "iat", "jti"):
+        assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, **{missing: None})))
+
+
+def test_replayed_jti(secure_client, signer):
+    h = signer.headers(AUD)
+    assert secure_client.post(PV, json=pv_request(), headers=h).status_code == 200
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=h))
+
+
+def test_unknown_issuer_and_unknown_key(secure_client, signer):
+    stranger = Signer("https://stranger.example")
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=stranger.headers(AUD)))
+    # a trusted iss, but signed with a key not in its JWKS (kid of a trusted key)
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=stranger.headers(AUD, iss=signer.iss)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, kid="who")))
+
+
+def test_bad_signature(secure_client, signer):
+    tok = signer.token(AUD)
+    head, body, sig = tok.split(".")
+    forged = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged["iss"] = signer.iss
+    forged["jti"] = "forged"
+    tampered = f"{head}.{b64(forged)}.{sig}"
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tampered}"}))
+    other = ec.generate_private_key(ec.SECP384R1())
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, key=other)))
+
+
+def test_alg_key_mismatch_and_other_algorithms(secure_client, signer):
+    # RS384 header but the EC key's kid
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, alg="RS384", kid="ec-1")))
+    # ES256 / RS256 are not on the allow-list
+    k256 = ec.generate_private_key(ec.SECP256R1())
+    assert_bare_401(secure_client.post(PV, json=pv_request(),
+                                       headers=signer.headers(AUD, alg="ES256", kid="ec-1", key=k256)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(),
+                                       headers=signer.headers(AUD, alg="RS256", kid="rsa-1", key=signer.rsa_key)))
+
+
+def test_untrusted_jku(secure_client, signer):
+    tok = jwt.encode({"iss": signer.iss, "aud": AUD, "exp": int(time.time()) + 60, "iat": int(time.time()),
+                      "jti": "jku-1"}, signer.ec_key, algorithm="ES384",
+                     headers={"kid": "ec-1", "jku": "https://evil.example/jwks.json"})
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tok}"}))
+
+
+def test_tokens_are_never_logged(secure_client, signer, caplog):
+    caplog.set_level(logging.DEBUG)
+    h = signer.headers(AUD)
+    secure_client.post(PV, json=pv_request(), headers=h)
+    secure_client.post(PV, json=pv_request(), headers=h)  # replay: logged, by jti only
+    token = h["Authorization"].split()[1]
+    assert token not in caplog.text
+    assert token.split(".")[2] not in caplog.text
+
+
+def test_client_configuration_from_a_file(tmp_path, signer, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from rplnav.service.app import create_app
+
+    f = tmp_path / "clients.json"
+    f.write_text(json.dumps({"clients": [signer.client_config()]}))
+    monkeypatch.setenv("RPLNAV_CDS_CLIENTS_FILE", str(f))
+    monkeypatch.setenv("RPLNAV_DATABASE_URL", f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    monkeypatch.setenv("RPLNAV_PUBLIC_URL", "https://cds.example.org")
+    with TestClient(create_app()) as c:
+        aud = "https://cds.example.org" + PV
+        assert c.post(PV, json=pv_request(), headers=signer.headers(aud)).status_code == 200
+        assert_bare_401(c.post(PV, json=pv_request(), headers=signer.headers(AUD)))
+
+
+@pytest.mark.parametrize("bad", [{"clients": [{"iss": "x"}]}, {"clients": "x"}, [{"jwks": {"keys": []}}]])
+def test_bad_client_configuration_is_refused(bad):
+    from rplnav.service.config import parse_clients
+
+    with pytest.raises(ValueError):
+        parse_clients(bad)
