@@ -38,9 +38,9 @@ def generate(rng: random.Random, i: int) -> dict:
         if rng.random() < 0.7:
             labs.append({"test": t, "value": round(rng.uniform(0, 90), 1), "unit": unit, "reference_high": hi,
                          "date": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"})
-    for _ in range(rng.randint(0, 2)):
+    for month in rng.sample(range(1, 13), rng.randint(0, 2)):  # one LA result per date
         labs.append({"test": "lupus_anticoagulant", "result": rng.choice(["positive", "negative"]),
-                     "date": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"})
+                     "date": f"2025-{month:02d}-{rng.randint(1, 28):02d}"})
     d = {"schema": "rplnav.patient/v1", "id": f"bench-{i}", "age": rng.randint(20, 45), "pregnancies": pregs,
          "labs": labs, "country": rng.choice(["US", "GB", "DE", "KR"]), "assessed_on": "2026-11-01",
          "findings": {"uterus": rng.choice(["normal", "septate", "unknown"])}}

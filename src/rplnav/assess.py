@@ -46,6 +46,33 @@ class Engine:
                 self.recs_by_test.setdefault(r.test or "", []).append((r, node))
         self.alerts = [(a, kb.condition(f"alert:{a.id}")) for a in kb.alerts]
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
+        self._sources: dict[int, dict[str, Any]] = {}
+        # everything about a recommendation that does not depend on the patient, built once
+        self._static: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+        for r in kb.recommendations:
+            static = {"id": r.id, "guideline": r.guideline, "stance": r.stance, "strength": r.strength,
+                      "certainty": r.certainty, "population": r.population_text, "statement": r.statement,
+                      "source": self.source_dict(r.source)}
+            if r.certainty_as_stated:
+                static["certainty_as_stated"] = r.certainty_as_stated
+            if r.aps_definition:
+                static["aps_definition"] = r.aps_definition
+            if r.when:
+                static["when"] = r.when
+            if r.guideline in self.superseded_by:
+                static["superseded_by"] = self.superseded_by[r.guideline]
+            names = tuple(sorted(kb.condition(f"rec:{r.id}").fact_names()))
+            self._static[r.id] = (static, names)
+
+    def source_dict(self, ref: SourceRef) -> dict[str, Any]:
+        """The output form of a source reference (built once; treat as read-only)."""
+        out = self._sources.get(id(ref))
+        if out is None:
+            out = {"document": ref.document, "locator": ref.locator, "verified": ref.verified}
+            if ref.note:
+                out["note"] = ref.note
+            self._sources[id(ref)] = out
+        return out
 
     # -------------------------------------------------------------- facts
     def facts(self, patient: Patient, aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
@@ -66,10 +93,7 @@ class Engine:
 
         def src(ref: SourceRef) -> dict[str, Any]:
             cited[ref.document] = None
-            out = {"document": ref.document, "locator": ref.locator, "verified": ref.verified}
-            if ref.note:
-                out["note"] = ref.note
-            return out
+            return self.source_dict(ref)
 
         rpl = {}
         for gid, fn in DEFINITIONS.items():
@@ -153,31 +177,16 @@ class Engine:
 
     def _stance(self, r: Any, node: rules.Node, facts: dict[str, Any], src: Any) -> dict[str, Any]:
         res = node.evaluate(facts)
+        static, names = self._static[r.id]
+        src(r.source)  # record the citation
         because = [r.population_text]
-        for name in sorted(node.fact_names()):
-            v = facts.get(name)
-            because.append(f"{name} = {'unknown' if v is None else str(v).lower() if isinstance(v, bool) else v}")
-        out = {
-            "id": r.id,
-            "guideline": r.guideline,
-            "stance": r.stance,
-            "strength": r.strength,
-            "certainty": r.certainty,
-            "applies": res.value,
-            "needs": list(res.needs),
-            "because": because,
-            "population": r.population_text,
-            "statement": r.statement,
-            "source": src(r.source),
-        }
-        if r.certainty_as_stated:
-            out["certainty_as_stated"] = r.certainty_as_stated
-        if r.aps_definition:
-            out["aps_definition"] = r.aps_definition
-        if r.when:
-            out["when"] = r.when
-        if r.guideline in self.superseded_by:
-            out["superseded_by"] = self.superseded_by[r.guideline]
+        for name in names:
+            v = facts[name]
+            because.append(f"{name} = {'unknown' if v is None else ('true' if v else 'false') if v is True or v is False else v}")
+        out = dict(static)
+        out["applies"] = res.value
+        out["needs"] = list(res.needs)
+        out["because"] = because
         return out
 
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ would decide it.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class Const(Node):
     value: bool
 
     def evaluate(self, facts: Mapping[str, Any]) -> Result:
-        return Result(self.value)
+        return _TRUE if self.value else _FALSE
 
     def fact_names(self) -> set[str]:
         return set()
@@ -62,6 +63,11 @@ class Const(Node):
         return "everyone" if self.value else "no one"
 
 
+_TRUE, _FALSE = Result(True), Result(False)
+_COMPARE = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+    "in": lambda v, lit: v in lit, "not_in": lambda v, lit: v not in lit,
+}
 _OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "in": "in", "not in": "not_in"}
 _SYMBOL = {v: k for k, v in _OPS.items()}
 
@@ -73,36 +79,18 @@ class Compare(Node):
     literal: Any = None
 
     def evaluate(self, facts: Mapping[str, Any]) -> Result:
-        if self.fact not in facts:
-            raise KeyError(self.fact)
-        v = facts[self.fact]
-        if self.op == "known":
-            return Result(v is not None)
-        if self.op == "unknown":
-            return Result(v is None)
+        v = facts[self.fact]  # an unknown fact *name* is a KeyError: `kb check` guarantees it never happens
+        op = self.op
+        if op == "known":
+            return _TRUE if v is not None else _FALSE
+        if op == "unknown":
+            return _TRUE if v is None else _FALSE
         if v is None:
             return Result(None, (self.fact,))
-        lit = self.literal
         try:
-            if self.op == "eq":
-                return Result(v == lit)
-            if self.op == "ne":
-                return Result(v != lit)
-            if self.op == "in":
-                return Result(v in lit)
-            if self.op == "not_in":
-                return Result(v not in lit)
-            if self.op == "lt":
-                return Result(v < lit)
-            if self.op == "le":
-                return Result(v <= lit)
-            if self.op == "gt":
-                return Result(v > lit)
-            if self.op == "ge":
-                return Result(v >= lit)
+            return _TRUE if _COMPARE[op](v, self.literal) else _FALSE
         except TypeError as e:
-            raise ConditionError(f"cannot compare {self.fact}={v!r} with {lit!r}: {e}") from None
-        raise ConditionError(f"unknown operator {self.op}")  # pragma: no cover
+            raise ConditionError(f"cannot compare {self.fact}={v!r} with {self.literal!r}: {e}") from None
 
     def fact_names(self) -> set[str]:
         return {self.fact}

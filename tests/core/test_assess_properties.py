@@ -47,7 +47,8 @@ patients = st.builds(
     lambda age, pregs, labs, conds, current, country: base_patient(
         age=age, pregnancies=pregs, labs=labs, country=country,
         **({"conditions": conds} if conds is not None else {}), **({"current": current} if current else {})),
-    st.integers(18, 50), st.lists(pregnancy(), max_size=7), st.lists(lab(), max_size=6),
+    st.integers(18, 50), st.lists(pregnancy(), max_size=7),
+    st.lists(lab(), max_size=6, unique_by=lambda x: (x["test"], x["date"])),
     st.one_of(st.none(), st.lists(st.sampled_from(CONDITION_IDS), unique=True, max_size=3)),
     st.one_of(st.none(), st.builds(lambda ga, b: {"gestational_age": ga, "bleeding": b, "intrauterine_confirmed": True},
                                    st.integers(4, 20), st.booleans())),
