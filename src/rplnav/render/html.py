@@ -1,0 +1,142 @@
+"""HTML report: one self-contained page (inline CSS and SVG, no network) from the assessment document.
+
+Used by the web app, by `rplnav assess --format html` and, with `for_print=True`, by the PDF renderer.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from rplnav.render.common import GUIDELINE_ORDER, fmt_tri, stance_label
+
+SERVICE = Path(__file__).resolve().parent.parent / "service"
+TEMPLATES = SERVICE / "templates"
+CSS = SERVICE / "static" / "style.css"
+# Where each anchor sits on a weeks-of-gestation axis (for drawing only).
+ANCHOR_WEEKS = {"preconception": -4.0, "ovulation": 2.0, "positive_test": 4.0, "scan_confirmed": 6.0,
+                "heartbeat": 6.5, "delivery": 40.0}
+AXIS_MAX = 42.0
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(tri=fmt_tri, label=stance_label, cell_class=_cell_class)
+    return env
+
+
+def _cell_class(cell: list[dict[str, Any]]) -> str:
+    if not cell:
+        return "empty"
+    if any(s["applies"] is True for s in cell):
+        return "applies"
+    if any(s["applies"] is None for s in cell):
+        return "maybe"
+    return "na"
+
+
+def _week(tp: Any) -> float | None:
+    if tp.anchor == "gestational_age" and tp.ga:
+        from rplnav.gestation import parse_gestational_age
+
+        return parse_gestational_age(tp.ga) / 7
+    if tp.anchor == "postpartum":
+        return 40.0 + (tp.weeks_after or 6)
+    return ANCHOR_WEEKS.get(tp.anchor)
+
+
+def _window_bounds(therapy: str, label: str) -> tuple[float, float] | None:
+    """Start/stop weeks of a timing window. The assessment carries only label and text, so the bounds are
+    read from the knowledge base it names (same version)."""
+    try:
+        from rplnav.knowledge.load import default_knowledge
+
+        t = default_knowledge().therapies.get(therapy)
+    except Exception:  # noqa: BLE001 - drawing is optional
+        return None
+    for w in (t.timing if t else []):
+        if w.label == label:
+            s, e = _week(w.start), _week(w.stop)
+            if s is not None and e is not None:
+                return s, e
+    return None
+
+
+def timeline_svg(a: dict[str, Any]) -> str | None:
+    ga_days = (a.get("facts") or {}).get("current.ga_days")
+    if not (a.get("facts") or {}).get("current.pregnant") or ga_days is None:
+        return None
+    rows = []
+    for o in a["options"]:
+        relevant = any(s["applies"] is not False for s in o["stances"]) or o["alerts"]
+        if not relevant:
+            continue
+        for w in o["timing"]["windows"]:
+            b = _window_bounds(o["therapy"], w["label"])
+            if b:
+                rows.append((o["name"], w, b))
+    if not rows:
+        return None
+    left, width, row_h = 230, 620, 22
+    lo = -4.0
+    x = lambda wk: left + (min(max(wk, lo), AXIS_MAX) - lo) / (AXIS_MAX - lo) * width  # noqa: E731
+    h = 40 + row_h * len(rows) + 20
+    colour = {"open": "#2e7d32", "closing": "#b26a00", "passed": "#9e9e9e", "not_yet": "#0b5394", "n/a": "#9e9e9e"}
+    out = [f'<svg role="img" aria-labelledby="tl-title" viewBox="0 0 {left + width + 20} {h}" width="100%" '
+           f'xmlns="http://www.w3.org/2000/svg"><title id="tl-title">Timing windows against her gestational age '
+           f'({ga_days // 7}+{ga_days % 7} weeks)</title>']
+    for wk in range(0, 43, 4):
+        out.append(f'<line x1="{x(wk):.1f}" y1="28" x2="{x(wk):.1f}" y2="{h - 18}" stroke="#ddd"/>'
+                   f'<text x="{x(wk):.1f}" y="22" font-size="11" text-anchor="middle">{wk}w</text>')
+    out.append(f'<text x="{x(-4) + 2:.1f}" y="22" font-size="11">pre</text>')
+    for i, (name, w, (s, e)) in enumerate(rows):
+        y = 34 + i * row_h
+        col = colour.get(w["status"], "#607d8b")
+        label = html.escape(f"{name} — {w['label']}")[:60]
+        out.append(f'<text x="4" y="{y + 13}" font-size="11">{label}</text>'
+                   f'<rect x="{x(s):.1f}" y="{y + 3}" width="{max(x(e) - x(s), 3):.1f}" height="{row_h - 8}" '
+                   f'fill="{col}" rx="3"><title>{html.escape(w["label"])}: {html.escape(w["text"])} '
+                   f'({w["status"]})</title></rect>')
+    gx = x(ga_days / 7)
+    out.append(f'<line x1="{gx:.1f}" y1="26" x2="{gx:.1f}" y2="{h - 14}" stroke="#b71c1c" stroke-width="2"/>'
+               f'<text x="{gx + 3:.1f}" y="{h - 4}" font-size="11" fill="#b71c1c">now {ga_days // 7}+{ga_days % 7}'
+               f'</text></svg>')
+    return "".join(out)
+
+
+def _evidence_html(ev: Any) -> str:
+    if isinstance(ev, dict):
+        items = "".join(f"<li><strong>{html.escape(str(k))}</strong>: {_evidence_html(v)}</li>" for k, v in ev.items()
+                        if v not in (None, "", [], {}))
+        return f"<ul>{items}</ul>"
+    if isinstance(ev, list):
+        return "<ul>" + "".join(f"<li>{_evidence_html(v)}</li>" for v in ev) + "</ul>"
+    return html.escape(str(ev))
+
+
+def prepare(a: dict[str, Any]) -> dict[str, Any]:
+    guidelines = sorted({s["guideline"] for o in a["options"] for s in o["stances"]},
+                        key=lambda g: GUIDELINE_ORDER.get(g, 99))
+    options = []
+    for o in a["options"]:
+        if not o["stances"]:
+            continue
+        by: dict[str, list[dict[str, Any]]] = {}
+        for s in sorted(o["stances"], key=lambda s: {True: 0, None: 1, False: 2}[s["applies"]]):
+            by.setdefault(s["guideline"], []).append(s)
+        options.append({**o, "by_guideline": by})
+    evidence = [(o, _evidence_html(o["evidence"])) for o in a["options"] if o.get("evidence")]
+    return {"guidelines": guidelines, "options": options, "evidence": evidence, "timeline": timeline_svg(a)}
+
+
+def render_html(a: dict[str, Any], *, pdf_url: str | None = None, nav: bool = False, for_print: bool = False) -> str:
+    """The full report as one HTML document."""
+    env = environment()
+    return env.get_template("report.html").render(
+        a=a, css=CSS.read_text(encoding="utf-8"), pdf_url=pdf_url, nav=nav, for_print=for_print, **prepare(a))
