@@ -29,7 +29,7 @@ def test_no_server_errors(case):
 
 
 # Deeper than random objects: a valid patient with one field replaced by arbitrary JSON must never be a 5xx.
-_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
                      | st.text(max_size=12), lambda c: st.lists(c, max_size=3) | st.dictionaries(
                          st.text(max_size=8), c, max_size=3), max_leaves=6)
 _PATHS = [("age",), ("country",), ("current",), ("current", "gestational_age"), ("pregnancies",),
