@@ -47,6 +47,10 @@ class Engine:
         self.alerts = [(a, kb.condition(f"alert:{a.id}")) for a in kb.alerts]
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
+        self._memo: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._always_shown: list[str] | None = None
+        self._shown_if_set: list[str] = []
         # everything about a recommendation that does not depend on the patient, built once
         self._static: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
         for r in kb.recommendations:
@@ -93,7 +97,9 @@ class Engine:
 
         def src(ref: SourceRef) -> dict[str, Any]:
             cited[ref.document] = None
-            return self.source_dict(ref)
+            return self._sources.get(id(ref)) or self.source_dict(ref)
+
+        src.cited = cited  # type: ignore[attr-defined]
 
         rpl = {}
         for gid, fn in DEFINITIONS.items():
@@ -156,13 +162,32 @@ class Engine:
             "options": options,
             "alerts": alerts,
             "prognosis": prognosis,
-            "facts": {k: v for k, v in facts.items() if not k.startswith(("treated.", "loss_despite.", "lab."))
-                      or v not in (None, False)},
+            "facts": self._shown_facts(facts),
             "sources": sources,
         }
 
     # -------------------------------------------------------------- pieces
+    def _shown_facts(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """Every patient-level fact, and the per-test/per-therapy facts only where they say something."""
+        if self._always_shown is None:
+            prefixes = ("treated.", "loss_despite.", "lab.")
+            self._always_shown = [k for k in facts if not k.startswith(prefixes)]
+            self._shown_if_set = [k for k in facts if k.startswith(prefixes)]
+        out = {k: facts[k] for k in self._always_shown}
+        for k in self._shown_if_set:
+            v = facts[k]
+            if v is not None and v is not False:
+                out[k] = v
+        return out
+
     def _source_entry(self, doc: str) -> dict[str, Any]:
+        cached = self._entries.get(doc)
+        if cached is not None:
+            return cached
+        self._entries[doc] = out = self._build_source_entry(doc)
+        return out
+
+    def _build_source_entry(self, doc: str) -> dict[str, Any]:
         s = self.kb.sources[doc]
         out: dict[str, Any] = {"id": s.id, "citation": s.citation, "kind": s.kind}
         if s.year:
@@ -176,17 +201,27 @@ class Engine:
         return out
 
     def _stance(self, r: Any, node: rules.Node, facts: dict[str, Any], src: Any) -> dict[str, Any]:
-        res = node.evaluate(facts)
         static, names = self._static[r.id]
-        src(r.source)  # record the citation
-        because = [r.population_text]
-        for name in names:
-            v = facts[name]
-            because.append(f"{name} = {'unknown' if v is None else ('true' if v else 'false') if v is True or v is False else v}")
+        src.cited[r.source.document] = None  # record the citation
+        # The verdict depends only on the values of the facts the population names, which repeat across
+        # patients, so it is memoised per recommendation (bounded).
+        key = tuple(facts[n] for n in names)
+        memo = self._memo.setdefault(r.id, {})
+        hit = memo.get(key)
+        if hit is None:
+            res = node.evaluate(facts)
+            because = [r.population_text]
+            for name, v in zip(names, key, strict=True):
+                shown = "unknown" if v is None else ("true" if v else "false") if v is True or v is False else v
+                because.append(f"{name} = {shown}")
+            hit = (res.value, res.needs, tuple(because))
+            if len(memo) > 256:
+                memo.clear()
+            memo[key] = hit
         out = dict(static)
-        out["applies"] = res.value
-        out["needs"] = list(res.needs)
-        out["because"] = because
+        out["applies"] = hit[0]
+        out["needs"] = list(hit[1])
+        out["because"] = list(hit[2])
         return out
 
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
