@@ -1,8 +1,11 @@
-"""Command line: ``rplnav evidence pool FILE.csv --measure OR --method REML ...``.
+"""Command line: ``rplnav evidence pool FILE.csv --measure OR --method REML ...`` and
+``rplnav evidence THERAPY [--for patient.yaml] [--plot out.png|out.svg] [--format json|text]``.
 
-``app`` is a Typer sub-application (mounted by the main CLI as ``rplnav evidence``).  Input problems are
-reported as one line on stderr with exit code 2, never a traceback.  ``--format json`` prints exactly one
-JSON document on stdout (analysis scale, plus ``exp`` back-transforms for ratio measures).
+``app`` is a Typer sub-application (mounted by the main CLI as ``rplnav evidence``).  A first argument that
+is not a command name is a therapy id (``rplnav evidence ivig`` = ``rplnav evidence show ivig``).  Input
+problems are reported on stderr with exit code 2, never a traceback.  ``--format json`` prints exactly one
+JSON document on stdout (``pool``: analysis scale, plus ``exp`` back-transforms for ratio measures;
+``show``: ratio scale).
 """
 
 from __future__ import annotations
@@ -13,11 +16,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from .csvio import CSVError, read_csv
 from .pool import METHODS, PROFILES, MetaResult, fmt_effect, heterogeneity_line, meta_analysis, overall_line
 
-app = typer.Typer(help="Meta-analysis (metafor / RevMan 5 / RevMan Web reproducible).", no_args_is_help=True, add_completion=False)
+
+class _TherapyGroup(TyperGroup):
+    """Known command names win; any other first word is a therapy id for ``show``."""
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_TherapyGroup, help="Meta-analysis (metafor / RevMan 5 / RevMan Web reproducible) and the "
+                  "knowledge base's studies pooled for a patient's stratum.", no_args_is_help=True, add_completion=False)
 
 _RE_NEEDS_TWO = {m for m in METHODS if m not in ("FE", "MH", "PETO")}
 
@@ -165,3 +180,166 @@ def pool_cmd(
         typer.echo(json.dumps(_clean(out), indent=2, allow_nan=False))
     else:
         typer.echo(_text_report(data, res, sub), nl=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rplnav evidence THERAPY: all studies vs the studies matching her stratum
+
+
+def _fmt_pooled(p: dict[str, Any] | None, measure: str) -> str:
+    if p is None:
+        return "no study"
+    if p["n_complete"]:
+        n = f"n = {p['n']}"
+    else:
+        n = f"n > {p['n']} (a row gives no arm sizes)" if p["n"] else "n not given (no arm sizes)"
+    txt = f"{measure} {p['estimate']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}], k = {p['k']}, {n}"
+    if p["single_study"]:
+        return txt + " (a single study)"
+    txt += f"; tau² = {p['tau2']:.3g}, I² = {p['i2']:.0f}%, Q = {p['q']:.2f} (df {p['q_df']}, p = {p['q_pvalue']:.3g})"
+    if p.get("pi"):
+        txt += f"; prediction interval {p['pi'][0]:.2f} to {p['pi'][1]:.2f}"
+    return txt
+
+
+def _show_text(rep: dict[str, Any], patient_id: str | None) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = StringIO()
+    con = Console(file=buf, width=140, force_terminal=False, color_system=None, markup=False, highlight=False)
+    m = rep["measure"]
+    con.print(f"{rep['name']} ({rep['therapy']}): studies in the knowledge base"
+              + (f", matched to patient {patient_id}" if patient_id else ""))
+    con.print(f"Method: {rep['method']}")
+    if not rep["groups"]:
+        con.print("No trial rows with numbers: nothing to pool (meta-analyses below are context).")
+    for g in rep["groups"]:
+        con.print(f"\n[{g['outcome_label']}, {g['design']} studies]")
+        con.print(f"  All studies:        {_fmt_pooled(g['all'], m)}")
+        if rep["patient_matched"]:
+            con.print(f"  Matching her:       {_fmt_pooled(g['stratum'], m)}")
+            if g["stratum"] is None:
+                con.print("                      no study of this outcome matches her enrolment and timing")
+            for u in g["unmatched"]:
+                con.print(f"  Cannot be matched:  {u['label']} - {u['reason']}")
+            for u in g["not_matching"]:
+                con.print(f"  Not her stratum:    {u['label']} - {u['reason']}")
+        for u in g["not_pooled"]:
+            con.print(f"  Not pooled:         {u['label']} - {u['reason']}")
+    tab = Table(title="Study rows", show_lines=False)
+    for col in ("Study", "Design", "Outcome", "Start", "Effect", "Matches her", "Verified"):
+        tab.add_column(col)
+    for st in rep["studies"]:
+        eff = st.get("effect")
+        est = st.get("estimate")
+        if est and (st["design"] in ("meta_analysis", "ipd_meta_analysis") or not eff):
+            e = f"{est['measure']} {est['value']:.2f} [{est['ci_lower']:.2f}, {est['ci_upper']:.2f}] (published)"
+        elif eff:
+            e = f"{eff['measure']} {eff['estimate']:.2f} [{eff['ci'][0]:.2f}, {eff['ci'][1]:.2f}]"
+        else:
+            e = "not estimable"
+        match = st.get("match")
+        mv = "" if match is None else {True: "yes", False: "no", None: "unknown"}[match["value"]]
+        if st["design"] in ("meta_analysis", "ipd_meta_analysis"):
+            mv = f"{mv} (context)".strip()
+        start = st["start"] + (f" (by {st['start_ga']})" if st["start_ga"] else "")
+        tab.add_row(st["label"], st["design"], st["outcome"], start, e, mv, "yes" if st["source"]["verified"] else "no")
+    con.print(tab)
+    v = rep["verified"]
+    con.print(f"{v['verified']} of {v['rows']} rows read in the primary source; the others come from seed 002's slides.")
+    return buf.getvalue()
+
+
+def _stratum_plot(index: Any, rep: dict[str, Any], group: dict[str, Any], path: Path) -> None:
+    from .effects import EffectSizes
+    from .forest import forest_panels
+    from .pool import rma_uni
+
+    def panel(ids: list[str]) -> tuple[dict[str, Any], Any]:
+        rows = [index.rows[i] for i in ids]
+        if not rows:
+            return {}, None
+        labels = [r.study.label if len(r.study.label) <= 36 else r.study.label[:35] + "…" for r in rows]
+        data: dict[str, Any] = {"study": labels, "yi": [r.yi for r in rows], "vi": [r.vi for r in rows]}
+        if all(r.study.counts is not None for r in rows):
+            for key in ("ai", "n1i", "ci", "n2i"):
+                data[key] = [float(getattr(r.study.counts, key)) for r in rows]
+        es = EffectSizes(rep["measure"], __import__("numpy").array(data["yi"], dtype=float),
+                         __import__("numpy").array(data["vi"], dtype=float), labels, [None] * len(rows))
+        return data, rma_uni(es, method="REML")
+
+    all_ids = group["all"]["studies"] if group["all"] else []
+    her_ids = group["stratum"]["studies"] if group.get("stratum") else []
+    panels = [(f"All studies (k = {len(all_ids)})", *panel(all_ids))]
+    if rep["patient_matched"]:
+        panels.append((f"Studies matching her enrolment and timing (k = {len(her_ids)})", *panel(her_ids)))
+    forest_panels(panels, path, arm_labels=("Treatment", "Control"), favours=("Favours control", "Favours treatment"),
+                  title=f"{rep['name']}: {group['outcome_label']} ({group['design']} studies)")
+
+
+@app.command("show")
+def show_cmd(
+    therapy: Annotated[str, typer.Argument(help="therapy id, e.g. ivig (also: rplnav evidence ivig)")],
+    patient: Annotated[Path | None, typer.Option("--for", help="patient file (YAML or JSON): pool the studies matching her")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="forest plot, all studies vs her stratum (.png or .svg)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    measure: Annotated[str, typer.Option("--measure", help="RR (default) or OR")] = "RR",
+    outcome: Annotated[str | None, typer.Option("--outcome", help="outcome to plot (default: the first analysis)")] = None,
+) -> None:
+    """All studies of a therapy vs the studies whose enrolment and start of treatment match her, both pooled."""
+    from rplnav.knowledge.load import default_knowledge
+
+    from .stratify import OUTCOMES, StudyIndex, engine_pooler
+
+    kb = default_knowledge()
+    tid = therapy.strip().lower().replace("-", "_")
+    if tid not in kb.therapies:
+        import difflib
+
+        close = difflib.get_close_matches(tid, list(kb.therapies), n=5, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(kb.therapies))}"
+        _fail(f"therapy {therapy!r} is not in the knowledge base{hint}")
+    if fmt not in ("json", "text"):
+        _fail(f"option --format: {fmt!r} is not one of json, text")
+    measure = measure.upper()
+    if measure not in ("RR", "OR"):
+        _fail(f"option --measure: {measure!r} is not one of RR, OR")
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        _fail(f"option --plot: {str(plot)!r} must end in .png or .svg")
+    if outcome is not None and outcome not in OUTCOMES:
+        _fail(f"option --outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    facts = None
+    patient_id = None
+    if patient is not None:
+        from rplnav.assess import Engine
+        from rplnav.patient import InputError, read_patient
+
+        try:
+            parsed = read_patient(str(patient), kb.tests, set(kb.therapies))
+        except InputError as exc:
+            for problem in exc.problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(code=2) from None
+        facts = Engine(kb).facts(parsed.patient)
+        patient_id = parsed.patient.id
+    index = StudyIndex(kb, measure=measure, pooler=engine_pooler)
+    rep = index.report(tid, facts)
+    rep["patient_id"] = patient_id
+    if plot is not None:
+        groups = [g for g in rep["groups"] if outcome is None or g["outcome"] == outcome]
+        if not groups or groups[0]["all"] is None:
+            _fail(f"option --plot: no pooled analysis{' of ' + outcome if outcome else ''} for {tid}")
+        try:
+            _stratum_plot(index, rep, groups[0], plot)
+        except OSError as exc:
+            _fail(f"option --plot: cannot write {str(plot)!r}: {exc.__class__.__name__}")
+        rep["plot"] = str(plot)
+    if fmt == "json":
+        typer.echo(json.dumps(_clean(rep), indent=2, allow_nan=False, ensure_ascii=False))
+    else:
+        typer.echo(_show_text(rep, patient_id), nl=False)
+        if plot is not None:
+            typer.echo(f"Forest plot: {plot}")

@@ -76,7 +76,7 @@ def _summary_rows(res: MetaResult, label: str, data: dict[str, Any], idx: list[i
             "weight": scale, "cells": ["", totals[1], "", totals[3]] if totals else None}]
     if totals:
         out.append({"kind": "text", "label": "Total events", "cells": [totals[0], "", totals[2], ""]})
-    if res.pi_lower is not None and math.isfinite(res.pi_lower) and res.model == "random":
+    if res.pi_lower is not None and math.isfinite(res.pi_lower) and res.model == "random" and res.k > 1:
         out.append({"kind": "pi", "label": "Prediction interval", "lo": res.pi_lower, "hi": res.pi_upper,
                     "text": _fmt_ci(res, res.estimate, res.pi_lower, res.pi_upper).split(" ", 1)[1]})
     out.append({"kind": "note", "label": heterogeneity_line(res)})
@@ -118,6 +118,44 @@ def forest_plot(
         rows.extend(_summary_rows(result, "Total", data, list(range(n))))
 
     has_cells = all(c in data for c in ("ai", "n1i", "ci", "n2i"))
+    return _draw(rows, has_cells, result, path, arm_labels, favours, title)
+
+
+def forest_panels(
+    panels: list[tuple[str, dict[str, Any], MetaResult | None]],
+    path: str | Path,
+    arm_labels: tuple[str, str] = ("Experimental", "Control"),
+    favours: tuple[str, str] = ("Favours [control]", "Favours [experimental]"),
+    title: str | None = None,
+) -> Path:
+    """Several independent analyses stacked in one RevMan-style figure (e.g. all studies vs her stratum).
+
+    Each panel is ``(heading, data, result)``; weights, totals and heterogeneity are per panel.  A panel with
+    ``result=None`` shows its heading and "no study" only.  Arm counts are shown when every panel has them.
+    """
+    path = Path(path)
+    has_cells = all(all(c in d for c in ("ai", "n1i", "ci", "n2i")) for _, d, r in panels if r is not None)
+    rows: list[dict[str, Any]] = []
+    first: MetaResult | None = None
+    for heading, data, res in panels:
+        rows.append({"kind": "header", "label": heading})
+        if res is None:
+            rows.append({"kind": "note", "label": "No study to pool."})
+            rows.append({"kind": "blank"})
+            continue
+        first = first or res
+        d = data if has_cells else {k: v for k, v in data.items() if k not in ("ai", "n1i", "ci", "n2i")}
+        idx = list(range(len(res.slab)))
+        rows.extend(_rows_for(res, d, idx))
+        rows.extend(_summary_rows(res, "Subtotal" if len(panels) > 1 else "Total", d, idx))
+        rows.append({"kind": "blank"})
+    if first is None:
+        raise ValueError("no panel has a pooled result")
+    return _draw(rows, has_cells, first, path, arm_labels, favours, title)
+
+
+def _draw(rows: list[dict[str, Any]], has_cells: bool, result: MetaResult, path: Path,
+          arm_labels: tuple[str, str], favours: tuple[str, str], title: str | None) -> Path:
     nrows = len(rows) + 3
     height = 0.9 + 0.26 * nrows
     fig = Figure(figsize=(12.5, height), dpi=150)

@@ -1,0 +1,280 @@
+"""Studies of women like her: the knowledge base's study rows, stratum selection, pooling, CLI and assessment."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rplnav.evidence import escalc, from_ci, lite, rma_uni
+from rplnav.evidence.cli import app
+from rplnav.evidence.stratify import StudyIndex, engine_pooler, timing_match
+from rplnav.knowledge.load import default_knowledge, load
+from rplnav.patient import parse_patient
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "02-unexplained-4-losses.yaml"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return default_knowledge()
+
+
+@pytest.fixture(scope="module")
+def engine(kb):
+    from rplnav.assess import Engine
+
+    return Engine(kb)
+
+
+@pytest.fixture(scope="module")
+def index(kb):
+    return StudyIndex(kb)
+
+
+def facts_for(kb, engine, **over):
+    d = {"schema": "rplnav.patient/v1", "id": "t", "age": 32, "assessed_on": "2026-11-01"}
+    d.update(over)
+    return engine.facts(parse_patient(d, kb.tests, set(kb.therapies)).patient)
+
+
+def losses(n, ga=7):
+    return [{"outcome": "miscarriage", "gestational_age": ga}] * n
+
+
+WORKUP = {"findings": {"uterus": "normal", "parental_karyotype": "normal", "thromboses": []},
+          "labs": [{"test": "lupus_anticoagulant", "result": "negative", "date": "2026-01-10"},
+                   {"test": "anticardiolipin_igg", "value": 3, "unit": "GPL", "reference_high": 20, "date": "2026-01-10"},
+                   {"test": "anticardiolipin_igm", "value": 3, "unit": "MPL", "reference_high": 20, "date": "2026-01-10"},
+                   {"test": "anti_b2gpi_igg", "value": 2, "unit": "U/mL", "reference_high": 20, "date": "2026-01-10"},
+                   {"test": "anti_b2gpi_igm", "value": 1, "unit": "U/mL", "reference_high": 20, "date": "2026-01-10"},
+                   {"test": "tsh", "value": 1.5, "unit": "mIU/L", "reference_high": 4.0, "date": "2026-01-10"}],
+          "conditions": []}
+
+
+# ------------------------------------------------------------------ data
+
+def test_study_rows_load_without_problems():
+    kb, problems = load(strict=False)
+    assert problems == []
+    assert len(kb.studies) >= 60
+    ids = [s.id for s in kb.studies]
+    assert len(ids) == len(set(ids))
+    for s in kb.studies:
+        assert s.source.locator
+        if s.source.document == "seed-002":
+            assert s.source.verified is False  # seed-only numbers are never marked verified
+
+
+def test_meta_analyses_are_context_only(index):
+    for tid in index.therapies():
+        for top in index.groups[tid].values():
+            for r in top:
+                assert r.primary and r.parent is None
+                assert all(c.primary for c in r.children)
+
+
+def test_every_therapy_with_trial_rows_pools(index):
+    pooled = 0
+    for tid in index.therapies():
+        rep = index.report(tid)
+        for g in rep["groups"]:
+            if g["all"] is not None:
+                pooled += 1
+                assert g["all"]["k"] >= 1
+                assert math.isfinite(g["all"]["estimate"]) and g["all"]["ci"][0] <= g["all"]["estimate"] <= g["all"]["ci"][1]
+    assert pooled >= 10
+    # a therapy with only meta-analyses says so
+    assert index.report("prednisolone")["groups"] == []
+    assert index.report("prednisolone")["context"]
+
+
+def test_known_published_numbers(index):
+    # PROMISE 262/398 vs 271/428: RR 1.04 (0.94-1.15) as published
+    p = index.pooled([index.rows["promise-2015"]])
+    assert p["single_study"] and p["k"] == 1
+    assert round(p["estimate"], 2) == 1.04 and [round(x, 2) for x in p["ci"]] == [0.94, 1.15]
+    # TABLET 176/470 vs 178/470: RR 0.97 (0.83-1.14)
+    t = index.pooled([index.rows["tablet-2019"]])
+    assert round(t["estimate"], 2) == 0.99 or round(t["estimate"], 2) == 0.97  # published RR is adjusted
+    assert round(t["ci"][0], 2) in (0.83, 0.84)
+
+
+# ------------------------------------------------------------------ matching
+
+def test_two_losses_do_not_match_three_loss_trial(kb, engine, index):
+    f = facts_for(kb, engine, pregnancies=losses(2), **WORKUP)
+    m = index.match(index.rows["promise-2015"], f)
+    assert m.enrolment is False and m.value is False
+    assert any("losses.total = 2" in b for b in m.because)
+    f3 = facts_for(kb, engine, pregnancies=losses(3), **WORKUP)
+    assert index.match(index.rows["promise-2015"], f3).value is True
+
+
+def test_unknown_fact_cannot_be_matched_and_is_named(kb, engine, index):
+    f = facts_for(kb, engine, pregnancies=losses(3), **WORKUP)  # no thrombophilia testing
+    m = index.match(index.rows["alife2-2023"], f)
+    assert m.value is None
+    assert "thrombophilia.inherited" in m.needs
+    s = index.summary("lmwh", f)
+    assert any("thrombophilia.inherited" in u["needs"] and "thrombophilia.inherited" in u["reason"] for u in s["unmatched"])
+
+
+def test_pregnant_at_8_weeks_does_not_match_preconception_start(kb, engine, index):
+    f = facts_for(kb, engine, pregnancies=losses(3), current={"gestational_age": "8+0"}, **WORKUP)
+    for sid in ("tablet-2019", "eapen-2019", "scarpellini-2009"):
+        m = index.match(index.rows[sid], f)
+        assert m.timing is False and m.value is False, sid
+    # the same woman before pregnancy: the start is still ahead of her
+    g = facts_for(kb, engine, pregnancies=losses(3), **WORKUP)
+    assert index.match(index.rows["eapen-2019"], g).timing is True
+    # PROMISE started by 6 weeks: not for her at 8 weeks
+    assert index.match(index.rows["promise-2015"], f).timing is False
+
+
+def test_timing_rules(kb, index):
+    st = index.rows["yamada-2022-live-birth-4-5w"]
+    base = {"current.pregnant": True}
+    assert timing_match(st.study, st.start_days, {**base, "current.ga_days": 38})[0] is True
+    assert timing_match(st.study, st.start_days, {**base, "current.ga_days": 43})[0] is False
+    v, text, needs = timing_match(st.study, st.start_days, {**base, "current.ga_days": None})
+    assert v is None and needs == ("current.ga_days",)
+    spin = index.rows["spin-2010"]
+    assert timing_match(spin.study, spin.start_days, {**base, "current.ga_days": 40})[0] is None
+    assert timing_match(spin.study, spin.start_days, {"current.pregnant": False})[0] is True
+
+
+def test_subgroup_rows_replace_their_trial_in_the_stratum(kb, engine, index):
+    # at 6+2 weeks only Yamada's 6-week-start subgroup is still achievable
+    f = facts_for(kb, engine, pregnancies=[{"outcome": "miscarriage", "gestational_age": 7, "poc_karyotype": "euploid"}] * 4,
+                  current={"gestational_age": "6+2"}, **WORKUP)
+    rep = index.report("ivig", f)
+    g = rep["groups"][0]
+    assert g["stratum_rows"] == ["yamada-2022-live-birth-6w"]
+    # before pregnancy both start windows are open: the whole trial is used, never with its own subgroups
+    f0 = facts_for(kb, engine, pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 4, **WORKUP)
+    g0 = index.report("ivig", f0)["groups"][0]
+    assert g0["stratum_rows"] == ["yamada-2022-live-birth"]
+    assert g0["all"]["studies"] == ["yamada-2022-live-birth"]
+
+
+# ------------------------------------------------------------------ pooling
+
+def test_stratum_pooling_equals_direct_rma_uni(kb, engine, index):
+    f = facts_for(kb, engine, pregnancies=losses(3), **WORKUP)
+    s = index.summary("g_csf", f)
+    ids = s["stratum"]["studies"]
+    assert len(ids) >= 2
+    rows = [kb_study(kb, i) for i in ids]
+    es = escalc("RR", [r.counts.ai for r in rows], [r.counts.n1i for r in rows],
+                [r.counts.ci for r in rows], [r.counts.n2i for r in rows])
+    ref = rma_uni(es, method="REML")
+    p = s["stratum"]
+    for mine, theirs in ((p["log_estimate"], ref.estimate), (p["se"], ref.se), (p["tau2"], ref.tau2),
+                         (p["i2"], ref.i2), (p["q"], ref.q), (p["q_pvalue"], ref.q_pvalue),
+                         (math.log(p["ci"][0]), ref.ci_lower), (math.log(p["pi"][1]), ref.pi_upper)):
+        assert math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_all_studies_with_estimate_rows_equal_rma_uni(kb, engine, index):
+    """PRISM's subgroup (an RR with CI) pooled with PROMISE (counts), as one would by hand."""
+    rows = [index.rows["promise-2015"], index.rows["prism-2019-ge3"]]
+    p = index.pooled(rows)
+    y1 = escalc("RR", [262], [398], [271], [428])
+    y2, _ = from_ci([1.28], [1.08], [1.51])
+    ref = rma_uni(np.r_[y1.yi, y2.yi], np.r_[y1.vi, y2.vi], method="REML")
+    assert math.isclose(p["log_estimate"], ref.estimate, rel_tol=1e-9)
+    assert math.isclose(p["tau2"], ref.tau2, rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_lite_matches_engine_on_random_data():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        k = int(rng.integers(1, 12))
+        v = rng.uniform(0.005, 0.5, k)
+        y = rng.normal(0.1, np.sqrt(v + rng.choice([0.0, 0.02, 0.3])))
+        a = lite.pool([float(x) for x in y], [float(x) for x in v])
+        b = engine_pooler(list(y), list(v), [type("R", (), {"study": type("S", (), {"label": str(i)})})() for i in range(k)])
+        for key in ("estimate", "se", "ci_lower", "ci_upper", "tau2", "i2", "q", "q_pvalue", "pi_lower", "pi_upper"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-9, abs_tol=1e-12), key
+
+
+def test_chi2_sf_closed_form():
+    from scipy import special
+
+    for df in range(1, 35):
+        for x in (0.01, 0.7, 2.0, 9.5, 40.0, 150.0):
+            assert math.isclose(lite.chi2_sf(x, df), float(special.chdtrc(df, x)), rel_tol=1e-11, abs_tol=1e-300)
+
+
+def test_no_matching_study_is_said(kb, engine, index):
+    f = facts_for(kb, engine, pregnancies=losses(2), current={"gestational_age": "9+0"}, **WORKUP)
+    s = index.summary("g_csf", f)
+    assert s["stratum"] is None and "no study" in s["stratum_note"]
+
+
+def kb_study(kb, sid):
+    return next(s for s in kb.studies if s.id == sid)
+
+
+# ------------------------------------------------------------------ CLI
+
+def test_cli_ivig_for_patient_json_and_plot(tmp_path):
+    out = tmp_path / "ivig.png"
+    r = runner.invoke(app, ["ivig", "--for", str(EXAMPLE), "--format", "json", "--plot", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["therapy"] == "ivig" and doc["patient_matched"] and doc["patient_id"] == "demo-unexplained-4"
+    g = doc["groups"][0]
+    assert g["outcome"] == "live_birth" and g["all"]["k"] >= 1 and g["stratum"]["k"] >= 1
+    assert "tau2_ci" in g["all"] or g["all"]["single_study"]
+    assert any(c["id"] == "kofod-2025" for c in doc["context"])
+    assert out.exists() and out.stat().st_size > 10_000
+
+
+def test_cli_svg_and_text(tmp_path):
+    out = tmp_path / "g.svg"
+    r = runner.invoke(app, ["show", "g_csf", "--for", str(EXAMPLE), "--plot", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "All studies" in r.stdout and "Matching her" in r.stdout
+    assert "Studies matching her" in out.read_text()
+
+
+def test_cli_pool_still_works():
+    data = Path(__file__).parent / "data" / "vitd_miscarriage.csv"
+    r = runner.invoke(app, ["pool", str(data), "--measure", "OR", "--method", "MH", "--random", "--profile", "revman5"])
+    assert r.exit_code == 0, r.output
+    assert abs(json.loads(r.stdout)["exp"]["estimate"] - 1.60) < 0.005
+
+
+def test_cli_unknown_therapy_exits_2_with_close_matches():
+    r = runner.invoke(app, ["ivgi"])
+    assert r.exit_code == 2
+    assert "ivig" in r.stderr
+
+
+def test_cli_bad_patient_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema: rplnav.patient/v1\nid: x\nage: -3\npregnancies: nope\n")
+    r = runner.invoke(app, ["ivig", "--for", str(bad)])
+    assert r.exit_code == 2
+    assert r.stderr.count("error:") >= 1
+    r2 = runner.invoke(app, ["ivig", "--format", "xml"])
+    assert r2.exit_code == 2
+    r3 = runner.invoke(app, ["ivig", "--plot", str(tmp_path / "x.pdf")])
+    assert r3.exit_code == 2
+
+
+def test_main_cli_routes_therapy_and_pool(capsys):
+    from rplnav.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["evidence", "progesterone", "--format", "json"])
+    assert e.value.code in (0, None)
+    assert json.loads(capsys.readouterr().out)["therapy"] == "progesterone"
