@@ -144,11 +144,15 @@ def therapy(
 
 
 @kb_app.command("check")
-def kb_check() -> None:
+def kb_check(
+    directory: Annotated[Path | None, typer.Option("--dir", help="check this knowledge folder instead")] = None,
+) -> None:
     """Validate every file and cross-reference; exit 1 listing the problems."""
-    from rplnav.knowledge.load import load
+    from rplnav.knowledge.load import KNOWLEDGE_DIR, load
 
-    kb, problems = load(strict=False)
+    if directory is not None and not directory.is_dir():
+        _fail([f"--dir: {directory} is not a folder"])
+    kb, problems = load(directory or KNOWLEDGE_DIR, strict=False)
     if problems:
         for p in problems:
             typer.echo(f"problem: {p}", err=True)

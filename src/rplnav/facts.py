@@ -60,6 +60,7 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
         FactSpec("rpl.primary", "bool", "no pregnancy beyond 24 weeks before the most recent loss"),
         FactSpec("rpl.secondary", "bool", "a pregnancy beyond 24 weeks before the most recent loss"),
         FactSpec("current.pregnant", "bool", "pregnant now"),
+        FactSpec("current.phase", "str", "not_pregnant, first_trimester (to 13+6), second_trimester, third_trimester (from 28+0)"),
         FactSpec("current.ga_days", "int", "current gestational age in days"),
         FactSpec("current.ga_weeks", "float", "current gestational age in weeks"),
         FactSpec("current.intrauterine_confirmed", "bool", "intrauterine pregnancy seen on scan"),
@@ -265,6 +266,13 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     cur = patient.current
     f["current.pregnant"] = cur is not None
     f["current.ga_days"] = cur.gestational_age if cur else None
+    if cur is None:
+        f["current.phase"] = "not_pregnant"
+    elif cur.gestational_age is None:
+        f["current.phase"] = None
+    else:
+        g = cur.gestational_age
+        f["current.phase"] = "first_trimester" if g < W14 else "second_trimester" if g < 28 * 7 else "third_trimester"
     f["current.ga_weeks"] = round(cur.gestational_age / 7, 4) if cur and cur.gestational_age is not None else None
     f["current.intrauterine_confirmed"] = cur.intrauterine_confirmed if cur else None
     f["current.fetal_heart_activity"] = cur.fetal_heart_activity if cur else None

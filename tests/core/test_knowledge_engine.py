@@ -60,3 +60,12 @@ def test_unknown_keys_rejected(tmp_path):
 def test_kb_check_cli_exit_codes():
     ok = subprocess.run([sys.executable, "-m", "rplnav.cli", "kb", "check"], capture_output=True, text=True)
     assert ok.returncode == 0 and "knowledge base OK" in ok.stdout
+
+
+def test_kb_check_cli_reports_problems_with_exit_1(tmp_path):
+    d = copy_kb(tmp_path)
+    (d / "alerts.yaml").write_text("alerts:\n  - {id: a1, level: info, text: t, trigger: 'no.such.fact == 1',\n"
+                                   "     source: {document: eshre-2022, locator: x, verified: false}}\n")
+    r = subprocess.run([sys.executable, "-m", "rplnav.cli", "kb", "check", "--dir", str(d)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "unknown fact 'no.such.fact'" in r.stderr and "Traceback" not in r.stderr
