@@ -14,9 +14,10 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+import zlib
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, Text, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -38,6 +39,11 @@ class AuditEvent(Base):
     status: Mapped[int] = mapped_column(Integer)
     output: Mapped[Any] = mapped_column(JSON, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the full assessment behind a hook's cards, zlib-compressed JSON (kept small so hooks stay fast)
+    detail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+    def detail_json(self) -> Any:
+        return json.loads(zlib.decompress(self.detail)) if self.detail else None
 
 
 class Feedback(Base):
@@ -94,12 +100,14 @@ class AuditLog:
 
     def record(self, *, kind: str, endpoint: str, caller: str, input_sha256: str, status: int,
                output: Any, knowledge_version: str | None, note: str | None = None,
-               event_id: str | None = None) -> str:
+               event_id: str | None = None, detail: Any = None) -> str:
         """Write one row and commit it; returns its id (a random token, usable as a report id)."""
         row = AuditEvent(
             id=event_id or uuid.uuid4().hex, at=_now(), kind=kind, endpoint=endpoint[:200], caller=caller[:300],
             knowledge_version=knowledge_version, input_sha256=input_sha256, status=status, output=output,
             note=note,
+            detail=zlib.compress(json.dumps(detail, separators=(",", ":")).encode(), 1) if detail is not None
+            else None,
         )
         with self._session() as s, s.begin():
             s.add(row)

@@ -311,9 +311,8 @@ async def call_service(request: Request, service_id: str) -> Response:
     out = {"cards": cards}
     await run_in_threadpool(
         core.audit.record, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller,
-        input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards,
-                                                          "assessment": a},
-        knowledge_version=core.kb.version, event_id=event_id)
+        input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards},
+        knowledge_version=core.kb.version, event_id=event_id, detail=a)
     if core.settings.pause_after_audit_seconds:
         await asyncio.sleep(core.settings.pause_after_audit_seconds)
     return JSONResponse(out)

@@ -217,8 +217,9 @@ def _stored(request: Request, event_id: str) -> dict[str, Any]:
     row = request.app.state.core.audit.get(event_id)
     if row is None or not isinstance(row.output, dict):
         raise ClientError(404, "No such report")
-    out = row.output
-    return out.get("assessment") if "cards" in out else out  # hook rows store {cards, assessment}
+    if "cards" in row.output:  # hook rows: the cards; the assessment behind them is kept compressed
+        return row.detail_json() or {}
+    return row.output
 
 
 @router.get("/reports/{event_id}.pdf")
