@@ -49,6 +49,7 @@ class Engine:
         self._sources: dict[int, dict[str, Any]] = {}
         self._memo: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
+        self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
         self._shown_if_set: list[str] = []
         # everything about a recommendation that does not depend on the patient, built once
@@ -312,8 +313,16 @@ class Engine:
             "timing": self._timing(t.timing, facts, src),
             "regulatory": regulatory,
             "alerts": alerts,
-            "evidence": None,
+            "evidence": self.evidence(tid, facts, src),
         }
+
+    def evidence(self, tid: str, facts: dict[str, Any], src: Any = None) -> dict[str, Any] | None:
+        """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, results cached)."""
+        if self._studies is None:
+            from rplnav.evidence.stratify import StudyIndex
+
+            self._studies = StudyIndex(self.kb)
+        return self._studies.summary(tid, facts, src)
 
     def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
         out = []
