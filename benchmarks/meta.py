@@ -3,7 +3,8 @@
 (a) one REML fit with every output (CI, Q-profile tau^2 CI, prediction interval) on k = 13, x1000;
 (b) 10,000 independent REML meta-analyses (k = 13) vectorised, and the max relative difference to the
     scalar path (checked on a sample of 500 rows);
-(c) leave-one-out + cumulative REML analyses on k = 30.
+(c) leave-one-out + cumulative REML analyses on k = 30;
+(d) the assessment's per-patient evidence summaries (stratified pooling, cached).
 Comparisons (skipped when not importable / not installed): statsmodels ``combine_effects`` (DL, PM),
 PyMARE (REML), metafor through ``Rscript``.  Targets: (a) <= 100 us per fit; (b) <= 0.3 s, exact to 1e-9.
 """
@@ -74,6 +75,18 @@ def main() -> None:
     t_c = timeit(lambda: (analyses.leave_one_out(data, measure="GEN", method="REML"),
                           analyses.cumulative(data, measure="GEN", method="REML")), 20)
     rows.append(("(c) leave-one-out + cumulative, REML, k=30", f"{t_c * 1e3:.1f} ms", ""))
+    # (d) the assessment's evidence summaries (every therapy, one patient; pooled results cached by rows)
+    from rplnav.assess import Engine
+    from rplnav.evidence.stratify import StudyIndex
+    from rplnav.knowledge.load import default_knowledge
+    from rplnav.patient import read_patient
+
+    kb = default_knowledge()
+    ex = Path(__file__).resolve().parents[1] / "examples" / "02-unexplained-4-losses.yaml"
+    facts = Engine(kb).facts(read_patient(str(ex), kb.tests, set(kb.therapies)).patient)
+    index = StudyIndex(kb)
+    t_d = timeit(lambda: [index.summary(t, facts) for t in kb.therapies], 500)
+    rows.append(("(d) evidence summaries for all therapies, one patient", f"{t_d * 1e6:.0f} us", "assessment path"))
     # comparisons
     try:
         from statsmodels.stats.meta_analysis import combine_effects
