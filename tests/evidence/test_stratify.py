@@ -278,3 +278,22 @@ def test_main_cli_routes_therapy_and_pool(capsys):
         main(["evidence", "progesterone", "--format", "json"])
     assert e.value.code in (0, None)
     assert json.loads(capsys.readouterr().out)["therapy"] == "progesterone"
+
+
+# ------------------------------------------------------------------ assessment
+
+def test_assessment_options_carry_an_evidence_summary(kb, engine):
+    from rplnav.patient import read_patient
+
+    a = engine.assess(read_patient(str(EXAMPLE), kb.tests, set(kb.therapies)))
+    ivig = next(o for o in a["options"] if o["therapy"] == "ivig")
+    ev = ivig["evidence"]
+    assert ev["outcome"] == "live_birth" and ev["measure"] == "RR" and "REML" in ev["method"]
+    assert ev["all"]["k"] >= 1 and ev["stratum"]["k"] >= 1
+    assert {"tau2", "i2", "q", "q_pvalue", "n", "ci"} <= set(ev["all"])
+    assert any(c["id"] == "kofod-2025" for c in ev["context"])
+    cited = {s["id"] for s in a["sources"]}
+    assert {"yamada-2022", "kofod-2025"} <= cited
+    # a therapy with no study rows has no evidence summary
+    assert next(o for o in a["options"] if o["therapy"] == "septum_resection")["evidence"] is None
+    json.dumps(a)
