@@ -272,7 +272,7 @@ class Engine:
         out = []
         for w in windows:
             out.append({"label": w.label, "text": w.text, "status": window_status(w, facts),
-                        "source": src(w.source)})
+                        "start": time_point(w.start), "stop": time_point(w.stop), "source": src(w.source)})
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
@@ -388,6 +388,17 @@ def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> 
         if gs:
             parts.append(f"{stance.replace('_', ' ')}: {', '.join(gs)}")
     return "; ".join(parts)
+
+
+def time_point(tp: Any) -> dict[str, Any]:
+    """A window bound for renderers: its anchor, and its gestational age in days when it has one."""
+    out: dict[str, Any] = {"anchor": tp.anchor}
+    if tp.ga:
+        out["ga"] = tp.ga
+        out["ga_days"] = parse_gestational_age(tp.ga)
+    if tp.weeks_after is not None:
+        out["weeks_after"] = tp.weeks_after
+    return out
 
 
 def _point_days(tp: Any) -> int | None:
