@@ -6,6 +6,7 @@ command exits 2 (1 for an invalid knowledge base), as the contract requires.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +18,7 @@ from rplnav.knowledge.load import KnowledgeError
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="RPL Navigator: cited, guideline-by-guideline decision support for recurrent pregnancy loss. "
     "For clinicians; not a prescription.",
@@ -249,7 +251,13 @@ def _mount_evidence(load: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     _mount_evidence(load=bool(args) and args[0] == "evidence")
-    app(args=args, prog_name="rplnav")
+    try:
+        app(args=args, prog_name="rplnav", standalone_mode=True)
+    except Exception as e:  # a defect, not bad input: one line, exit 70, traceback on request
+        if os.environ.get("RPLNAV_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(e).__name__}: {e} (set RPLNAV_DEBUG=1 for details)", err=True)
+        raise SystemExit(70) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -450,6 +450,9 @@ class StudyIndex:
                     unmatched.append(entry)
             out.update(outcome=first[0], design=first[1], all=st["all"][first], stratum=stratum, unmatched=unmatched,
                        not_matching=sum(1 for m in members if values[m.id] is False))
+            # what was compared, so an association (e.g. deficiency vs repletion) is never read as a treatment effect
+            comparisons = sorted({f"{m.study.intervention or therapy} vs {m.study.comparator}" for m in members})
+            out["comparison"] = comparisons[0] if len(comparisons) == 1 else "; ".join(comparisons[:3])
             if stratum is None:
                 out["stratum_note"] = "no study of this outcome matches her enrolment and timing"
             out["other_analyses"] = [

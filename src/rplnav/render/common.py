@@ -53,3 +53,34 @@ def source_text(src: dict[str, Any] | None) -> str:
         return ""
     mark = "" if src.get("verified") else " (unverified)"
     return f"{src['document']}, {src['locator']}{mark}"
+
+
+def pooled_text(block: dict[str, Any] | None) -> str:
+    """'RR 1.67 [1.07, 2.62], k=1, n=99, I² 0%' — or why there is nothing to pool."""
+    if not block or not block.get("k"):
+        return "no study"
+    lo, hi = block["ci"]
+    txt = f"{block['measure']} {block['estimate']:.2f} [{lo:.2f}, {hi:.2f}], k={block['k']}, n={block['n']}"
+    if block["k"] > 1:
+        txt += f", I² {block['i2']:.0f}%, τ² {block['tau2']:.3g}"
+    return txt
+
+
+def evidence_lines(ev: dict[str, Any] | None) -> list[str]:
+    """Plain-language lines for an option's evidence summary (pooled for all, and for patients like her)."""
+    if not ev:
+        return []
+    outcome = (ev.get("outcome") or "outcome not stated").replace("_", " ")
+    lines = [f"{outcome} ({ev.get('design') or 'all'} studies): all studies {pooled_text(ev.get('all'))}; "
+             f"studies matching her {pooled_text(ev.get('stratum'))}"]
+    if ev.get("comparison"):
+        lines.append(f"compared: {ev['comparison']}")
+    unmatched = ev.get("unmatched") or []
+    if unmatched:
+        names = ", ".join(u.get("label", u.get("id", "?")) for u in unmatched[:4])
+        lines.append(f"could not be matched to her: {names}" + (" …" if len(unmatched) > 4 else ""))
+    for c in (ev.get("context") or [])[:3]:
+        mark = "" if c.get("verified") else " (unverified)"
+        lines.append(f"context: {c['label']}: {c['measure']} {c['estimate']} [{c['ci'][0]}, {c['ci'][1]}]{mark}")
+    lines.append(f"method: {ev.get('method', '')}")
+    return lines

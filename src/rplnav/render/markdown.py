@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rplnav.render.common import GUIDELINE_ORDER, fmt_tri, source_text, stance_label
+from rplnav.render.common import GUIDELINE_ORDER, evidence_lines, fmt_tri, source_text, stance_label
 
 
 def render_markdown(a: dict[str, Any]) -> str:
@@ -75,6 +75,12 @@ def render_markdown(a: dict[str, Any]) -> str:
             w(f"**Timing** ({t['status']}):")
             for win in t["windows"]:
                 w(f"- {win['label']} [{win['status']}]: {win['text']} — {source_text(win['source'])}")
+            w("")
+        ev = evidence_lines(o.get("evidence"))
+        if ev:
+            w("**Evidence:**")
+            for line in ev:
+                w(f"- {line}")
             w("")
         for al in o["alerts"]:
             w(f"> **{al['level'].upper()}** {al['text']} — {source_text(al['source'])}")

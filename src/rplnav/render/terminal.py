@@ -14,6 +14,7 @@ from rplnav.render.common import (
     STANCE_SHORT,
     STANCE_STYLE,
     fmt_tri,
+    pooled_text,
     source_text,
     stance_label,
 )
@@ -119,7 +120,22 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
             prog.append(f" ({source_text(p['source'])})", style="dim")
     else:
         prog.append(f"no estimate ({p.get('note', 'n/a')})")
+    evid = Table(title="Evidence: pooled trials, all vs those that enrolled women like her", title_justify="left",
+                 header_style="bold", box=None)
+    evid.add_column("therapy")
+    evid.add_column("outcome")
+    evid.add_column("all studies")
+    evid.add_column("matching her")
+    evid.add_column("unmatched", justify="right")
+    for o in a["options"]:
+        ev = o.get("evidence")
+        if ev:
+            label = o["therapy"] + (" (association)" if "not a treatment" in (ev.get("comparison") or "") else "")
+            evid.add_row(label, (ev.get("outcome") or "").replace("_", " "), pooled_text(ev.get("all")),
+                         pooled_text(ev.get("stratum")), str(len(ev.get("unmatched") or [])))
     parts: list[Any] = [head, rpl, aps, work, stance_matrix(a), legend()]
+    if evid.row_count and full:
+        parts.append(evid)
     if all_alerts:
         parts.append(alerts)
     parts.append(prog)
