@@ -86,6 +86,15 @@ def test_05_refractory_obstetric_aps(assessed):
     assert a["aps"]["sydney-2006"]["status"] == "met"
     assert a["facts"]["aps.refractory_obstetric"] is True
     assert applies(a, "aspirin_lmwh", "ACR-2020", "strong_for")
+    # ACR 2020, refractory obstetric APS: add HCQ (conditional for); IVIG or therapeutic-dose LMWH
+    # (conditional against); prednisone (strong against)
+    assert applies(a, "hydroxychloroquine", "ACR-2020", "conditional_for")
+    assert applies(a, "ivig", "ACR-2020", "conditional_against")
+    assert applies(a, "aspirin_lmwh_therapeutic", "ACR-2020", "conditional_against")
+    assert applies(a, "prednisolone", "ACR-2020", "strong_against")
+    # EULAR 2019 disagrees: therapeutic heparin, HCQ or low-dose prednisolone "may be considered" - both shown
+    assert applies(a, "prednisolone", "EULAR-2019", "conditional_for")
+    assert applies(a, "aspirin_lmwh_therapeutic", "EULAR-2019", "conditional_for")
 
 
 def test_06_hereditary_thrombophilia(assessed):
