@@ -60,13 +60,14 @@ class Engine:
                       "source": self.source_dict(r.source)}
             if r.certainty_as_stated:
                 static["certainty_as_stated"] = r.certainty_as_stated
-            if r.aps_definition:
-                static["aps_definition"] = r.aps_definition
+            names = tuple(sorted(kb.condition(f"rec:{r.id}").fact_names()))
+            aps_def = r.aps_definition or aps_definition_of(names)
+            if aps_def:
+                static["aps_definition"] = aps_def
             if r.when:
                 static["when"] = r.when
             if r.guideline in self.superseded_by:
                 static["superseded_by"] = self.superseded_by[r.guideline]
-            names = tuple(sorted(kb.condition(f"rec:{r.id}").fact_names()))
             self._static[r.id] = (static, names)
 
     def source_dict(self, ref: SourceRef) -> dict[str, Any]:
@@ -388,6 +389,16 @@ def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> 
         if gs:
             parts.append(f"{stance.replace('_', ' ')}: {', '.join(gs)}")
     return "; ".join(parts)
+
+
+def aps_definition_of(fact_names: tuple[str, ...]) -> str | None:
+    """Which APS classification a population leans on: the aps.*/apl.* facts are computed from Sydney 2006
+    (criteria/aps.py) except `aps.acr_eular_2023`; stating it lets the reader see the 2006/2023 disagreement."""
+    if "aps.acr_eular_2023" in fact_names:
+        return "acr-eular-2023"
+    if any(n.startswith(("aps.", "apl.laboratory_criteria", "apl.positive_without_aps")) for n in fact_names):
+        return "sydney-2006"
+    return None
 
 
 def time_point(tp: Any) -> dict[str, Any]:

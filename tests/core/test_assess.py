@@ -132,3 +132,11 @@ def test_renderers_show_evidence_and_stay_consistent(engine, make):
     assert "**Evidence:**" in md and f"k={ivig['evidence']['all']['k']}" in md
     txt = render_terminal(a, color=False)
     assert "Evidence: pooled trials" in txt and a["knowledge_version"][:19] in txt
+
+
+def test_every_aps_stance_says_which_definition_it_assumes(engine, make):
+    a = engine.assess(make())
+    for o in a["options"]:
+        for s in o["stances"]:
+            if any(b.startswith(("aps.", "apl.laboratory_criteria")) for b in s["because"][1:]):
+                assert s.get("aps_definition") in ("sydney-2006", "acr-eular-2023"), s["id"]

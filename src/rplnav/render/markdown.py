@@ -67,8 +67,10 @@ def render_markdown(a: dict[str, Any]) -> str:
             for s in sorted(o["stances"], key=lambda s: GUIDELINE_ORDER.get(s["guideline"], 99)):
                 mark = {True: "✔", False: "–", None: "?"}[s["applies"]]
                 needs = f" (needs {', '.join(s['needs'])})" if s["needs"] else ""
+                assumes = {"sydney-2006": " (APS as defined by Sydney 2006)",
+                           "acr-eular-2023": " (APS as defined by ACR/EULAR 2023)"}.get(s.get("aps_definition", ""), "")
                 w(f"| {s['guideline']} | {stance_label(s['stance'])} | {s['strength']} / {s['certainty']} | "
-                  f"{mark}{needs} | {s['population']} | {source_text(s['source'])} |")
+                  f"{mark}{needs} | {s['population']}{assumes} | {source_text(s['source'])} |")
             w("")
         t = o["timing"]
         if t["status"] != "n/a" or t["windows"]:
