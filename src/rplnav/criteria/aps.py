@@ -329,8 +329,10 @@ class Criterion:
         return d
 
 
-def _src(document: str, locator: str) -> dict[str, str]:
-    return {"document": document, "locator": locator}
+def _src(document: str, locator: str) -> dict[str, Any]:
+    """A criterion's citation. The Sydney 2006 and 2023 ACR/EULAR criteria and weights, and EULAR 2019's
+    high-risk profile, were read in the papers or their official tables (see knowledge/sources.yaml)."""
+    return {"document": document, "locator": locator, "verified": True}
 
 
 def _preg_label(p: Pregnancy, i: int) -> str:
@@ -916,7 +918,9 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
         "value": high_risk.val,
         "text": "EULAR 2019 high-risk aPL profile: lupus anticoagulant, more than one aPL type, or persistently "
                 "high titres (>= 80 units taken as high), each on 2 or more occasions at least 12 weeks apart",
-        "source": _src(EULAR, "Overarching principles, Table 1 (definition of high-risk aPL profile)"),
+        "source": {**_src(EULAR, "Overarching principles, Table 1 (definition of high-risk aPL profile)"),
+                   "note": "EULAR gives no number for 'high titre'; >= 80 units (the 2023 ACR/EULAR high band) is "
+                           "this tool's reading and is not verified"},
     }
     return ApsReport(sydney_2006=sydney_dict, acr_eular_2023=acr_dict, fact_values=facts)
 
