@@ -174,8 +174,18 @@ class Findings(_Model):
     parental_karyotype: ParentalKaryotype | None = None
     thromboses: list[Thrombosis] | None = None
     thrombocytopenia_lowest: float | None = Field(None, description="lowest platelet count, x10^9/L")
+    thrombocytopenia_date: PartialDate | None = None
     cardiac_valve: Literal["none", "thickening", "vegetation"] | None = None
+    cardiac_valve_date: PartialDate | None = None
     microvascular: Literal["none", "suspected", "established"] | None = None
+    microvascular_date: PartialDate | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("thrombocytopenia_date", "cardiac_valve_date", "microvascular_date", mode="before")
+    @classmethod
+    def _parse_date(cls, v: object) -> PartialDate | None:
+        return None if v is None else _date(v)
 
     @field_validator("thrombocytopenia_lowest", mode="before")
     @classmethod

@@ -258,3 +258,16 @@ def test_entry_with_undated_event_is_undecided():
     a = acr(findings=f, labs=LA_PERSISTENT + NEGATIVE_PANEL)
     assert a["status"] == "indeterminate" and a["entry"]["met"] is None
     assert any("findings.thromboses[0]" in m for m in a["missing"])
+
+
+def test_dated_finding_can_satisfy_the_three_year_entry_window():
+    """Entry needs a positive aPL test within 3 years of the clinical criterion: a dated valve finding can be
+    checked against it; an undated one leaves entry undecided when it is the only clinical criterion."""
+    labs = LA_PERSISTENT + persistent("anticardiolipin_igg", 90)
+    undated = acr(labs=labs, findings=dict(CLEAN, cardiac_valve="vegetation"))
+    assert undated["status"] in ("indeterminate", "entry_not_met")
+    dated = acr(labs=labs, findings=dict(CLEAN, cardiac_valve="vegetation", cardiac_valve_date="2024-06"))
+    assert dated["domains"]["D5"] == 4
+    assert dated["status"] == "met"
+    too_old = acr(labs=labs, findings=dict(CLEAN, cardiac_valve="vegetation", cardiac_valve_date="2019-01"))
+    assert too_old["status"] != "met"

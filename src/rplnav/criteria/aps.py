@@ -555,7 +555,8 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     # D3 microvascular
     loc = "Clinical domain D3 (microvascular)"
     mv = fi.microvascular
-    ev = [Event(None, "the microvascular finding (findings.microvascular)", undatable=True)]
+    ev = [Event(fi.microvascular_date, "the microvascular finding (findings.microvascular)",
+                undatable=fi.microvascular_date is None)]
     u = unknown("microvascular features (livedo racemosa, livedoid vasculopathy, aPL nephropathy, pulmonary or "
                 "adrenal haemorrhage, myocardial disease) not documented (findings.microvascular)")
     add("D3", "suspected", "suspected microvascular disease", 2,
@@ -610,7 +611,8 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     # D5 cardiac valve
     loc = "Clinical domain D5 (cardiac valve)"
     cv = fi.cardiac_valve
-    ev = [Event(None, "the cardiac valve finding (findings.cardiac_valve)", undatable=True)]
+    ev = [Event(fi.cardiac_valve_date, "the cardiac valve finding (findings.cardiac_valve)",
+                undatable=fi.cardiac_valve_date is None)]
     u = unknown("cardiac valve assessment not documented (findings.cardiac_valve)")
     add("D5", "thickening", "cardiac valve thickening", 2,
         u if cv is None else Tri(cv in ("thickening", "vegetation")), loc, ev)
@@ -621,7 +623,8 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     counts: list[tuple[float, Event]] = []
     if fi.thrombocytopenia_lowest is not None:
         counts.append((fi.thrombocytopenia_lowest,
-                       Event(None, "the lowest platelet count (findings.thrombocytopenia_lowest)", undatable=True)))
+                       Event(fi.thrombocytopenia_date, "the lowest platelet count (findings.thrombocytopenia_lowest)",
+                             undatable=fi.thrombocytopenia_date is None)))
     for i, lab in enumerate(patient.labs):
         if lab.test == "platelet_count" and lab.value is not None:
             counts.append((lab.value, Event(lab.date, f"the platelet count of {lab.date or f'labs[{i}]'}")))
