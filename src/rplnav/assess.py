@@ -45,6 +45,9 @@ class Engine:
             else:
                 self.recs_by_test.setdefault(r.test or "", []).append((r, node))
         self.alerts = [(a, kb.condition(f"alert:{a.id}")) for a in kb.alerts]
+        self.alerts_by_therapy: dict[str | None, list[tuple[Any, rules.Node]]] = {}
+        for a, node in self.alerts:
+            self.alerts_by_therapy.setdefault(a.therapy, []).append((a, node))
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
         self._memo: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
@@ -293,8 +296,8 @@ class Engine:
                                    "needs": list(hit.needs), "source": src(c.source)})
             elif c.kind in ("check", "contraindication"):
                 alerts.append({"level": "info", "kind": c.kind, "text": c.text, "source": src(c.source)})
-        for a, node in self.alerts:
-            if a.therapy == tid and node.evaluate(facts).value is True:
+        for a, node in self.alerts_by_therapy.get(tid, ()):
+            if node.evaluate(facts).value is True:
                 alerts.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
         regulatory = []
         for reg in t.regulatory:
@@ -327,8 +330,8 @@ class Engine:
 
     def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
         out = []
-        for a, node in self.alerts:
-            if a.therapy is None and node.evaluate(facts).value is True:
+        for a, node in self.alerts_by_therapy.get(None, ()):
+            if node.evaluate(facts).value is True:
                 out.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
         for w in warnings:
             out.append({"level": "warning", "kind": "input", "id": "input-warning", "text": w, "source": None})
