@@ -165,6 +165,8 @@ class MetaResult:
 
 
 def _scalar(a) -> float:
+    if type(a) is float:
+        return a
     return float(np.asarray(a).reshape(-1)[0])
 
 
@@ -173,12 +175,27 @@ def _pair(a, b) -> tuple[float, float] | None:
     return None if not (math.isfinite(x) and math.isfinite(y)) else (x, y)
 
 
+_BAD = "missing or invalid yi/vi"
+
+
 def _as_es(yi, vi, slab, measure) -> EffectSizes:
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
-    labels = list(slab) if slab is not None else [f"Study {i + 1}" for i in range(len(yi))]
-    reasons = [None if (np.isfinite(a) and np.isfinite(b) and b > 0) else "missing or invalid yi/vi" for a, b in zip(yi, vi, strict=True)]
+    n = len(yi)
+    labels = list(slab) if slab is not None else _labels(n)
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(yi + vi) & (vi > 0)
+    reasons: list[str | None] = [None] * n if good.all() else [None if g else _BAD for g in good.tolist()]
     return EffectSizes(measure, yi, vi, labels, reasons)
+
+
+_LABELS: list[str] = []
+
+
+def _labels(n: int) -> list[str]:
+    while len(_LABELS) < n:
+        _LABELS.append(f"Study {len(_LABELS) + 1}")
+    return _LABELS[:n]
 
 
 def rma_uni(
@@ -205,9 +222,9 @@ def rma_uni(
     else:
         r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
                      qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-    k = int(np.asarray(r["k"]).reshape(-1)[0])
+    k = r["k"] if type(r["k"]) is int else int(np.asarray(r["k"]).reshape(-1)[0])
     t_used = test != "z" and k > 1
-    weights = np.where(inc, r["weights"][0], np.nan)
+    weights = r["weights"][0] if inc.all() else np.where(inc, r["weights"][0], np.nan)
     fe = method == "FE"
     return MetaResult(
         measure=es.measure,
@@ -238,7 +255,7 @@ def rma_uni(
         h2_ci=_pair(r["h2_ci_lb"], r["h2_ci_ub"]) if "h2_ci_lb" in r else None,
         i2_q=_scalar(r["i2_q"]),
         q=_scalar(r["q"]),
-        q_df=int(np.asarray(r["q_df"]).reshape(-1)[0]),
+        q_df=int(np.asarray(r["q_df"]).reshape(-1)[0]) if type(r["q_df"]) is not int else r["q_df"],
         q_pvalue=_scalar(r["q_pval"]),
         pi_lower=None if fe else _scalar(r["pi_lb"]),
         pi_upper=None if fe else _scalar(r["pi_ub"]),

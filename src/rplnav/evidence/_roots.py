@@ -1,0 +1,493 @@
+"""Root engine behind :mod:`rplnav.evidence.core`: the (RE)ML maximiser and the generalised-Q roots.
+
+One evaluation at tau^2 = x computes, for p = 1, 2, 3 and j = 0, 1, 2, the sums
+``S[p, j] = sum_i w_i^p z_i^j`` with ``w_i = 1/(v_i + x)`` and ``z_i = y_i - mu_FE`` (the studies centred
+at the fixed-effect mean), as one small matrix product.  From them, with ``m = S[1,1]/S[1,0]`` (the
+weighted mean minus mu_FE):
+
+* generalised Q(x) = S[1,2] - m S[1,1]   (Paule & Mandel 1982; DerSimonian & Kacker 2007);
+* sum w^2 r^2 = S[2,2] - m (2 S[2,1] - m S[2,0]) with r = y - mu(x), i.e. -dQ/dx;
+* twice the (RE)ML score and its derivative (Viechtbauer 2005, eqs. 8-13; Harville 1977 for REML).
+
+Every root is first bracketed on a log grid of tau^2 (0, then 39 points from 1e-10 to 1 times
+``top = 2 max(max v_i, 8 d^2)`` with d the range of y; beyond 8 d^2 the (RE)ML score is negative):
+
+* (RE)ML: every grid interval where the score changes sign from + to - holds a local maximum, tau^2 = 0
+  is one when the score at 0 is <= 0; each is polished and the one with the highest likelihood is the
+  GLOBAL maximum returned (bimodal likelihoods included);
+* Q(x) = target (Paule-Mandel, EB, median-unbiased PM, and the two Q-profile bounds of Viechtbauer
+  2007): Q is decreasing, so the first grid interval where Q drops to the target brackets the root; past
+  the grid, ``[top, 1.1 k d^2 / target]`` does (Q(x) < k d^2 / x).
+
+Inside its bracket each root starts at the secant point of a nearly linear transform (score * (c +
+x)^2 with c the harmonic mean of v_i, and 1/Q, both exactly linear when all v_i are equal) and is
+polished by safeguarded Newton steps on that transform (bisection whenever a step leaves the bracket);
+a root stops when a Newton step is below 1e-9 relative (quadratic convergence leaves ~1e-18), a step
+is below 1e-14 relative, or the bracket is down to 4 ulp.  All roots of one analysis (the estimator's
+and both Q-profile bounds) are polished together, one evaluation per iteration for all of them; the
+batch path runs the same arithmetic over many analyses at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EPS = float(np.finfo(float).eps)
+GRID = 40
+MAXIT = 200
+FRAC = np.concatenate([[0.0], np.geomspace(1e-10, 1.0, GRID - 1)])  # tau^2 grid as a fraction of its top
+_NAN = math.nan
+
+
+# ------------------------------------------------------------------------------------------------------
+# formulas shared by the scalar and batch paths (Python floats or NumPy arrays, same operation order)
+
+def _q_a(A0, A1, A2, B0, B1, B2):
+    """Mean shift m, generalised Q and sum w^2 r^2 from the p = 1, 2 sums."""
+    m = A1 / A0
+    return m, A2 - m * A1, B2 - m * (2.0 * B1 - m * B0)
+
+
+def _score(A0, B0, a, reml):
+    """Twice the (RE)ML score."""
+    return a - A0 + B0 / A0 if reml else a - A0
+
+
+def _hess(A0, B0, B1, C0, C1, C2, m, reml):
+    """Twice the observed second derivative of the (RE)ML log-likelihood."""
+    c = B1 - m * B0
+    b3 = C2 - m * (2.0 * C1 - m * C0)
+    ypppy = b3 - c * c / A0
+    if reml:
+        r = B0 / A0
+        return B0 - 2.0 * C0 / A0 + r * r - 2.0 * ypppy
+    return B0 - 2.0 * ypppy
+
+
+def _hermite(x0, x1, f0, f1, d0, d1):
+    """Root in [x0, x1] of the cubic Hermite interpolant of f (values f0 > 0 >= f1, slopes d0, d1),
+    by three Newton steps from the secant point; the secant point where the cubic step leaves the
+    bracket (works on floats and on arrays)."""
+    hw = x1 - x0
+    a0, a1 = hw * d0, hw * d1
+    t = f0 / (f0 - f1)
+    sec = t
+    for _ in range(3):
+        t2 = t * t
+        p = f0 * ((2.0 * t - 3.0) * t2 + 1.0) + a0 * ((t - 2.0) * t + 1.0) * t + f1 * (3.0 - 2.0 * t) * t2 + a1 * (t - 1.0) * t2
+        dp = 6.0 * (f0 - f1) * (t2 - t) + a0 * ((3.0 * t - 4.0) * t + 1.0) + a1 * (3.0 * t - 2.0) * t
+        t = t - p / dp
+    return x0 + sec * hw, x0 + t * hw, t
+
+
+# ------------------------------------------------------------------------------------------------------
+# single analysis (1-D arrays of the included studies)
+
+class One:
+    """Precomputed state of one analysis: v, centred design Z = [1, z, z^2], grid and its sums."""
+
+    __slots__ = ("v", "Z", "k", "cc", "d", "grid", "G", "Qa")
+
+    def __init__(self, y, v, w0, sw0, mu0):
+        k = len(v)
+        z = y - mu0
+        Z = np.empty((k, 3))
+        Z[:, 0] = 1.0
+        Z[:, 1] = z
+        np.multiply(z, z, out=Z[:, 2])
+        self.v, self.Z, self.k = v, Z, k
+        self.cc = k / sw0
+        d = float(y.max() - y.min())
+        self.d = d
+        top = 2.0 * max(float(v.max()), 8.0 * d * d) + 1e-12
+        self.grid = top * FRAC
+        self.G = self.sums(self.grid, 3)
+        self.Qa = None
+
+    def sums(self, X, P):
+        k = self.k
+        W = np.empty((len(X), P, k))
+        np.divide(1.0, self.v + X[:, None], out=W[:, 0])
+        if P > 1:
+            np.multiply(W[:, 0], W[:, 0], out=W[:, 1])
+        if P > 2:
+            np.multiply(W[:, 1], W[:, 0], out=W[:, 2])
+        return (W.reshape(-1, k) @ self.Z).reshape(len(X), P, 3)
+
+    def loglik(self, X, reml):
+        """(Restricted) log-likelihood up to constants (same value as core._loglik, centred form)."""
+        S = self.sums(X, 1)
+        A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
+        m = A1 / A0
+        ll = -0.5 * (np.log(self.v + X[:, None]).sum(axis=1) + (A2 - m * A1))
+        return ll - 0.5 * np.log(A0) if reml else ll
+
+
+def _start1(lo, hi, f0, f1, d0, d1):
+    try:
+        sec, herm, t = _hermite(lo, hi, f0, f1, d0, d1)
+    except ZeroDivisionError:
+        return lo + f0 * (hi - lo) / (f0 - f1)
+    return herm if 0.0 <= t <= 1.0 else sec
+
+
+def _grid_lik(G, grid, cc, reml):
+    """(RE)ML score on the grid, its nearly linear transform phi = score (c + x)^2 and phi'."""
+    A0, A1, A2 = G[..., 0, 0], G[..., 0, 1], G[..., 0, 2]
+    B0, B1, B2 = G[..., 1, 0], G[..., 1, 1], G[..., 1, 2]
+    m, _, a = _q_a(A0, A1, A2, B0, B1, B2)
+    s = _score(A0, B0, a, reml)
+    h = _hess(A0, B0, B1, G[..., 2, 0], G[..., 2, 1], G[..., 2, 2], m, reml)
+    cx = cc + grid
+    return s, s * cx * cx, (h * cx + 2.0 * s) * cx
+
+
+def _grid_q(G):
+    """Generalised Q on the grid and -dQ/dx."""
+    _, Q, a = _q_a(G[..., 0, 0], G[..., 0, 1], G[..., 0, 2], G[..., 1, 0], G[..., 1, 1], G[..., 1, 2])
+    return Q, a
+
+
+def lik_rows1(o: One, reml):
+    """Local maxima of the (RE)ML likelihood on the grid: fixed points and rows to polish."""
+    s, phi, dphi = _grid_lik(o.G, o.grid, o.cc, reml)
+    pos = s > 0
+    fixed = []
+    if not pos[0]:
+        fixed.append(0.0)
+    if pos[-1]:
+        fixed.append(float(o.grid[-1]))
+    rows = []
+    js = np.flatnonzero(pos[:-1] & ~pos[1:])
+    if len(js):
+        g = o.grid.tolist()
+        ph, dp = phi.tolist(), dphi.tolist()
+        for j in js.tolist():
+            lo, hi = g[j], g[j + 1]
+            rows.append([0, 0.0, lo, hi, _start1(lo, hi, ph[j], ph[j + 1], dp[j], dp[j + 1])])
+    return fixed, rows
+
+
+def q_row1(o: One, target):
+    """Root of Q(x) = target: 0.0 when Q(0) <= target, else a row to polish."""
+    if not (o.k > 1 and target > 0):
+        return 0.0
+    if o.Qa is None:
+        o.Qa = _grid_q(o.G)
+    Q, a = o.Qa
+    le = Q <= target
+    if le[0]:
+        return 0.0
+    g = o.grid
+    i = int(le.argmax())
+    if le[i]:
+        lo, hi = float(g[i - 1]), float(g[i])
+        q0, q1 = float(Q[i - 1]), float(Q[i])
+        x0 = _start1(lo, hi, 1.0 / target - 1.0 / q0, 1.0 / target - 1.0 / q1,
+                     -float(a[i - 1]) / (q0 * q0), -float(a[i]) / (q1 * q1))
+    else:  # past the grid: Newton step on 1/Q from the top
+        lo = float(g[-1])
+        hi = max(1.1 * o.k * o.d * o.d / target + 1e-12, lo)
+        q, aa = float(Q[-1]), float(a[-1])
+        x0 = lo + (1.0 / target - 1.0 / q) * q * q / aa
+        if not lo <= x0 <= hi:
+            x0 = 0.5 * (lo + hi)
+    return [1, target, lo, hi, x0]
+
+
+def polish1(o: One, rows, reml):
+    """Safeguarded Newton on all rows at once (kind 0: (RE)ML score, kind 1: Q = target)."""
+    n = len(rows)
+    if n == 0:
+        return []
+    xs = [r[4] for r in rows]
+    lo = [r[2] for r in rows]
+    hi = [r[3] for r in rows]
+    prev = [_NAN] * n
+    act = list(range(n))
+    P = 3 if any(r[0] == 0 for r in rows) else 2
+    cc = o.cc
+    for _ in range(MAXIT):
+        if not act:
+            break
+        S = o.sums(np.array([xs[i] for i in act]), P).tolist()
+        keep = []
+        for i, Si in zip(act, S, strict=True):
+            x = xs[i]
+            (A0, A1, A2), (B0, B1, B2) = Si[0], Si[1]
+            m, Q, a = _q_a(A0, A1, A2, B0, B1, B2)
+            if rows[i][0] == 0:
+                C0, C1, C2 = Si[2]
+                val = _score(A0, B0, a, reml)
+                h = _hess(A0, B0, B1, C0, C1, C2, m, reml)
+                cx = cc + x
+                den = h * cx + 2.0 * val
+                nt = x - val * cx / den if den < 0 else _NAN
+            else:
+                val = 1.0 / rows[i][1] - 1.0 / Q
+                nt = x + val * Q * Q / a if a > 0 else _NAN
+            if val > 0:
+                lo[i] = x
+            elif val < 0:
+                hi[i] = x
+            else:
+                continue
+            lw, hg = lo[i], hi[i]
+            ok = lw <= nt <= hg
+            xn = nt if ok else 0.5 * (lw + hg)
+            dx = abs(xn - x)
+            xs[i] = xn
+            ax = abs(x)
+            # stop: a Newton step below 1e-9 relative, or one whose predicted error (from the observed
+            # quadratic convergence, dx^2 * dx/dx_prev^2) is below 1e-16 relative; a tiny step; 4-ulp bracket
+            pd = prev[i]
+            prev[i] = dx if ok else _NAN
+            if not ((ok and (dx <= 1e-9 * ax or (dx <= 1e-5 * ax and dx * dx * dx <= 1e-16 * ax * pd * pd)))
+                    or dx <= 1e-14 * ax or hg - lw <= 4 * EPS * hg):
+                keep.append(i)
+        act = keep
+    return xs
+
+
+def tau2_one(o: One, reml, extra_rows=()):
+    """Global (RE)ML tau^2 of one analysis, and the polished extra rows (Q roots) in the same loop."""
+    fixed, rows = lik_rows1(o, reml)
+    nl = len(rows)
+    xs = polish1(o, rows + list(extra_rows), reml)
+    cands = fixed + xs[:nl]
+    if len(cands) == 1:
+        best = cands[0]
+    else:
+        ll = o.loglik(np.array(cands), reml).tolist()
+        best = cands[max(range(len(cands)), key=lambda j: (ll[j], -j))]
+    return best, xs[nl:]
+
+
+# ------------------------------------------------------------------------------------------------------
+# many analyses: y, v, m of shape (B, k), masked entries have m = 0 (and zero weight)
+
+class Batch:
+    """Precomputed state of B analyses (see :class:`One`)."""
+
+    def __init__(self, y, v, m, k):
+        B, K = y.shape
+        w0 = m / v
+        sw0 = w0.sum(axis=1)
+        mu0 = (w0 * y).sum(axis=1) / sw0
+        z = (y - mu0[:, None]) * m
+        Z = np.empty((B, K, 3))
+        Z[:, :, 0] = 1.0
+        Z[:, :, 1] = z
+        np.multiply(z, z, out=Z[:, :, 2])
+        self.v, self.m, self.Z, self.k, self.B, self.K = v, m, Z, k, B, K
+        self.cc = k / sw0
+        big = np.where(m > 0, y, -np.inf).max(axis=1)
+        small = np.where(m > 0, y, np.inf).min(axis=1)
+        d = big - small
+        self.d = np.where(np.isfinite(d), d, 0.0)
+        vmax = np.where(m > 0, v, 0.0).max(axis=1)
+        top = 2.0 * np.maximum(vmax, 8.0 * self.d * self.d) + 1e-12
+        self.grid = top[:, None] * FRAC[None, :]
+        self.G = self._grid_sums()
+        self.Qa = None
+
+    def _grid_sums(self):
+        B, K = self.B, self.K
+        G = np.empty((B, GRID, 3, 3))
+        chunk = max(1, 16384 // max(1, GRID * K))
+        W = np.empty((chunk, GRID, 3, K))
+        for b0 in range(0, B, chunk):
+            b1 = min(B, b0 + chunk)
+            n = b1 - b0
+            w = W[:n]
+            np.divide(self.m[b0:b1, None, :], self.v[b0:b1, None, :] + self.grid[b0:b1, :, None], out=w[:, :, 0])
+            np.multiply(w[:, :, 0], w[:, :, 0], out=w[:, :, 1])
+            np.multiply(w[:, :, 1], w[:, :, 0], out=w[:, :, 2])
+            G[b0:b1] = np.matmul(w.reshape(n, GRID * 3, K), self.Z[b0:b1]).reshape(n, GRID, 3, 3)
+        return G
+
+    def sums(self, idx, X, P):
+        v, m, Z = self.v[idx], self.m[idx], self.Z[idx]
+        n, K = v.shape
+        W = np.empty((n, P, K))
+        np.divide(m, v + X[:, None], out=W[:, 0])
+        np.multiply(W[:, 0], W[:, 0], out=W[:, 1])
+        if P == 3:
+            np.multiply(W[:, 1], W[:, 0], out=W[:, 2])
+        return np.matmul(W, Z)
+
+    def loglik(self, idx, X, reml):
+        v, m = self.v[idx], self.m[idx]
+        W = np.empty((len(idx), 1, self.K))
+        T = v + X[:, None]
+        np.divide(m, T, out=W[:, 0])
+        S = np.matmul(W, self.Z[idx])
+        A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
+        mm = A1 / A0
+        ll = -0.5 * ((np.log(T) * m).sum(axis=1) + (A2 - mm * A1))
+        return ll - 0.5 * np.log(A0) if reml else ll
+
+
+def _empty_rows():
+    return {"b": [], "kind": [], "tg": [], "lo": [], "hi": [], "x": []}
+
+
+def _start(lo, hi, f0, f1, d0, d1):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sec, herm, t = _hermite(lo, hi, f0, f1, d0, d1)
+        return np.where((t >= 0.0) & (t <= 1.0), herm, sec)
+
+
+def lik_rows(bt: Batch, reml, valid):
+    """Grid maxima of every analysis: (fixed candidates (b, x), rows to polish)."""
+    s, phi, dphi = _grid_lik(bt.G, bt.grid, bt.cc[:, None], reml)
+    pos = s > 0
+    fb0 = np.flatnonzero(valid & ~pos[:, 0])
+    fb1 = np.flatnonzero(valid & pos[:, -1])
+    fixed_b = np.concatenate([fb0, fb1])
+    fixed_x = np.concatenate([np.zeros(len(fb0)), bt.grid[fb1, -1]])
+    chg = pos[:, :-1] & ~pos[:, 1:] & valid[:, None]
+    b, j = np.nonzero(chg)
+    g = bt.grid
+    lo, hi = g[b, j], g[b, j + 1]
+    x0 = _start(lo, hi, phi[b, j], phi[b, j + 1], dphi[b, j], dphi[b, j + 1])
+    return fixed_b, fixed_x, b, lo, hi, x0
+
+
+def q_rows(bt: Batch, target, valid):
+    """Roots of Q(x) = target (array over analyses): zero where Q(0) <= target, else rows to polish."""
+    if bt.Qa is None:
+        bt.Qa = _grid_q(bt.G)
+    Q, a = bt.Qa
+    tg = np.broadcast_to(np.asarray(target, dtype=float), (bt.B,))
+    ok = valid & (tg > 0)
+    tgs = np.where(tg > 0, tg, 1.0)
+    le = Q <= tgs[:, None]
+    need = ok & ~le[:, 0]
+    b = np.flatnonzero(need)
+    i = le[b].argmax(axis=1)
+    ing = le[b, i]
+    g = bt.grid
+    t = tgs[b]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        im1 = np.maximum(i - 1, 0)
+        lo_in, hi_in = g[b, im1], g[b, i]
+        q0, q1 = Q[b, im1], Q[b, i]
+        x_in = _start(lo_in, hi_in, 1.0 / t - 1.0 / q0, 1.0 / t - 1.0 / q1, -a[b, im1] / (q0 * q0), -a[b, i] / (q1 * q1))
+        lo_out = g[b, -1]
+        dd = bt.d[b]
+        hi_out = np.maximum(1.1 * bt.k[b] * dd * dd / t + 1e-12, lo_out)
+        q, aa = Q[b, -1], a[b, -1]
+        x_out = lo_out + (1.0 / t - 1.0 / q) * q * q / aa
+        x_out = np.where((lo_out <= x_out) & (x_out <= hi_out), x_out, 0.5 * (lo_out + hi_out))
+    lo = np.where(ing, lo_in, lo_out)
+    hi = np.where(ing, hi_in, hi_out)
+    x0 = np.where(ing, x_in, x_out)
+    return b, t, lo, hi, x0
+
+
+def polish(bt: Batch, b, kind, tg, lo, hi, x, reml):
+    """Vectorised :func:`polish1` over rows (analysis index ``b``, kind 0 = (RE)ML, 1 = Q = tg)."""
+    x = x.copy()
+    lo = lo.copy()
+    hi = hi.copy()
+    act = np.arange(len(b))
+    prev = np.full(len(b), np.nan)
+    P = 3 if np.any(kind == 0) else 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(MAXIT):
+            if act.size == 0:
+                break
+            ba = b[act]
+            xa = x[act]
+            S = bt.sums(ba, xa, P)
+            A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
+            B0, B1, B2 = S[:, 1, 0], S[:, 1, 1], S[:, 1, 2]
+            m, Q, a = _q_a(A0, A1, A2, B0, B1, B2)
+            lik = kind[act] == 0
+            valq = 1.0 / tg[act] - 1.0 / Q
+            ntq = np.where(a > 0, xa + valq * Q * Q / a, np.nan)
+            if P == 3:
+                C0, C1, C2 = S[:, 2, 0], S[:, 2, 1], S[:, 2, 2]
+                vall = _score(A0, B0, a, reml)
+                h = _hess(A0, B0, B1, C0, C1, C2, m, reml)
+                cx = bt.cc[ba] + xa
+                den = h * cx + 2.0 * vall
+                ntl = np.where(den < 0, xa - vall * cx / den, np.nan)
+                val = np.where(lik, vall, valq)
+                nt = np.where(lik, ntl, ntq)
+            else:
+                val, nt = valq, ntq
+            la = np.where(val > 0, xa, lo[act])
+            ha = np.where(val < 0, xa, hi[act])
+            ok = (la <= nt) & (nt <= ha)
+            xn = np.where(ok, nt, 0.5 * (la + ha))
+            zero = val == 0
+            xn = np.where(zero, xa, xn)
+            dx = np.abs(xn - xa)
+            ax = np.abs(xa)
+            pd = prev[act]
+            prev[act] = np.where(ok, dx, np.nan)
+            conv = (dx <= 1e-9 * ax) | ((dx <= 1e-5 * ax) & (dx * dx * dx <= 1e-16 * ax * pd * pd))
+            done = zero | (ok & conv) | (dx <= 1e-14 * ax) | (ha - la <= 4 * EPS * ha)
+            x[act] = xn
+            lo[act] = la
+            hi[act] = ha
+            act = act[~done]
+    return x
+
+
+def solve(bt: Batch, reml, lik, targets, valid):
+    """Global (RE)ML tau^2 (if ``lik``) and the roots of Q = t for each t in ``targets``, all polished together."""
+    B = bt.B
+    parts_b, parts_kind, parts_tg, parts_lo, parts_hi, parts_x = [], [], [], [], [], []
+    fixed_b = fixed_x = None
+    if lik:
+        fixed_b, fixed_x, b, lo, hi, x0 = lik_rows(bt, reml, valid)
+        parts_b.append(b)
+        parts_kind.append(np.zeros(len(b), dtype=np.int8))
+        parts_tg.append(np.ones(len(b)))
+        parts_lo.append(lo)
+        parts_hi.append(hi)
+        parts_x.append(x0)
+    for t in targets:
+        b, tg, lo, hi, x0 = q_rows(bt, t, valid)
+        parts_b.append(b)
+        parts_kind.append(np.ones(len(b), dtype=np.int8))
+        parts_tg.append(tg)
+        parts_lo.append(lo)
+        parts_hi.append(hi)
+        parts_x.append(x0)
+    sizes = [len(p) for p in parts_b]
+    if sum(sizes):
+        xs = polish(bt, np.concatenate(parts_b), np.concatenate(parts_kind), np.concatenate(parts_tg),
+                    np.concatenate(parts_lo), np.concatenate(parts_hi), np.concatenate(parts_x), reml)
+    else:
+        xs = np.zeros(0)
+    offs = np.cumsum([0, *sizes])
+    out_roots = []
+    for n in range(len(targets)):
+        j = n + (1 if lik else 0)
+        r = np.zeros(B)
+        r[parts_b[j]] = xs[offs[j]:offs[j + 1]]
+        out_roots.append(r)
+    t2 = None
+    if lik:
+        cb = np.concatenate([fixed_b, parts_b[0]])
+        cx = np.concatenate([fixed_x, xs[: sizes[0]]])
+        t2 = np.zeros(B)
+        cnt = np.bincount(cb, minlength=B)
+        single = cnt[cb] == 1
+        t2[cb[single]] = cx[single]
+        multi = np.flatnonzero(~single)
+        if multi.size:
+            mb, mx = cb[multi], cx[multi]
+            ll = bt.loglik(mb, mx, reml)
+            order = np.lexsort((mx, -ll, mb))  # by analysis, best likelihood first, smaller tau^2 on ties
+            mb_s = mb[order]
+            first = np.ones(len(mb_s), dtype=bool)
+            first[1:] = mb_s[1:] != mb_s[:-1]
+            t2[mb_s[first]] = mx[order][first]
+    return t2, out_roots
