@@ -109,3 +109,71 @@ def test_record_survives_server_killed_mid_request(tmp_path: Path, kind: str):
     finally:
         log.close()
         srv.stop()
+
+
+def test_hook_report_is_served_from_the_stored_assessment(db_url):
+    """The card's report link reads the assessment kept (compressed) in the hook's audit row."""
+    from tests.service.test_cds import pv_request
+
+    app = create_app(Settings(database_url=db_url, insecure_dev=True))
+    with TestClient(app) as c:
+        r = c.post("/cds-services/rplnav-patient-view", json=pv_request())
+        assert r.status_code == 200
+        links = [lk["url"] for card in r.json()["cards"] for lk in card.get("links", [])]
+        report = next(u for u in links if "/reports/" in u)
+        event_id = report.rsplit("/", 1)[1]
+        row = app.state.core.audit.get(event_id)
+        assert row is not None and row.detail[:4] == b"\x28\xb5\x2f\xfd"  # Zstandard frame
+        a = row.detail_json()
+        assert a["patient_id"] and a["options"] and a["knowledge_version"] == app.state.core.kb.version
+        page = c.get("/reports/" + event_id)
+        assert page.status_code == 200 and a["patient_id"] in page.text
+
+
+def test_detail_round_trip_and_rows_written_with_zlib_still_read(tmp_path: Path):
+    import zlib
+
+    import numpy as np
+
+    from rplnav.audit import AuditEvent, pack_detail, unpack_detail
+
+    doc = {"a": [1, 2.5, "é", None, True], "b": {"c": np.float64(0.25), "d": np.int64(3)}, 4: "four"}
+    assert unpack_detail(pack_detail(doc)) == {"a": [1, 2.5, "é", None, True], "b": {"c": 0.25, "d": 3}, "4": "four"}
+    legacy = zlib.compress(json.dumps({"patient_id": "p1"}, separators=(",", ":")).encode(), 1)
+    assert AuditEvent(detail=legacy).detail_json() == {"patient_id": "p1"}
+    assert AuditEvent(detail=None).detail_json() is None
+
+
+def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Requests only append to the WAL; a background thread copies it into the database file."""
+    import rplnav.audit as audit
+
+    detail = {"blob": os.urandom(20000).hex()}  # incompressible: ~10 pages a row
+
+    def write_and_measure(name: str, interval: float) -> tuple[int, AuditLog]:
+        monkeypatch.setattr(audit, "CHECKPOINT_SECONDS", interval)
+        db = tmp_path / name
+        log = AuditLog(f"sqlite:///{db}")
+        start = db.stat().st_size
+        for i in range(30):
+            log.record(kind="hook", endpoint="POST /x", caller="t", input_sha256=f"{i:064x}", status=200,
+                       output={"i": i}, knowledge_version="k", detail=detail)
+        deadline = time.time() + 10
+        while interval < 10 and time.time() < deadline and db.stat().st_size < start + 30 * 20000:
+            time.sleep(0.05)
+        return db.stat().st_size - start, log
+
+    grown, log = write_and_measure("bg.sqlite3", 0.05)
+    checkpointer = log._checkpointer
+    try:
+        assert grown >= 30 * 20000, "the background checkpointer did not copy the WAL into the database"
+        assert len(log.recent(50)) == 30
+    finally:
+        log.close()
+    assert checkpointer is not None and not checkpointer.is_alive(), "close() stops the checkpointer"
+    grown, log = write_and_measure("none.sqlite3", 3600)  # checkpointer asleep: the requests did not checkpoint
+    try:
+        assert grown < 30 * 20000
+        assert len(log.recent(50)) == 30
+    finally:
+        log.close()

@@ -163,6 +163,12 @@ def _render(template: str, req: HookRequest, patient_id: str) -> str:
     return out
 
 
+async def _audit(core: Any, **row: Any) -> str:
+    if core.audit.local:
+        return core.audit.record(**row)
+    return await run_in_threadpool(core.audit.record, **row)
+
+
 class PrefetchMissing(Exception):
     def __init__(self, keys: list[str], why: str):
         super().__init__(why)
@@ -292,7 +298,10 @@ async def call_service(request: Request, service_id: str) -> Response:
     report_url = _service_url(request, f"/reports/{event_id}")
     maker = CardMaker(core.kb, _service_url(request, ""), report_url)
     try:
-        a = await run_in_threadpool(core.assess_doc, bundle)
+        # On the event loop, not in a worker thread: the assessment is pure Python (~3-4 ms, holding the GIL),
+        # so a thread adds a hand-off and GIL contention with the loop and nothing in parallel; each worker
+        # process serves one core (uvicorn --workers).
+        a = core.assess_doc(bundle)
     except InputError as e:
         a = None
         cards = [maker.card("RPL Navigator could not assess her: " + "; ".join(e.problems[:2]), "info",
@@ -309,10 +318,11 @@ async def call_service(request: Request, service_id: str) -> Response:
     for c in cards:
         c["summary"] = clip(c["summary"])
     out = {"cards": cards}
-    await run_in_threadpool(
-        core.audit.record, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller,
-        input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards},
-        knowledge_version=core.kb.version, event_id=event_id, detail=a)
+    # committed before the response is sent; SQLite (a local file, no fsync per commit) on the loop, a database
+    # server in a worker thread so the loop is not held across a network round trip
+    await _audit(core, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller,
+                 input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards},
+                 knowledge_version=core.kb.version, event_id=event_id, detail=a)
     if core.settings.pause_after_audit_seconds:
         await asyncio.sleep(core.settings.pause_after_audit_seconds)
     return JSONResponse(out)
@@ -343,7 +353,6 @@ async def feedback(request: Request, service_id: str) -> Response:
                            "required")
     items = [it.model_dump(exclude_none=True) for it in fb.feedback]
     n = await run_in_threadpool(core.audit.record_feedback, service_id, items, caller)
-    await run_in_threadpool(
-        core.audit.record, kind="feedback", endpoint=f"POST /cds-services/{service_id}/feedback", caller=caller,
-        input_sha256=sha256_of(body), status=200, output={"stored": n}, knowledge_version=core.kb.version)
+    await _audit(core, kind="feedback", endpoint=f"POST /cds-services/{service_id}/feedback", caller=caller,
+                 input_sha256=sha256_of(body), status=200, output={"stored": n}, knowledge_version=core.kb.version)
     return JSONResponse({"stored": n})
