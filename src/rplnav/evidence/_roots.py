@@ -90,18 +90,20 @@ class One:
 
     __slots__ = ("v", "Z", "k", "cc", "d", "grid", "G", "Qa")
 
-    def __init__(self, y, v, w0, sw0, mu0):
+    def __init__(self, y, v, w0, sw0, mu0, z=None):
         k = len(v)
-        z = y - mu0
+        if z is None:
+            z = y - mu0
         Z = np.empty((k, 3))
         Z[:, 0] = 1.0
         Z[:, 1] = z
         np.multiply(z, z, out=Z[:, 2])
         self.v, self.Z, self.k = v, Z, k
         self.cc = k / sw0
-        d = float(y.max() - y.min())
+        yl = y.tolist()
+        d = max(yl) - min(yl)
         self.d = d
-        top = 2.0 * max(float(v.max()), 8.0 * d * d) + 1e-12
+        top = 2.0 * max(max(v.tolist()), 8.0 * d * d) + 1e-12
         self.grid = top * FRAC
         self.G = self.sums(self.grid, 3)
         self.Qa = None
@@ -152,21 +154,31 @@ def _grid_q(G):
 
 def lik_rows1(o: One, reml):
     """Local maxima of the (RE)ML likelihood on the grid: fixed points and rows to polish."""
-    s, phi, dphi = _grid_lik(o.G, o.grid, o.cc, reml)
-    pos = s > 0
+    G = o.G
+    A0, A1, _, B0, B1, B2 = G.reshape(-1, 9)[:, :6].T
+    m = A1 / A0
+    pos = (_score(A0, B0, B2 - m * (2.0 * B1 - m * B0), reml) > 0).tolist()
     fixed = []
     if not pos[0]:
         fixed.append(0.0)
     if pos[-1]:
         fixed.append(float(o.grid[-1]))
     rows = []
-    js = np.flatnonzero(pos[:-1] & ~pos[1:])
-    if len(js):
+    js = [j for j in range(GRID - 1) if pos[j] and not pos[j + 1]]
+    if js:
         g = o.grid.tolist()
-        ph, dp = phi.tolist(), dphi.tolist()
-        for j in js.tolist():
+        cc = o.cc
+        for j in js:
+            ends = []
+            for x, Sx in zip(g[j:j + 2], G[j:j + 2].tolist(), strict=True):
+                (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = Sx
+                m, _, aa = _q_a(a0, a1, a2, b0, b1, b2)
+                sc = _score(a0, b0, aa, reml)
+                h = _hess(a0, b0, b1, c0, c1, c2, m, reml)
+                cx = cc + x
+                ends.append((sc * cx * cx, (h * cx + 2.0 * sc) * cx))
             lo, hi = g[j], g[j + 1]
-            rows.append([0, 0.0, lo, hi, _start1(lo, hi, ph[j], ph[j + 1], dp[j], dp[j + 1])])
+            rows.append([0, 0.0, lo, hi, _start1(lo, hi, ends[0][0], ends[1][0], ends[0][1], ends[1][1])])
     return fixed, rows
 
 

@@ -322,13 +322,29 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
 FAST_METHODS = ("FE", "DL", "REML", "ML", "PM", "EB", "PMM")
 
 
+_CRIT: dict[tuple[int, float], tuple[float, ...]] = {}
+
+
+def _crit(k, level):
+    """Critical values for k studies at ``level`` (cached): z, t_{k-1}, t_{k-2}, the two Q-profile chi^2
+    quantiles and the chi^2_{k-1} median."""
+    alpha = 1.0 - level / 100.0
+    km1 = max(k - 1, 1)
+    cr = (float(special.ndtri(1 - alpha / 2)), float(special.stdtrit(km1, 1 - alpha / 2)),
+          float(special.stdtrit(max(k - 2, 1), 1 - alpha / 2)), float(special.chdtri(km1, alpha / 2)),
+          float(special.chdtri(km1, 1 - alpha / 2)), float(special.chdtri(km1, 0.5)))
+    if len(_CRIT) < 4096:
+        _CRIT[(k, level)] = cr
+    return cr
+
+
 def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True):
     """Single-analysis version of :func:`fit` (same keys; scalars as floats, weights as a (1, K) array)."""
     if type(y) is not np.ndarray or y.dtype != np.float64:
         y = np.asarray(y, dtype=float)
     if type(v) is not np.ndarray or v.dtype != np.float64:
         v = np.asarray(v, dtype=float)
-    inc = np.isfinite(y + v)
+    inc = np.isfinite(y) & np.isfinite(v)
     if mask is not None:
         inc &= np.asarray(mask, bool)
     full = bool(inc.all())
@@ -339,28 +355,31 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
     fe = method == "FE"
     if method not in FAST_METHODS:
         raise ValueError(f"fit_one does not handle method {method!r}")
+    one = np.ones(k)
     w0 = 1.0 / vv
-    sw0 = float(w0.sum())
+    sw0 = float(w0 @ one)
     s20 = float(w0 @ w0)
     trp0 = sw0 - s20 / sw0
     mu0 = float(w0 @ yy) / sw0
     r0 = yy - mu0
     q0 = max(0.0, float((w0 * r0) @ r0)) if k > 1 else 0.0
     km1 = max(k - 1, 1)
-    alpha = 1.0 - level / 100.0
+    cr = _CRIT.get((k, level))
+    if cr is None:
+        cr = _crit(k, level)
     se_t2 = math.nan
     lb = ub = math.nan
     want_q = qprofile and not fe and k > 1
     t2 = 0.0
     if k > 1 and (want_q or method in ("REML", "ML", "PM", "EB", "PMM")):
-        o = _roots.One(yy, vv, w0, sw0, mu0)
+        o = _roots.One(yy, vv, w0, sw0, mu0, r0)
         rows = []
         if method in ("PM", "EB", "PMM"):
-            target = float(k - 1) if method != "PMM" else float(special.chdtri(km1, 0.5))
+            target = float(k - 1) if method != "PMM" else cr[5]
             rows.append(_roots.q_row1(o, target))
         if want_q:
-            rows.append(_roots.q_row1(o, float(special.chdtri(km1, alpha / 2))))
-            rows.append(_roots.q_row1(o, float(special.chdtri(km1, 1 - alpha / 2))))
+            rows.append(_roots.q_row1(o, cr[3]))
+            rows.append(_roots.q_row1(o, cr[4]))
         todo = [r for r in rows if type(r) is list]
         if method in ("REML", "ML"):
             t2, xs = _roots.tau2_one(o, method == "REML", todo)
@@ -378,19 +397,16 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
         t2 = max(0.0, (q0 - (k - 1)) / trp0)
         spp = float(_sp2(w0[None], np.array([sw0]), np.ones((1, k)), np.ones((1, k)))[0])
         se_t2 = math.sqrt((2 * (k - 1) + 4 * t2 * trp0 + 2 * t2 * t2 * spp) / trp0**2)
-    elif method == "ML":
-        w = 1.0 / (vv + t2)
-        se_t2 = math.sqrt(2.0 / (w @ w))
-    elif method == "REML":
-        w = 1.0 / (vv + t2)
-        sw = float(w.sum())
-        w2 = w * w
-        spp = float((w2 * (1.0 - 2.0 * w / sw)).sum()) + float(w2.sum()) ** 2 / (sw * sw)
-        se_t2 = math.sqrt(2.0 / spp)
-    else:  # PM, EB, PMM
-        se_t2 = math.sqrt(2 * k * k / km1) / float((1.0 / (vv + t2)).sum())
     w = 1.0 / (vv + t2)
-    sw = float(w.sum())
+    sw = float(w @ one)
+    if method == "ML" and k > 1:
+        se_t2 = math.sqrt(2.0 / float(w @ w))
+    elif method == "REML" and k > 1:
+        s2 = float(w @ w)
+        r2 = s2 / sw
+        se_t2 = math.sqrt(2.0 / (s2 - 2.0 * float((w * w) @ w) / sw + r2 * r2))
+    elif method in ("PM", "EB", "PMM") and k > 1:
+        se_t2 = math.sqrt(2 * k * k / km1) / sw
     est = float(w @ yy) / sw
     use_t = test != "z" and k > 1
     if use_t:
@@ -399,10 +415,10 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
         s2w = 0.0 if rss <= _EPS else rss / (k - 1)
         if test == "adhoc":
             s2w = max(s2w, 1.0)
-        crit = float(special.stdtrit(k - 1, 1 - alpha / 2))
+        crit = cr[1]
     else:
         s2w = 1.0
-        crit = float(special.ndtri(1 - alpha / 2))
+        crit = cr[0]
     se = math.sqrt(s2w / sw)
     stat = est / se if se > 0 else math.copysign(math.inf, est)
     pval = float(2 * special.stdtr(k - 1, -abs(stat))) if use_t else math.erfc(abs(stat) / _SQRT2)
@@ -421,7 +437,7 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
     else:
         pi_lb, pi_ub = est - crit * sepred, est + crit * sepred
         if k >= 3:
-            c2 = float(special.stdtrit(k - 2, 1 - alpha / 2))
+            c2 = cr[2]
             pk_lb, pk_ub = est - c2 * sepred, est + c2 * sepred
         else:
             pk_lb = pk_ub = nan

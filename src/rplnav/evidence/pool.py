@@ -183,8 +183,7 @@ def _as_es(yi, vi, slab, measure) -> EffectSizes:
     vi = np.asarray(vi, dtype=float)
     n = len(yi)
     labels = list(slab) if slab is not None else _labels(n)
-    with np.errstate(invalid="ignore"):
-        good = np.isfinite(yi + vi) & (vi > 0)
+    good = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
     reasons: list[str | None] = [None] * n if good.all() else [None if g else _BAD for g in good.tolist()]
     return EffectSizes(measure, yi, vi, labels, reasons)
 
@@ -215,7 +214,7 @@ def rma_uni(
     """
     es = yi if isinstance(yi, EffectSizes) else _as_es(yi, vi, slab, measure)
     inc = es.estimable
-    if inc.sum() < 1:
+    if not inc.any():
         raise ValueError("no estimable studies")
     if tau2 is None and method in core.FAST_METHODS:
         r = core.fit_one(es.yi, es.vi, inc, method=method, test=test, level=level, qprofile=qprofile)
