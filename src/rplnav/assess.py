@@ -50,7 +50,13 @@ class Engine:
             self.alerts_by_therapy.setdefault(a.therapy, []).append((a, node))
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
-        self._memo: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._memo: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        self._timing_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._evidence_memo: dict[tuple[Any, ...], tuple[dict[str, Any] | None, tuple[str, ...]]] = {}
+        self._evidence_keys: dict[str, tuple[str, ...]] = {}
+        self._option_keys: dict[str, tuple[str, ...]] = {}
+        self._workup_keys: dict[str, tuple[str, ...]] = {}
+        self._block_memo: dict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
@@ -209,7 +215,8 @@ class Engine:
         static, names = self._static[r.id]
         src.cited[r.source.document] = None  # record the citation
         # The verdict depends only on the values of the facts the population names, which repeat across
-        # patients, so it is memoised per recommendation (bounded).
+        # patients, so the stance is memoised per recommendation (bounded) and the same dictionary is shared
+        # by every assessment that reaches it: assessment documents are read-only views.
         key = tuple(facts[n] for n in names)
         memo = self._memo.setdefault(r.id, {})
         hit = memo.get(key)
@@ -219,58 +226,86 @@ class Engine:
             for name, v in zip(names, key, strict=True):
                 shown = "unknown" if v is None else ("true" if v else "false") if v is True or v is False else v
                 because.append(f"{name} = {shown}")
-            hit = (res.value, res.needs, tuple(because))
+            hit = dict(static)
+            hit["applies"] = res.value
+            hit["needs"] = list(res.needs)
+            hit["because"] = because
             if len(memo) > 256:
                 memo.clear()
             memo[key] = hit
-        out = dict(static)
-        out["applies"] = hit[0]
-        out["needs"] = list(hit[1])
-        out["because"] = list(hit[2])
-        return out
+        return hit
 
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
         items = []
         for test_id, recs in self.recs_by_test.items():
-            stances = [self._stance(r, n, facts, src) for r, n in recs if keep is None or r.guideline in keep]
-            if not stances:
-                continue
-            if test_id in self.kb.investigations:
-                done = self.kb.condition(f"investigation:{test_id}").evaluate(facts).value is True
-                name = self.kb.investigations[test_id].name
-                repeat = False
-            else:
-                done = bool(facts.get(f"lab.{test_id}.tested"))
-                name = self.kb.tests[test_id].name
-                # persistence matters for antiphospholipid antibodies (Sydney 2006 laboratory criteria)
-                repeat = test_id in aps_criteria.APL_TESTS and done \
-                    and facts.get(f"lab.{test_id}.ever_positive") is True \
-                    and facts.get(f"lab.{test_id}.persistent") is None
-            strong = any(s["applies"] is True and s["stance"] in FIRM_FOR for s in stances)
-            indicated = any(s["applies"] is True and s["stance"] in FOR for s in stances)
-            maybe = any(s["applies"] is None and s["stance"] in FOR for s in stances)
-            against = [s for s in stances if s["applies"] is True and s["stance"] in AGAINST | {"insufficient_evidence"}]
-            if repeat:
-                status = "repeat_needed"
-            elif done:
-                status = "done"
-            elif indicated or maybe:
-                status = "missing"
-            else:
-                status = "not_indicated"
-            # how firmly the guidelines that apply to her ask for it
-            priority = "recommended" if strong else "consider" if indicated else "may_apply" if maybe else "none"
-            entry = {"test": test_id, "name": name, "status": status, "priority": priority,
-                     "recommendations": stances}
-            if done and against and not indicated:
-                entry["note"] = "done although a guideline advises against routine testing"
-            items.append(entry)
+            names = self._workup_keys.get(test_id)
+            if names is None:
+                found: set[str] = set()
+                for _r, n in recs:
+                    found |= n.fact_names()
+                if test_id in self.kb.investigations:
+                    found |= self.kb.condition(f"investigation:{test_id}").fact_names()
+                else:
+                    found |= {f"lab.{test_id}.tested", f"lab.{test_id}.ever_positive", f"lab.{test_id}.persistent"}
+                names = self._workup_keys[test_id] = tuple(sorted(found))
+            key = ("workup", test_id, frozenset(keep) if keep else None, *(facts[n] for n in names))
+            entry = self._cached(key, lambda rec, t=test_id, rs=recs: self._workup_item(t, rs, facts, rec, keep), src)
+            if entry is not None:
+                items.append(entry)
         order = {"repeat_needed": 0, "missing": 1, "done": 3, "not_indicated": 4}
         rank = {"recommended": 0, "consider": 1, "may_apply": 2, "none": 3}
         items.sort(key=lambda x: (order[x["status"]], rank[x["priority"]]))
         return items
 
+    def _workup_item(self, test_id: str, recs: list[Any], facts: dict[str, Any], src: Any,
+                     keep: set[str] | None) -> dict[str, Any] | None:
+        stances = [self._stance(r, n, facts, src) for r, n in recs if keep is None or r.guideline in keep]
+        if not stances:
+            return None
+        if test_id in self.kb.investigations:
+            done = self.kb.condition(f"investigation:{test_id}").evaluate(facts).value is True
+            name = self.kb.investigations[test_id].name
+            repeat = False
+        else:
+            done = bool(facts.get(f"lab.{test_id}.tested"))
+            name = self.kb.tests[test_id].name
+            # persistence matters for antiphospholipid antibodies (Sydney 2006 laboratory criteria)
+            repeat = test_id in aps_criteria.APL_TESTS and done \
+                and facts.get(f"lab.{test_id}.ever_positive") is True \
+                and facts.get(f"lab.{test_id}.persistent") is None
+        strong = any(s["applies"] is True and s["stance"] in FIRM_FOR for s in stances)
+        indicated = any(s["applies"] is True and s["stance"] in FOR for s in stances)
+        maybe = any(s["applies"] is None and s["stance"] in FOR for s in stances)
+        against = [s for s in stances if s["applies"] is True and s["stance"] in AGAINST | {"insufficient_evidence"}]
+        if repeat:
+            status = "repeat_needed"
+        elif done:
+            status = "done"
+        elif indicated or maybe:
+            status = "missing"
+        else:
+            status = "not_indicated"
+        # how firmly the guidelines that apply to her ask for it
+        priority = "recommended" if strong else "consider" if indicated else "may_apply" if maybe else "none"
+        entry = {"test": test_id, "name": name, "status": status, "priority": priority,
+                 "recommendations": stances}
+        if done and against and not indicated:
+            entry["note"] = "done although a guideline advises against routine testing"
+        return entry
+
     def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
+        key = (id(windows), facts["current.pregnant"], facts["current.ga_days"],
+               facts["current.intrauterine_confirmed"], facts["current.fetal_heart_activity"])
+        hit = self._timing_memo.get(key)
+        if hit is None:
+            if len(self._timing_memo) > 4096:
+                self._timing_memo.clear()
+            hit = self._timing_memo[key] = self._timing_uncached(windows, facts, src)
+        for w in windows:
+            src.cited[w.source.document] = None
+        return hit
+
+    def _timing_uncached(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
         if not windows:
             return {"window": "no timing stated in the knowledge base", "status": "n/a", "windows": []}
         out = []
@@ -282,6 +317,48 @@ class Engine:
 
     def _option(self, tid: str, facts: dict[str, Any], patient: Patient, src: Any,
                 keep: set[str] | None) -> dict[str, Any]:
+        """One therapy's option, memoised by the values of every fact it depends on (shared, read-only)."""
+        names = self._option_keys.get(tid)
+        if names is None:
+            names = self._option_keys[tid] = self._option_fact_names(tid)
+        key = ("option", tid, frozenset(keep) if keep else None, *(facts[n] for n in names))
+        return self._cached(key, lambda rec: self._option_uncached(tid, facts, patient, rec, keep), src)
+
+    def _cached(self, key: tuple[Any, ...], compute: Any, src: Any) -> Any:
+        hit = self._block_memo.get(key)
+        if hit is None:
+            cited: dict[str, None] = {}
+
+            def record(ref: SourceRef) -> dict[str, Any]:
+                cited[ref.document] = None
+                return self.source_dict(ref)
+
+            record.cited = cited  # type: ignore[attr-defined]
+            value = compute(record)
+            if len(self._block_memo) > 20_000:
+                self._block_memo.clear()
+            hit = self._block_memo[key] = (value, tuple(cited))
+        for doc in hit[1]:
+            src.cited[doc] = None
+        return hit[0]
+
+    def _option_fact_names(self, tid: str) -> tuple[str, ...]:
+        t = self.kb.therapies[tid]
+        names: set[str] = {"country", "current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
+                           "current.fetal_heart_activity"}
+        for _r, node in self.recs_by_therapy[tid]:
+            names |= node.fact_names()
+        for i, c in enumerate(t.cautions):
+            if c.when is not None:
+                names |= self.kb.condition(f"caution:{tid}:{i}").fact_names()
+        for _a, node in self.alerts_by_therapy.get(tid, ()):
+            names |= node.fact_names()
+        if any(st.therapy == tid for st in self.kb.studies):
+            names |= set(self._evidence_fact_names(tid))
+        return tuple(sorted(names))
+
+    def _option_uncached(self, tid: str, facts: dict[str, Any], patient: Patient, src: Any,
+                         keep: set[str] | None) -> dict[str, Any]:
         t = self.kb.therapies[tid]
         stances = [self._stance(r, n, facts, src) for r, n in self.recs_by_therapy[tid]
                    if keep is None or r.guideline in keep]
@@ -303,7 +380,7 @@ class Engine:
         for reg in t.regulatory:
             entry = {"country": reg.country, "status": reg.status, "text": reg.text, "source": src(reg.source)}
             regulatory.append(entry)
-            if reg.status == "not_permitted" and patient.country == reg.country:
+            if reg.status == "not_permitted" and facts["country"] == reg.country:
                 if not any(a.get("kind") == "regulatory" for a in alerts):
                     alerts.append({"level": "critical", "kind": "regulatory", "text": reg.text, "source": entry["source"]})
         applying = [s for s in stances if s["applies"] is True]
@@ -326,7 +403,40 @@ class Engine:
             from rplnav.evidence.stratify import StudyIndex
 
             self._studies = StudyIndex(self.kb)
-        return self._studies.summary(tid, facts, src)
+        names = self._evidence_keys.get(tid)
+        if names is None:
+            names = self._evidence_keys[tid] = self._evidence_fact_names(tid)
+        key = (tid, *(facts[n] for n in names))
+        hit = self._evidence_memo.get(key)
+        if hit is None:
+            cited: list[str] = []
+
+            def record(ref: SourceRef) -> dict[str, Any]:
+                cited.append(ref.document)
+                return self.source_dict(ref)
+
+            summary = self._studies.summary(tid, facts, record)
+            if len(self._evidence_memo) > 4096:
+                self._evidence_memo.clear()
+            hit = self._evidence_memo[key] = (summary, tuple(cited))
+        if src is not None:
+            for doc in hit[1]:
+                src.cited[doc] = None
+        return hit[0]
+
+    def _evidence_fact_names(self, tid: str) -> tuple[str, ...]:
+        """Every fact a therapy's study rows can depend on (enrolment, through derived facts, and timing)."""
+        derived = {d.id: self.kb.condition(f"derived:{d.id}") for d in self.kb.derived}
+        names: set[str] = {"current.pregnant", "current.ga_days"}
+        todo = [n for st in self.kb.studies if st.therapy == tid
+                for n in self.kb.condition(f"study:{st.id}").fact_names()]
+        while todo:
+            n = todo.pop()
+            if n not in names:
+                names.add(n)
+                if n in derived:
+                    todo.extend(derived[n].fact_names())
+        return tuple(sorted(names))
 
     def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
         out = []

@@ -70,3 +70,19 @@ def test_any_valid_patient_assesses(kb, engine, data):
                 assert s["needs"], s["id"]
             else:
                 assert s["needs"] == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(patients, min_size=2, max_size=4))
+def test_memoised_blocks_equal_a_fresh_computation(kb, engine, batch):
+    """The engine memoises stances, work-up items, options and evidence by the facts they depend on; every
+    document must equal the one a fresh engine (empty caches) computes for the same patient."""
+    import json
+
+    from rplnav.assess import Engine
+
+    for data in batch:
+        parsed = parse_patient(data, kb.tests, set(kb.therapies))
+        warm = engine.assess(parsed)
+        cold = Engine(kb).assess(parsed)
+        assert json.dumps(warm, sort_keys=True, default=str) == json.dumps(cold, sort_keys=True, default=str)

@@ -126,21 +126,33 @@ def _merge(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
 
 
 def all_of(xs: Iterable[Tri]) -> Tri:
-    xs = list(xs)
-    if any(x.val is False for x in xs):
-        return FALSE
-    if all(x.val is True for x in xs):
+    """Kleene AND: false if any is false, true if all are true, else undecided with every next step."""
+    undecided: list[Tri] = []
+    for x in xs:
+        if x.val is False:
+            return FALSE
+        if x.val is None:
+            undecided.append(x)
+    if not undecided:
         return TRUE
-    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+    if len(undecided) == 1:
+        return undecided[0]
+    return Tri(None, _merge(x.missing for x in undecided))
 
 
 def any_of(xs: Iterable[Tri]) -> Tri:
-    xs = list(xs)
-    if any(x.val is True for x in xs):
-        return TRUE
-    if all(x.val is False for x in xs):
+    """Kleene OR: true if any is true, false if all are false, else undecided with every next step."""
+    undecided: list[Tri] = []
+    for x in xs:
+        if x.val is True:
+            return TRUE
+        if x.val is None:
+            undecided.append(x)
+    if not undecided:
         return FALSE
-    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+    if len(undecided) == 1:
+        return undecided[0]
+    return Tri(None, _merge(x.missing for x in undecided))
 
 
 def at_least_two(xs: list[Tri]) -> Tri:

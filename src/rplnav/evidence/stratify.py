@@ -247,7 +247,6 @@ class StudyIndex:
             self.groups[tid] = dict(sorted(g.items(), key=lambda kv: (OUTCOMES.index(kv[0][0]), kv[0][1] != "randomised")))
         self._pool_cache: dict[tuple[str, ...], dict[str, Any] | None] = {}
         self._static_cache: dict[str, dict[str, Any]] = {}
-        self._unmatched_cache: dict[Any, dict[str, Any]] = {}
 
     # ---------------------------------------------------------- pieces
     def therapies(self) -> list[str]:
@@ -441,13 +440,11 @@ class StudyIndex:
             unmatched = []
             for m in members:
                 if values[m.id] is None:
-                    key = (m.id, memo[id(m.node)], memo[(m.study.start, m.study.start_ga)])
-                    entry = self._unmatched_cache.get(key)
-                    if entry is None:
-                        mm = self.match(m, facts, memo)
-                        entry = self._unmatched_cache[key] = {"id": m.id, "label": m.study.label, "needs": list(mm.needs),
-                                                              "reason": mm.reason(m)}
-                    unmatched.append(entry)
+                    # not cached here: the reason names facts behind derived facts, which the row's own
+                    # verdict does not capture (the assessment memoises whole summaries by all of them)
+                    mm = self.match(m, facts, memo)
+                    unmatched.append({"id": m.id, "label": m.study.label, "needs": list(mm.needs),
+                                      "reason": mm.reason(m)})
             out.update(outcome=first[0], design=first[1], all=st["all"][first], stratum=stratum, unmatched=unmatched,
                        not_matching=sum(1 for m in members if values[m.id] is False))
             # what was compared, so an association (e.g. deficiency vs repletion) is never read as a treatment effect
