@@ -13,7 +13,7 @@ from rplnav import __version__, rules
 from rplnav.criteria import aps as aps_criteria
 from rplnav.criteria.rpl_definitions import DEFINITIONS
 from rplnav.facts import FactCatalogue, derive
-from rplnav.gestation import format_ga, parse_gestational_age
+from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
 from rplnav.patient import Parsed, Patient
@@ -27,6 +27,18 @@ INTENDED_USE = (
 FOR = {"strong_for", "conditional_for", "good_practice"}
 FIRM_FOR = {"strong_for", "good_practice"}
 CLOSING_DAYS = 14
+
+
+class Citations:
+    """Records which documents an assessment cites while handing out each reference's output form."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.cited: dict[str, None] = {}
+
+    def __call__(self, ref: SourceRef) -> dict[str, Any]:
+        self.cited[ref.document] = None
+        return self.engine.source_dict(ref)
 
 
 class Engine:
@@ -103,14 +115,9 @@ class Engine:
         patient = parsed.patient
         aps_report = aps_criteria.classify(patient, self.kb.tests)
         facts = self.facts(patient, aps_report)
-        cited: dict[str, None] = {}
+        src = Citations(self)
+        cited = src.cited
         keep = set(guidelines) if guidelines else None
-
-        def src(ref: SourceRef) -> dict[str, Any]:
-            cited[ref.document] = None
-            return self._sources.get(id(ref)) or self.source_dict(ref)
-
-        src.cited = cited  # type: ignore[attr-defined]
 
         rpl = {}
         for gid, fn in DEFINITIONS.items():
@@ -324,20 +331,14 @@ class Engine:
         key = ("option", tid, frozenset(keep) if keep else None, *(facts[n] for n in names))
         return self._cached(key, lambda rec: self._option_uncached(tid, facts, patient, rec, keep), src)
 
-    def _cached(self, key: tuple[Any, ...], compute: Any, src: Any) -> Any:
+    def _cached(self, key: tuple[Any, ...], compute: Any, src: Citations) -> Any:
         hit = self._block_memo.get(key)
         if hit is None:
-            cited: dict[str, None] = {}
-
-            def record(ref: SourceRef) -> dict[str, Any]:
-                cited[ref.document] = None
-                return self.source_dict(ref)
-
-            record.cited = cited  # type: ignore[attr-defined]
+            record = Citations(self)
             value = compute(record)
             if len(self._block_memo) > 20_000:
                 self._block_memo.clear()
-            hit = self._block_memo[key] = (value, tuple(cited))
+            hit = self._block_memo[key] = (value, tuple(record.cited))
         for doc in hit[1]:
             src.cited[doc] = None
         return hit[0]
@@ -409,16 +410,11 @@ class Engine:
         key = (tid, *(facts[n] for n in names))
         hit = self._evidence_memo.get(key)
         if hit is None:
-            cited: list[str] = []
-
-            def record(ref: SourceRef) -> dict[str, Any]:
-                cited.append(ref.document)
-                return self.source_dict(ref)
-
+            record = Citations(self)
             summary = self._studies.summary(tid, facts, record)
             if len(self._evidence_memo) > 4096:
                 self._evidence_memo.clear()
-            hit = self._evidence_memo[key] = (summary, tuple(cited))
+            hit = self._evidence_memo[key] = (summary, tuple(record.cited))
         if src is not None:
             for doc in hit[1]:
                 src.cited[doc] = None
@@ -557,6 +553,3 @@ def window_status(w: TimingWindow, facts: dict[str, Any]) -> str:
             return "closing"
     return "open"
 
-
-def describe_ga(days: int | None) -> str:
-    return "unknown" if days is None else f"{format_ga(days)} weeks"

@@ -128,9 +128,6 @@ class FactCatalogue:
     def __contains__(self, name: str) -> bool:
         return name in self.specs
 
-    def names(self) -> list[str]:
-        return list(self.specs)
-
 
 # ---------------------------------------------------------------- derivation
 

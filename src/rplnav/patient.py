@@ -80,13 +80,6 @@ def _ga(value: object) -> int:
     return parse_gestational_age(value)
 
 
-class GA(int):
-    """Gestational age in days (an int), printed as weeks+days."""
-
-    def __repr__(self) -> str:
-        return format_ga(int(self))
-
-
 class Current(_Model):
     gestational_age: int | None = Field(None, description="days")
     intrauterine_confirmed: bool | None = None

@@ -234,6 +234,3 @@ def parse(spec: Any, where: str = "condition") -> Node:
         raise ConditionError(f"{where}: expected all/any/not or {{fact: ..., <op>: ...}}, got keys {sorted(keys)}")
     raise ConditionError(f"{where}: cannot read {spec!r}")
 
-
-def evaluate(node: Node, facts: Mapping[str, Any]) -> Result:
-    return node.evaluate(facts)

@@ -245,6 +245,17 @@ async def gather(request: Request, req: HookRequest, patient_id: str) -> list[di
     return out
 
 
+def _caller_for(request: Request, service_id: str) -> Any:
+    """The verified caller of a known service, or the response that refuses the call (bare 401, or 404)."""
+    try:
+        caller = authorise(request)
+    except Unauthorized:
+        return unauthorized()
+    if service_id not in SERVICES:
+        return outcome(404, f"no CDS service '{service_id}'", "not-found")
+    return caller
+
+
 @router.post("/cds-services/{service_id}", summary="Call a CDS service",
              responses={200: {"description": "Cards", "content": {"application/json": {"schema": {"type": "object"}}}},
                         400: {"description": "Malformed request (OperationOutcome)"},
@@ -252,12 +263,9 @@ async def gather(request: Request, req: HookRequest, patient_id: str) -> list[di
                         412: {"description": "Prefetch data missing and not obtainable (OperationOutcome)"}})
 async def call_service(request: Request, service_id: str) -> Response:
     core = request.app.state.core
-    try:
-        caller = authorise(request)
-    except Unauthorized:
-        return unauthorized()
-    if service_id not in SERVICES:
-        return outcome(404, f"no CDS service '{service_id}'", "not-found")
+    caller = _caller_for(request, service_id)
+    if isinstance(caller, Response):
+        return caller
     body = await request.body()
     try:
         raw = core.decode(body, request.headers.get("content-type"))
@@ -333,12 +341,9 @@ async def call_service(request: Request, service_id: str) -> Response:
                         401: {"description": "Unauthorized"}, 404: {"description": "Unknown service"}})
 async def feedback(request: Request, service_id: str) -> Response:
     core = request.app.state.core
-    try:
-        caller = authorise(request)
-    except Unauthorized:
-        return unauthorized()
-    if service_id not in SERVICES:
-        return outcome(404, f"no CDS service '{service_id}'", "not-found")
+    caller = _caller_for(request, service_id)
+    if isinstance(caller, Response):
+        return caller
     body = await request.body()
     try:
         fb = FeedbackRequest.model_validate(core.decode(body, request.headers.get("content-type")))
