@@ -150,12 +150,14 @@ class Engine:
                     cited[doc] = None
 
         workup = self._workup(facts, src, keep)
-        options = [self._option(tid, facts, patient, src, keep) for tid in self.kb.therapies]
+        options = []
+        unverified = 0
+        for tid in self.kb.therapies:
+            option, n = self._option(tid, facts, patient, src, keep)
+            options.append(option)
+            unverified += n
         alerts = self._patient_alerts(facts, parsed.warnings, src)
         prognosis = self._prognosis(patient, facts, src)
-        unverified = sum(
-            1 for o in options for s in o["stances"] if s["applies"] is not False and not s["source"]["verified"]
-        )
         if unverified:
             alerts.append({
                 "level": "info", "kind": "verification", "id": "unverified-statements",
@@ -322,14 +324,36 @@ class Engine:
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
-    def _option(self, tid: str, facts: dict[str, Any], patient: Patient, src: Any,
+    def _option(self, tid: str, facts: dict[str, Any], patient: Patient, src: Citations,
                 keep: set[str] | None) -> dict[str, Any]:
-        """One therapy's option, memoised by the values of every fact it depends on (shared, read-only)."""
-        names = self._option_keys.get(tid)
-        if names is None:
-            names = self._option_keys[tid] = self._option_fact_names(tid)
-        key = ("option", tid, frozenset(keep) if keep else None, *(facts[n] for n in names))
-        return self._cached(key, lambda rec: self._option_uncached(tid, facts, patient, rec, keep), src)
+        """One therapy's option, put together from parts memoised by the values of the facts each depends on.
+
+        Splitting the option lets each part be reused by every patient who agrees on *its* facts: the
+        stances depend on the populations' facts, the safety alerts on conditions and country, the timing on
+        the current pregnancy and the evidence on the studies' enrolment facts.  Parts are shared, read-only.
+        """
+        keys = self._option_keys.get(tid)
+        if keys is None:
+            keys = self._option_keys[tid] = self._option_part_names(tid)
+        kept = frozenset(keep) if keep else None
+        stances, summary, unverified = self._cached(
+            ("stances", tid, kept, *(facts[n] for n in keys[0])),
+            lambda rec: self._option_stances(tid, facts, rec, keep), src)
+        alerts, regulatory = self._cached(
+            ("alerts", tid, *(facts[n] for n in keys[1])),
+            lambda rec: self._option_alerts(tid, facts, rec), src)
+        t = self.kb.therapies[tid]
+        return {
+            "therapy": tid,
+            "name": t.name,
+            "class": t.therapy_class,
+            "stances": stances,
+            "summary": summary,
+            "timing": self._timing(t.timing, facts, src),
+            "regulatory": regulatory,
+            "alerts": alerts,
+            "evidence": self.evidence(tid, facts, src),
+        }, unverified
 
     def _cached(self, key: tuple[Any, ...], compute: Any, src: Citations) -> Any:
         hit = self._block_memo.get(key)
@@ -343,26 +367,33 @@ class Engine:
             src.cited[doc] = None
         return hit[0]
 
-    def _option_fact_names(self, tid: str) -> tuple[str, ...]:
+    def _option_part_names(self, tid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The facts an option's stances depend on, and those its safety alerts depend on."""
         t = self.kb.therapies[tid]
-        names: set[str] = {"country", "current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
-                           "current.fetal_heart_activity"}
+        stance_names: set[str] = set()
         for _r, node in self.recs_by_therapy[tid]:
-            names |= node.fact_names()
+            stance_names |= node.fact_names()
+        alert_names: set[str] = {"country"}
         for i, c in enumerate(t.cautions):
             if c.when is not None:
-                names |= self.kb.condition(f"caution:{tid}:{i}").fact_names()
+                alert_names |= self.kb.condition(f"caution:{tid}:{i}").fact_names()
         for _a, node in self.alerts_by_therapy.get(tid, ()):
-            names |= node.fact_names()
-        if any(st.therapy == tid for st in self.kb.studies):
-            names |= set(self._evidence_fact_names(tid))
-        return tuple(sorted(names))
+            alert_names |= node.fact_names()
+        return tuple(sorted(stance_names)), tuple(sorted(alert_names))
 
-    def _option_uncached(self, tid: str, facts: dict[str, Any], patient: Patient, src: Any,
-                         keep: set[str] | None) -> dict[str, Any]:
-        t = self.kb.therapies[tid]
+    def _option_stances(self, tid: str, facts: dict[str, Any], src: Citations,
+                        keep: set[str] | None) -> tuple[list[dict[str, Any]], str, int]:
+        """The therapy's guideline statements for her, the summary line, and how many unverified ones may apply."""
         stances = [self._stance(r, n, facts, src) for r, n in self.recs_by_therapy[tid]
                    if keep is None or r.guideline in keep]
+        applying = [s for s in stances if s["applies"] is True]
+        unverified = sum(1 for s in stances if s["applies"] is not False and not s["source"]["verified"])
+        return stances, summarise(applying, stances), unverified
+
+    def _option_alerts(self, tid: str, facts: dict[str, Any],
+                       src: Citations) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Safety alerts (cautions, therapy alerts, a regulatory block in her country) and regulatory status."""
+        t = self.kb.therapies[tid]
         alerts: list[dict[str, Any]] = []
         for i, c in enumerate(t.cautions):
             if c.when is not None:
@@ -384,19 +415,7 @@ class Engine:
             if reg.status == "not_permitted" and facts["country"] == reg.country:
                 if not any(a.get("kind") == "regulatory" for a in alerts):
                     alerts.append({"level": "critical", "kind": "regulatory", "text": reg.text, "source": entry["source"]})
-        applying = [s for s in stances if s["applies"] is True]
-        summary = summarise(applying, stances)
-        return {
-            "therapy": tid,
-            "name": t.name,
-            "class": t.therapy_class,
-            "stances": stances,
-            "summary": summary,
-            "timing": self._timing(t.timing, facts, src),
-            "regulatory": regulatory,
-            "alerts": alerts,
-            "evidence": self.evidence(tid, facts, src),
-        }
+        return alerts, regulatory
 
     def evidence(self, tid: str, facts: dict[str, Any], src: Any = None) -> dict[str, Any] | None:
         """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, results cached)."""

@@ -102,19 +102,47 @@ COMBINATION = frozenset({"aspirin_lmwh", "aspirin_lmwh_therapeutic"})
 
 # ---------------------------------------------------------------- three-valued values with their next steps
 
-@dataclass(frozen=True)
 class Tri:
-    """True / False / None (undecided), with the steps that would decide an undecided value."""
+    """True / False / None (undecided), with the steps that would decide an undecided value.
 
-    val: bool | None
-    missing: tuple[str, ...] = ()
+    Kleene combinations of undecided values keep references to their operands and flatten the next steps
+    only when ``missing`` is read: most intermediate values are never reported, so merging eagerly would
+    cost more than the classification itself.
+    """
+
+    __slots__ = ("val", "_own", "_from", "_flat")
+
+    def __init__(self, val: bool | None, missing: tuple[str, ...] = (), parts: tuple[Tri, ...] = ()):
+        self.val = val
+        self._own = missing
+        self._from = parts
+        self._flat: tuple[str, ...] | None = None if parts else missing
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Every next step, in order of first appearance, without repeats."""
+        if self._flat is None:
+            out: dict[str, None] = dict.fromkeys(self._own)
+            for x in self._from:
+                out.update(dict.fromkeys(x.missing))
+            self._flat = tuple(out)
+        return self._flat
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tri) and self.val == other.val and self.missing == other.missing
+
+    def __hash__(self) -> int:
+        return hash((self.val, self.missing))
+
+    def __repr__(self) -> str:
+        return f"Tri({self.val!r}, {self.missing!r})"
 
 
 TRUE, FALSE = Tri(True), Tri(False)
 
 
 def unknown(*missing: str) -> Tri:
-    return Tri(None, tuple(missing))
+    return Tri(None, missing)
 
 
 def _merge(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
@@ -129,30 +157,32 @@ def all_of(xs: Iterable[Tri]) -> Tri:
     """Kleene AND: false if any is false, true if all are true, else undecided with every next step."""
     undecided: list[Tri] = []
     for x in xs:
-        if x.val is False:
+        v = x.val
+        if v is False:
             return FALSE
-        if x.val is None:
+        if v is None:
             undecided.append(x)
     if not undecided:
         return TRUE
     if len(undecided) == 1:
         return undecided[0]
-    return Tri(None, _merge(x.missing for x in undecided))
+    return Tri(None, (), tuple(undecided))
 
 
 def any_of(xs: Iterable[Tri]) -> Tri:
     """Kleene OR: true if any is true, false if all are false, else undecided with every next step."""
     undecided: list[Tri] = []
     for x in xs:
-        if x.val is True:
+        v = x.val
+        if v is True:
             return TRUE
-        if x.val is None:
+        if v is None:
             undecided.append(x)
     if not undecided:
         return FALSE
     if len(undecided) == 1:
         return undecided[0]
-    return Tri(None, _merge(x.missing for x in undecided))
+    return Tri(None, (), tuple(undecided))
 
 
 def at_least_two(xs: list[Tri]) -> Tri:
@@ -162,7 +192,7 @@ def at_least_two(xs: list[Tri]) -> Tri:
         return TRUE
     if sure + maybe < 2:
         return FALSE
-    return Tri(None, _merge(x.missing for x in xs if x.val is None))
+    return Tri(None, (), tuple(x for x in xs if x.val is None))
 
 
 def _flag(value: bool | None, missing: str) -> Tri:
@@ -690,21 +720,24 @@ def _timing(c: Criterion, lab_results: list[Result]) -> Tri:
     return any_of(pairs)
 
 
-def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, int], dict[str, list[str]]]:
+def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, int], dict[str, list[Tri]]]:
+    """Points per domain (highest met criterion), the most each could still reach, and the undecided
+    criteria that could raise a domain's points (their next steps are read only when reported)."""
     lo: dict[str, int] = {}
     hi: dict[str, int] = {}
-    missing: dict[str, list[str]] = {}
     for c in crits:
-        lo.setdefault(c.domain, 0)
-        hi.setdefault(c.domain, 0)
-        if c.value.val is True:
-            lo[c.domain] = max(lo[c.domain], c.points)
-        if c.value.val is not False:
-            hi[c.domain] = max(hi[c.domain], c.points)
+        d, v = c.domain, c.value.val
+        if d not in lo:
+            lo[d] = hi[d] = 0
+        if v is True and c.points > lo[d]:
+            lo[d] = c.points
+        if v is not False and c.points > hi[d]:
+            hi[d] = c.points
+    raising: dict[str, list[Tri]] = {}
     for c in crits:
         if c.value.val is None and c.points > lo[c.domain]:
-            missing.setdefault(c.domain, []).extend(c.value.missing)
-    return lo, hi, missing
+            raising.setdefault(c.domain, []).append(c.value)
+    return lo, hi, raising
 
 
 def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
@@ -755,12 +788,14 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
                 lc.evidence += [r.event.label for r in syd[t] if r.pos.val]
     lab_results = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
     # While a laboratory criterion is undecided, later results could still satisfy the timing rule.
+    # Only pairs where neither criterion is false are ever read (a false criterion decides its pair).
     timing = {(c.id, lc.id): _timing(c, lab_results[lc.id]) if lc.value.val is not None
               else any_of([_timing(c, lab_results[lc.id]), unknown()])
-              for c in clinical for lc in labs}
+              for c in clinical if c.value.val is not False for lc in labs if lc.value.val is not False}
 
     def sydney_for(cs: list[Criterion]) -> Tri:
-        return any_of(all_of([c.value, lc.value, timing[(c.id, lc.id)]]) for c in cs for lc in labs)
+        return any_of(all_of([c.value, lc.value, timing[(c.id, lc.id)]]) for c in cs if c.value.val is not False
+                      for lc in labs if lc.value.val is not False)
 
     sydney = sydney_for(clinical)
     obstetric = sydney_for([c for c in clinical if c.id != "sydney.clinical.vascular_thrombosis"])
@@ -849,9 +884,10 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
         if entry.val is None:
             missing23 += entry.missing
         if lab_points < 3:
-            missing23 += [m for d in ("D7", "D8") for m in l_missing.get(d, [])]
+            missing23 += [m for d in ("D7", "D8") for x in l_missing.get(d, []) for m in x.missing]
         if clinical_points < 3:
-            missing23 += [m for d in ("D1", "D2", "D3", "D4", "D5", "D6") for m in c_missing.get(d, [])]
+            missing23 += [m for d in ("D1", "D2", "D3", "D4", "D5", "D6") for x in c_missing.get(d, [])
+                          for m in x.missing]
     all23 = clin23 + lab23
     best = {}
     for c in all23:
@@ -941,7 +977,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
 
 
 def _disagreement(sydney: bool | None, status23: str, clinical_points: int, clinical_possible: int,
-                  lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[str]]) -> str | None:
+                  lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[Tri]]) -> str | None:
     """Explain why Sydney 2006 classifies and the 2023 criteria do not (or might not)."""
     if sydney is not True or status23 == "met":
         return None
