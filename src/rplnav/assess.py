@@ -7,6 +7,8 @@ CDS cards) reads the dictionary built here, so they can never disagree.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from rplnav import __version__, rules
@@ -27,6 +29,19 @@ INTENDED_USE = (
 FOR = {"strong_for", "conditional_for", "good_practice"}
 FIRM_FOR = {"strong_for", "good_practice"}
 CLOSING_DAYS = 14
+
+
+FactGetter = Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+def fact_getter(names: tuple[str, ...]) -> FactGetter:
+    """A function returning the values of the named facts as a tuple (a memo key), at C speed."""
+    if not names:
+        return lambda facts: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda facts: (facts[name],)
+    return operator.itemgetter(*names)
 
 
 class Citations:
@@ -64,17 +79,16 @@ class Engine:
         self._sources: dict[int, dict[str, Any]] = {}
         self._memo: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
         self._timing_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._evidence_memo: dict[tuple[Any, ...], tuple[dict[str, Any] | None, tuple[str, ...]]] = {}
-        self._evidence_keys: dict[str, tuple[str, ...]] = {}
-        self._option_keys: dict[str, tuple[str, ...]] = {}
-        self._workup_keys: dict[str, tuple[str, ...]] = {}
+        self._evidence_cited: dict[str, tuple[str, ...]] = {}
+        self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
+        self._workup_keys: dict[str, FactGetter] = {}
         self._block_memo: dict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
         self._shown_if_set: list[str] = []
         # everything about a recommendation that does not depend on the patient, built once
-        self._static: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+        self._static: dict[str, tuple[dict[str, Any], tuple[str, ...], FactGetter]] = {}
         for r in kb.recommendations:
             static = {"id": r.id, "guideline": r.guideline, "stance": r.stance, "strength": r.strength,
                       "certainty": r.certainty, "population": r.population_text, "statement": r.statement,
@@ -89,7 +103,7 @@ class Engine:
                 static["when"] = r.when
             if r.guideline in self.superseded_by:
                 static["superseded_by"] = self.superseded_by[r.guideline]
-            self._static[r.id] = (static, names)
+            self._static[r.id] = (static, names, fact_getter(names))
 
     def source_dict(self, ref: SourceRef) -> dict[str, Any]:
         """The output form of a source reference (built once; treat as read-only)."""
@@ -221,12 +235,12 @@ class Engine:
         return out
 
     def _stance(self, r: Any, node: rules.Node, facts: dict[str, Any], src: Any) -> dict[str, Any]:
-        static, names = self._static[r.id]
+        static, names, values_of = self._static[r.id]
         src.cited[r.source.document] = None  # record the citation
         # The verdict depends only on the values of the facts the population names, which repeat across
         # patients, so the stance is memoised per recommendation (bounded) and the same dictionary is shared
         # by every assessment that reaches it: assessment documents are read-only views.
-        key = tuple(facts[n] for n in names)
+        key = values_of(facts)
         memo = self._memo.setdefault(r.id, {})
         hit = memo.get(key)
         if hit is None:
@@ -247,8 +261,8 @@ class Engine:
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
         items = []
         for test_id, recs in self.recs_by_test.items():
-            names = self._workup_keys.get(test_id)
-            if names is None:
+            values_of = self._workup_keys.get(test_id)
+            if values_of is None:
                 found: set[str] = set()
                 for _r, n in recs:
                     found |= n.fact_names()
@@ -256,8 +270,8 @@ class Engine:
                     found |= self.kb.condition(f"investigation:{test_id}").fact_names()
                 else:
                     found |= {f"lab.{test_id}.tested", f"lab.{test_id}.ever_positive", f"lab.{test_id}.persistent"}
-                names = self._workup_keys[test_id] = tuple(sorted(found))
-            key = ("workup", test_id, frozenset(keep) if keep else None, *(facts[n] for n in names))
+                values_of = self._workup_keys[test_id] = fact_getter(tuple(sorted(found)))
+            key = ("workup", test_id, frozenset(keep) if keep else None, values_of(facts))
             entry = self._cached(key, lambda rec, t=test_id, rs=recs: self._workup_item(t, rs, facts, rec, keep), src)
             if entry is not None:
                 items.append(entry)
@@ -334,13 +348,13 @@ class Engine:
         """
         keys = self._option_keys.get(tid)
         if keys is None:
-            keys = self._option_keys[tid] = self._option_part_names(tid)
+            keys = self._option_keys[tid] = tuple(fact_getter(n) for n in self._option_part_names(tid))  # type: ignore[assignment]
         kept = frozenset(keep) if keep else None
         stances, summary, unverified = self._cached(
-            ("stances", tid, kept, *(facts[n] for n in keys[0])),
+            ("stances", tid, kept, keys[0](facts)),
             lambda rec: self._option_stances(tid, facts, rec, keep), src)
         alerts, regulatory = self._cached(
-            ("alerts", tid, *(facts[n] for n in keys[1])),
+            ("alerts", tid, keys[1](facts)),
             lambda rec: self._option_alerts(tid, facts, rec), src)
         t = self.kb.therapies[tid]
         return {
@@ -418,40 +432,23 @@ class Engine:
         return alerts, regulatory
 
     def evidence(self, tid: str, facts: dict[str, Any], src: Any = None) -> dict[str, Any] | None:
-        """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, results cached)."""
+        """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, pooled results and
+        summaries cached there by the pattern of row verdicts)."""
         if self._studies is None:
             from rplnav.evidence.stratify import StudyIndex
 
             self._studies = StudyIndex(self.kb)
-        names = self._evidence_keys.get(tid)
-        if names is None:
-            names = self._evidence_keys[tid] = self._evidence_fact_names(tid)
-        key = (tid, *(facts[n] for n in names))
-        hit = self._evidence_memo.get(key)
-        if hit is None:
+        cited = self._evidence_cited.get(tid)
+        if cited is None:
             record = Citations(self)
-            summary = self._studies.summary(tid, facts, record)
-            if len(self._evidence_memo) > 4096:
-                self._evidence_memo.clear()
-            hit = self._evidence_memo[key] = (summary, tuple(record.cited))
+            out = self._studies.summary(tid, facts, record)
+            self._evidence_cited[tid] = tuple(record.cited)
+        else:
+            out = self._studies.summary(tid, facts)
         if src is not None:
-            for doc in hit[1]:
+            for doc in self._evidence_cited[tid]:
                 src.cited[doc] = None
-        return hit[0]
-
-    def _evidence_fact_names(self, tid: str) -> tuple[str, ...]:
-        """Every fact a therapy's study rows can depend on (enrolment, through derived facts, and timing)."""
-        derived = {d.id: self.kb.condition(f"derived:{d.id}") for d in self.kb.derived}
-        names: set[str] = {"current.pregnant", "current.ga_days"}
-        todo = [n for st in self.kb.studies if st.therapy == tid
-                for n in self.kb.condition(f"study:{st.id}").fact_names()]
-        while todo:
-            n = todo.pop()
-            if n not in names:
-                names.add(n)
-                if n in derived:
-                    todo.extend(derived[n].fact_names())
-        return tuple(sorted(names))
+        return out
 
     def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
         out = []

@@ -247,6 +247,7 @@ class StudyIndex:
             self.groups[tid] = dict(sorted(g.items(), key=lambda kv: (OUTCOMES.index(kv[0][0]), kv[0][1] != "randomised")))
         self._pool_cache: dict[tuple[str, ...], dict[str, Any] | None] = {}
         self._static_cache: dict[str, dict[str, Any]] = {}
+        self._summary_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # ---------------------------------------------------------- pieces
     def therapies(self) -> list[str]:
@@ -415,8 +416,10 @@ class StudyIndex:
         """Compact summary for the assessment's therapy option (None when the therapy has no study rows).
 
         The first analysis group (live birth before other outcomes, randomised before non-randomised) is
-        summarised; ``other_analyses`` counts the rest.  Pooled results are cached, so the cost per patient
-        is the evaluation of the primary rows' enrolment conditions and timing.
+        summarised; ``other_analyses`` counts the rest.  Everything except the list of rows that cannot be
+        matched depends only on each primary row's verdict for her, so that part is built once per pattern
+        of verdicts and shared (read-only); the unmatched rows are explained per patient, because their
+        reasons name the unknown facts behind derived ones.
         """
         if therapy not in self.by_therapy:
             return None
@@ -426,6 +429,24 @@ class StudyIndex:
                 src(ref)
         memo: dict[Any, Any] = {}
         values = self._values(st["primary"], facts, memo)
+        key = (therapy, *values.values())
+        core = self._summary_cache.get(key)
+        if core is None:
+            if len(self._summary_cache) > 4096:
+                self._summary_cache.clear()
+            core = self._summary_cache[key] = self._summary_core(therapy, values)
+        if not st["groups"]:
+            return core
+        unmatched = []
+        for m in st["members"][next(iter(st["groups"]))]:
+            if values[m.id] is None:
+                mm = self.match(m, facts, memo)
+                unmatched.append({"id": m.id, "label": m.study.label, "needs": list(mm.needs),
+                                  "reason": mm.reason(m)})
+        return {**core, "unmatched": unmatched} if unmatched else core
+
+    def _summary_core(self, therapy: str, values: Mapping[str, bool | None]) -> dict[str, Any]:
+        st = self._static(therapy)
         out: dict[str, Any] = {"measure": self.measure, "method": self.method,
                                "certainty": None, "certainty_note": "graded per guideline in the stances"}
         groups = st["groups"]
@@ -437,15 +458,7 @@ class StudyIndex:
             top = groups[first]
             members = st["members"][first]
             stratum = self.pooled(self.stratum_rows(top, values))
-            unmatched = []
-            for m in members:
-                if values[m.id] is None:
-                    # not cached here: the reason names facts behind derived facts, which the row's own
-                    # verdict does not capture (the assessment memoises whole summaries by all of them)
-                    mm = self.match(m, facts, memo)
-                    unmatched.append({"id": m.id, "label": m.study.label, "needs": list(mm.needs),
-                                      "reason": mm.reason(m)})
-            out.update(outcome=first[0], design=first[1], all=st["all"][first], stratum=stratum, unmatched=unmatched,
+            out.update(outcome=first[0], design=first[1], all=st["all"][first], stratum=stratum, unmatched=[],
                        not_matching=sum(1 for m in members if values[m.id] is False))
             # what was compared, so an association (e.g. deficiency vs repletion) is never read as a treatment effect
             comparisons = sorted({f"{m.study.intervention or therapy} vs {m.study.comparator}" for m in members})
