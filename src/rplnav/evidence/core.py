@@ -347,17 +347,32 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
     inc = np.isfinite(y) & np.isfinite(v)
     if mask is not None:
         inc &= np.asarray(mask, bool)
-    full = bool(inc.all())
-    yy, vv = (y, v) if full else (y[inc], v[inc])
+    n_inc = int(np.count_nonzero(inc))
+    full = n_inc == len(y)
+    out = fit_included(y if full else y[inc], v if full else v[inc], method, test, level, qprofile)
+    wt = out["weights"]
+    if full:
+        out["weights"] = wt[None, :]
+    else:
+        weights = np.full((1, len(y)), math.nan)
+        weights[0, inc] = wt
+        out["weights"] = weights
+    return out
+
+
+def fit_included(yy, vv, method="REML", test="z", level=95.0, qprofile=True):
+    """:func:`fit_one` on the included studies only (1-D float arrays, all finite); weights as a 1-D array.
+
+    Written with Python floats wherever NumPy's per-call cost would exceed the arithmetic (k is small in
+    a single analysis); the batch/scalar identity tests hold it to the batch path's numbers."""
     k = len(yy)
     if k < 1:
         raise ValueError("every analysis needs at least one study")
     fe = method == "FE"
     if method not in FAST_METHODS:
         raise ValueError(f"fit_one does not handle method {method!r}")
-    one = np.ones(k)
     w0 = 1.0 / vv
-    sw0 = float(w0 @ one)
+    sw0 = float(w0.sum())
     s20 = float(w0 @ w0)
     trp0 = sw0 - s20 / sw0
     mu0 = float(w0 @ yy) / sw0
@@ -398,13 +413,14 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
         spp = float(_sp2(w0[None], np.array([sw0]), np.ones((1, k)), np.ones((1, k)))[0])
         se_t2 = math.sqrt((2 * (k - 1) + 4 * t2 * trp0 + 2 * t2 * t2 * spp) / trp0**2)
     w = 1.0 / (vv + t2)
-    sw = float(w @ one)
+    sw = float(w.sum())
     if method == "ML" and k > 1:
         se_t2 = math.sqrt(2.0 / float(w @ w))
     elif method == "REML" and k > 1:
-        s2 = float(w @ w)
+        w2 = w * w
+        s2 = float(w2.sum())
         r2 = s2 / sw
-        se_t2 = math.sqrt(2.0 / (s2 - 2.0 * float((w * w) @ w) / sw + r2 * r2))
+        se_t2 = math.sqrt(2.0 / (s2 - 2.0 * float(w2 @ w) / sw + r2 * r2))
     elif method in ("PM", "EB", "PMM") and k > 1:
         se_t2 = math.sqrt(2 * k * k / km1) / sw
     est = float(w @ yy) / sw
@@ -441,17 +457,11 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
             pk_lb, pk_ub = est - c2 * sepred, est + c2 * sepred
         else:
             pk_lb = pk_ub = nan
-    wt = 100 * w / sw
-    if full:
-        weights = wt[None, :]
-    else:
-        weights = np.full((1, len(y)), nan)
-        weights[0, inc] = wt
     out = {
         "k": k, "estimate": est, "se": se, "stat": stat, "df": float(k - 1) if use_t else nan, "pval": pval,
         "ci_lb": est - crit * se, "ci_ub": est + crit * se, "tau2": t2, "se_tau2": se_t2, "i2": i2, "h2": h2,
         "i2_q": i2q, "q": q0, "q_df": k - 1, "q_pval": qp, "vt": vt, "s2w": s2w, "pi_lb": pi_lb, "pi_ub": pi_ub,
-        "pi_km2_lb": pk_lb, "pi_km2_ub": pk_ub, "weights": weights,
+        "pi_km2_lb": pk_lb, "pi_km2_ub": pk_ub, "weights": 100 * w / sw,
     }
     if qprofile and not fe:
         if k > 1:

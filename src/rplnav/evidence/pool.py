@@ -170,8 +170,7 @@ def _scalar(a) -> float:
     return float(np.asarray(a).reshape(-1)[0])
 
 
-def _pair(a, b) -> tuple[float, float] | None:
-    x, y = _scalar(a), _scalar(b)
+def _pair(x: float, y: float) -> tuple[float, float] | None:
     return None if not (math.isfinite(x) and math.isfinite(y)) else (x, y)
 
 
@@ -184,7 +183,8 @@ def _as_es(yi, vi, slab, measure) -> EffectSizes:
     n = len(yi)
     labels = list(slab) if slab is not None else _labels(n)
     good = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
-    reasons: list[str | None] = [None] * n if good.all() else [None if g else _BAD for g in good.tolist()]
+    all_good = int(np.count_nonzero(good)) == n
+    reasons: list[str | None] = [None] * n if all_good else [None if g else _BAD for g in good.tolist()]
     return EffectSizes(measure, yi, vi, labels, reasons)
 
 
@@ -214,17 +214,27 @@ def rma_uni(
     """
     es = yi if isinstance(yi, EffectSizes) else _as_es(yi, vi, slab, measure)
     inc = es.estimable
-    if not inc.any():
+    n_inc = int(np.count_nonzero(inc))
+    if n_inc == 0:
         raise ValueError("no estimable studies")
+    full = n_inc == len(inc)
     if tau2 is None and method in core.FAST_METHODS:
-        r = core.fit_one(es.yi, es.vi, inc, method=method, test=test, level=level, qprofile=qprofile)
+        r = core.fit_included(es.yi if full else es.yi[inc], es.vi if full else es.vi[inc], method=method,
+                              test=test, level=level, qprofile=qprofile)
+        if full:
+            weights = r["weights"]
+        else:
+            weights = np.full(len(inc), np.nan)
+            weights[inc] = r["weights"]
     else:
         r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
                      qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-    k = r["k"] if type(r["k"]) is int else int(np.asarray(r["k"]).reshape(-1)[0])
+        r = {key: (val[0] if key == "weights" else _scalar(val)) for key, val in r.items()}
+        weights = r["weights"] if full else np.where(inc, r["weights"], np.nan)
+    k = int(r["k"])
     t_used = test != "z" and k > 1
-    weights = r["weights"][0] if inc.all() else np.where(inc, r["weights"][0], np.nan)
     fe = method == "FE"
+    ci = "tau2_ci_lb" in r
     return MetaResult(
         measure=es.measure,
         method=method,
@@ -237,30 +247,30 @@ def rma_uni(
         included=inc,
         reasons=es.reasons,
         k=k,
-        estimate=_scalar(r["estimate"]),
-        se=_scalar(r["se"]),
-        stat=_scalar(r["stat"]),
+        estimate=r["estimate"],
+        se=r["se"],
+        stat=r["stat"],
         stat_dist="t" if t_used else "z",
-        df=_scalar(r["df"]) if t_used else None,
-        pvalue=_scalar(r["pval"]),
-        ci_lower=_scalar(r["ci_lb"]),
-        ci_upper=_scalar(r["ci_ub"]),
-        tau2=_scalar(r["tau2"]),
-        se_tau2=None if fe else _scalar(r["se_tau2"]),
-        tau2_ci=_pair(r["tau2_ci_lb"], r["tau2_ci_ub"]) if "tau2_ci_lb" in r else None,
-        i2=_scalar(r["i2"]),
-        i2_ci=_pair(r["i2_ci_lb"], r["i2_ci_ub"]) if "i2_ci_lb" in r else None,
-        h2=_scalar(r["h2"]),
-        h2_ci=_pair(r["h2_ci_lb"], r["h2_ci_ub"]) if "h2_ci_lb" in r else None,
-        i2_q=_scalar(r["i2_q"]),
-        q=_scalar(r["q"]),
-        q_df=int(np.asarray(r["q_df"]).reshape(-1)[0]) if type(r["q_df"]) is not int else r["q_df"],
-        q_pvalue=_scalar(r["q_pval"]),
-        pi_lower=None if fe else _scalar(r["pi_lb"]),
-        pi_upper=None if fe else _scalar(r["pi_ub"]),
+        df=r["df"] if t_used else None,
+        pvalue=r["pval"],
+        ci_lower=r["ci_lb"],
+        ci_upper=r["ci_ub"],
+        tau2=r["tau2"],
+        se_tau2=None if fe else r["se_tau2"],
+        tau2_ci=_pair(r["tau2_ci_lb"], r["tau2_ci_ub"]) if ci else None,
+        i2=r["i2"],
+        i2_ci=_pair(r["i2_ci_lb"], r["i2_ci_ub"]) if ci else None,
+        h2=r["h2"],
+        h2_ci=_pair(r["h2_ci_lb"], r["h2_ci_ub"]) if ci else None,
+        i2_q=r["i2_q"],
+        q=r["q"],
+        q_df=int(r["q_df"]),
+        q_pvalue=r["q_pval"],
+        pi_lower=None if fe else r["pi_lb"],
+        pi_upper=None if fe else r["pi_ub"],
         pi_km2=None if fe else _pair(r["pi_km2_lb"], r["pi_km2_ub"]),
         weights=weights,
-        extra={"s2w": _scalar(r["s2w"])} if t_used else {},
+        extra={"s2w": r["s2w"]} if t_used else {},
     )
 
 
