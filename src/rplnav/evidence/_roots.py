@@ -88,7 +88,7 @@ def _hermite(x0, x1, f0, f1, d0, d1):
 class One:
     """Precomputed state of one analysis: v, centred design Z = [1, z, z^2], grid and its sums."""
 
-    __slots__ = ("v", "Z", "k", "cc", "d", "grid", "G", "Qa")
+    __slots__ = ("v", "Z", "k", "cc", "d", "grid", "G", "Qa", "scan")
 
     def __init__(self, y, v, w0, sw0, mu0, z=None):
         k = len(v)
@@ -107,16 +107,31 @@ class One:
         self.grid = top * FRAC
         self.G = self.sums(self.grid, 3)
         self.Qa = None
+        self.scan = None
+
+    def grid_scan(self):
+        """Q, -dQ/dx, A0 and B0 on the grid as Python lists (one pass of array arithmetic, shared by the
+        likelihood scan and every Q-root bracket), and the grid itself."""
+        if self.scan is None:
+            G = self.G
+            A0, B0 = G[:, 0, 0], G[:, 1, 0]
+            _, Q, a = _q_a(A0, G[:, 0, 1], G[:, 0, 2], B0, G[:, 1, 1], G[:, 1, 2])
+            self.scan = (Q, a, A0, B0, self.grid.tolist())
+        return self.scan
 
     def sums(self, X, P):
-        k = self.k
-        W = np.empty((len(X), P, k))
-        np.divide(1.0, self.v + X[:, None], out=W[:, 0])
+        """S[x, p, j] for the points X and p < P (a (len(X), P, 3) view).  Each power of w is written as one
+        contiguous block, because NumPy's strided writes cost more than the arithmetic at these sizes."""
+        k, n = self.k, len(X)
+        W = np.empty((P, n, k))
+        W0 = W[0]
+        np.add(self.v, X[:, None], out=W0)
+        np.divide(1.0, W0, out=W0)
         if P > 1:
-            np.multiply(W[:, 0], W[:, 0], out=W[:, 1])
+            np.multiply(W0, W0, out=W[1])
         if P > 2:
-            np.multiply(W[:, 1], W[:, 0], out=W[:, 2])
-        return (W.reshape(-1, k) @ self.Z).reshape(len(X), P, 3)
+            np.multiply(W[1], W0, out=W[2])
+        return (W.reshape(-1, k) @ self.Z).reshape(P, n, 3).transpose(1, 0, 2)
 
     def loglik(self, X, reml):
         """(Restricted) log-likelihood up to constants (same value as core._loglik, centred form)."""
@@ -155,18 +170,21 @@ def _grid_q(G):
 def lik_rows1(o: One, reml):
     """Local maxima of the (RE)ML likelihood on the grid: fixed points and rows to polish."""
     G = o.G
-    A0, A1, _, B0, B1, B2 = G.reshape(-1, 9)[:, :6].T
-    m = A1 / A0
-    pos = (_score(A0, B0, B2 - m * (2.0 * B1 - m * B0), reml) > 0).tolist()
+    _, a, A0, B0, g = o.grid_scan()
+    pos = (_score(A0, B0, a, reml) > 0).tolist()
     fixed = []
     if not pos[0]:
         fixed.append(0.0)
     if pos[-1]:
-        fixed.append(float(o.grid[-1]))
+        fixed.append(g[-1])
     rows = []
-    js = [j for j in range(GRID - 1) if pos[j] and not pos[j + 1]]
+    # intervals where the score turns from + to -; usually one, found with list scans at C speed
+    first_neg = pos.index(False) if False in pos else GRID
+    if True not in pos[first_neg:]:
+        js = [first_neg - 1] if 0 < first_neg < GRID else []
+    else:
+        js = [j for j in range(GRID - 1) if pos[j] and not pos[j + 1]]
     if js:
-        g = o.grid.tolist()
         cc = o.cc
         for j in js:
             ends = []
@@ -187,22 +205,21 @@ def q_row1(o: One, target):
     if not (o.k > 1 and target > 0):
         return 0.0
     if o.Qa is None:
-        o.Qa = _grid_q(o.G)
-    Q, a = o.Qa
-    le = Q <= target
-    if le[0]:
+        Q, a, _, _, g = o.grid_scan()
+        o.Qa = (Q, Q.tolist(), a.tolist(), g)
+    Qarr, Q, a, g = o.Qa
+    if Q[0] <= target:
         return 0.0
-    g = o.grid
-    i = int(le.argmax())
-    if le[i]:
-        lo, hi = float(g[i - 1]), float(g[i])
-        q0, q1 = float(Q[i - 1]), float(Q[i])
+    i = int((Qarr <= target).argmax())  # the first grid point where Q has dropped to the target (0: none)
+    if i:
+        lo, hi = g[i - 1], g[i]
+        q0, q1 = Q[i - 1], Q[i]
         x0 = _start1(lo, hi, 1.0 / target - 1.0 / q0, 1.0 / target - 1.0 / q1,
-                     -float(a[i - 1]) / (q0 * q0), -float(a[i]) / (q1 * q1))
+                     -a[i - 1] / (q0 * q0), -a[i] / (q1 * q1))
     else:  # past the grid: Newton step on 1/Q from the top
-        lo = float(g[-1])
+        lo = g[-1]
         hi = max(1.1 * o.k * o.d * o.d / target + 1e-12, lo)
-        q, aa = float(Q[-1]), float(a[-1])
+        q, aa = Q[-1], a[-1]
         x0 = lo + (1.0 / target - 1.0 / q) * q * q / aa
         if not lo <= x0 <= hi:
             x0 = 0.5 * (lo + hi)
@@ -217,10 +234,13 @@ def polish1(o: One, rows, reml):
     xs = [r[4] for r in rows]
     lo = [r[2] for r in rows]
     hi = [r[3] for r in rows]
+    lik = [r[0] == 0 for r in rows]
+    inv_target = [0.0 if r[0] == 0 else 1.0 / r[1] for r in rows]
     prev = [_NAN] * n
     act = list(range(n))
-    P = 3 if any(r[0] == 0 for r in rows) else 2
+    P = 3 if any(lik) else 2
     cc = o.cc
+    eps4 = 4 * EPS
     for _ in range(MAXIT):
         if not act:
             break
@@ -229,16 +249,25 @@ def polish1(o: One, rows, reml):
         for i, Si in zip(act, S, strict=True):
             x = xs[i]
             (A0, A1, A2), (B0, B1, B2) = Si[0], Si[1]
-            m, Q, a = _q_a(A0, A1, A2, B0, B1, B2)
-            if rows[i][0] == 0:
+            # _q_a, _score and _hess written out (same operations, same order)
+            m = A1 / A0
+            a = B2 - m * (2.0 * B1 - m * B0)
+            if lik[i]:
                 C0, C1, C2 = Si[2]
-                val = _score(A0, B0, a, reml)
-                h = _hess(A0, B0, B1, C0, C1, C2, m, reml)
+                val = a - A0 + B0 / A0 if reml else a - A0
+                c = B1 - m * B0
+                ypppy = C2 - m * (2.0 * C1 - m * C0) - c * c / A0
+                if reml:
+                    r = B0 / A0
+                    h = B0 - 2.0 * C0 / A0 + r * r - 2.0 * ypppy
+                else:
+                    h = B0 - 2.0 * ypppy
                 cx = cc + x
                 den = h * cx + 2.0 * val
                 nt = x - val * cx / den if den < 0 else _NAN
             else:
-                val = 1.0 / rows[i][1] - 1.0 / Q
+                Q = A2 - m * A1
+                val = inv_target[i] - 1.0 / Q
                 nt = x + val * Q * Q / a if a > 0 else _NAN
             if val > 0:
                 lo[i] = x
@@ -257,7 +286,7 @@ def polish1(o: One, rows, reml):
             pd = prev[i]
             prev[i] = dx if ok else _NAN
             if not ((ok and (dx <= 1e-9 * ax or (dx <= 1e-5 * ax and dx * dx * dx <= 1e-16 * ax * pd * pd)))
-                    or dx <= 1e-14 * ax or hg - lw <= 4 * EPS * hg):
+                    or dx <= 1e-14 * ax or hg - lw <= eps4 * hg):
                 keep.append(i)
         act = keep
     return xs

@@ -177,15 +177,18 @@ def _pair(x: float, y: float) -> tuple[float, float] | None:
 _BAD = "missing or invalid yi/vi"
 
 
-def _as_es(yi, vi, slab, measure) -> EffectSizes:
+def _as_es(yi, vi, slab, measure) -> tuple[EffectSizes, np.ndarray]:
+    """Effect sizes from raw (yi, vi), and the mask of estimable studies (finite yi and vi)."""
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     n = len(yi)
     labels = list(slab) if slab is not None else _labels(n)
-    good = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
+    fin = np.isfinite(yi)
+    fin &= np.isfinite(vi)
+    good = fin & (vi > 0)
     all_good = int(np.count_nonzero(good)) == n
     reasons: list[str | None] = [None] * n if all_good else [None if g else _BAD for g in good.tolist()]
-    return EffectSizes(measure, yi, vi, labels, reasons)
+    return EffectSizes(measure, yi, vi, labels, reasons), fin
 
 
 _LABELS: list[str] = []
@@ -212,8 +215,10 @@ def rma_uni(
 
     Non-finite (yi, vi) pairs are treated as excluded studies.  ``tau2`` fixes tau^2.
     """
-    es = yi if isinstance(yi, EffectSizes) else _as_es(yi, vi, slab, measure)
-    inc = es.estimable
+    if isinstance(yi, EffectSizes):
+        es, inc = yi, yi.estimable
+    else:
+        es, inc = _as_es(yi, vi, slab, measure)
     n_inc = int(np.count_nonzero(inc))
     if n_inc == 0:
         raise ValueError("no estimable studies")
