@@ -609,7 +609,7 @@ def meta_analysis(
             es = escalc(measure, *args, slab=slab)
             res = rma_uni(es, method=method, test=test if method != "FE" else "z", level=level)
     else:
-        es = _as_es(data["yi"], data["vi"], slab, measure)
+        es = _as_es(data["yi"], data["vi"], slab, measure)[0]
         res = rma_uni(es, method=method, test=test if method != "FE" else "z", level=level)
     res.profile = profile
     return res
