@@ -167,7 +167,7 @@ class Engine:
         options = []
         unverified = 0
         for tid in self.kb.therapies:
-            option, n = self._option(tid, facts, patient, src, keep)
+            option, n = self._option(tid, facts, src, keep)
             options.append(option)
             unverified += n
         alerts = self._patient_alerts(facts, parsed.warnings, src)
@@ -338,9 +338,10 @@ class Engine:
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
-    def _option(self, tid: str, facts: dict[str, Any], patient: Patient, src: Citations,
-                keep: set[str] | None) -> dict[str, Any]:
-        """One therapy's option, put together from parts memoised by the values of the facts each depends on.
+    def _option(self, tid: str, facts: dict[str, Any], src: Citations,
+                keep: set[str] | None) -> tuple[dict[str, Any], int]:
+        """One therapy's option, put together from parts memoised by the values of the facts each depends on,
+        and how many of its statements that may apply to her are unverified.
 
         Splitting the option lets each part be reused by every patient who agrees on *its* facts: the
         stances depend on the populations' facts, the safety alerts on conditions and country, the timing on
