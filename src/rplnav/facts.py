@@ -124,6 +124,15 @@ class FactCatalogue:
         self.specs = _catalogue(tests, self.therapy_ids)
         for name, description in (derived or {}).items():
             self.specs[name] = FactSpec(name, "bool", description)
+        # fact names built once (derive() runs per patient)
+        self.lab_keys = {t: tuple(f"lab.{t}.{part}" for part in ("tested", "value", "positive", "ever_positive",
+                                                                     "persistent")) for t in tests}
+        self.untested = {k: v for t in tests for k, v in zip(self.lab_keys[t], (False, None, None, None, None),
+                                                                strict=True)}
+        self.therapy_keys = tuple((th, f"treated.{th}", f"loss_despite.{th}") for th in self.therapy_ids)
+        self.untreated = {k: False for _, a, b in self.therapy_keys for k in (a, b)}
+        self.condition_keys = tuple((c, f"condition.{c}") for c in CONDITION_IDS)
+        self.conditions_unknown = dict.fromkeys((k for _, k in self.condition_keys), None)
 
     def __contains__(self, name: str) -> bool:
         return name in self.specs
@@ -300,36 +309,41 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     f["lifestyle.bmi"] = patient.lifestyle.bmi
 
     conds = patient.conditions
-    for c in CONDITION_IDS:
-        f[f"condition.{c}"] = None if conds is None else c in conds
+    if conds is None:
+        f.update(catalogue.conditions_unknown)
+    else:
+        for c, key in catalogue.condition_keys:
+            f[key] = c in conds
 
     by_test: dict[str, list[Lab]] = {}
     for lab in patient.labs:
         by_test.setdefault(lab.test, []).append(lab)
-    for t, spec in catalogue.tests.items():
-        labs = by_test.get(t, [])
-        if not labs:
-            f[f"lab.{t}.tested"] = False
-            f[f"lab.{t}.value"] = f[f"lab.{t}.positive"] = None
-            f[f"lab.{t}.ever_positive"] = f[f"lab.{t}.persistent"] = None
+    f.update(catalogue.untested)
+    for t, labs in by_test.items():
+        spec = catalogue.tests.get(t)
+        if spec is None:
             continue
+        tested, value, positive, ever, persistent = catalogue.lab_keys[t]
         ordered = sorted(labs, key=lambda x: x.date.earliest if x.date else PartialDate.parse(1900).earliest)
         latest = ordered[-1]
         pos = [(lab.date, lab_positive(lab, spec)) for lab in ordered]
-        f[f"lab.{t}.tested"] = True
-        f[f"lab.{t}.value"] = latest.value
-        f[f"lab.{t}.positive"] = pos[-1][1]
-        f[f"lab.{t}.ever_positive"] = True if any(p for _, p in pos) else (
-            False if all(p is False for _, p in pos) else None)
-        f[f"lab.{t}.persistent"] = persistence(pos)
+        f[tested] = True
+        f[value] = latest.value
+        f[positive] = pos[-1][1]
+        f[ever] = True if any(p for _, p in pos) else (False if all(p is False for _, p in pos) else None)
+        f[persistent] = persistence(pos)
 
+    treated = [p for p in pregs if p.treatments]
+    f.update(catalogue.untreated)
     treated_any = False
-    for th in catalogue.therapy_ids:
-        took = [p for p in pregs if th in p.treatments]
-        f[f"treated.{th}"] = bool(took)
-        f[f"loss_despite.{th}"] = any(p.outcome in LOSS_OUTCOMES for p in took)
-        treated_any = treated_any or bool(took)
-    f["treated.any"] = treated_any or any(p.treatments for p in pregs)
+    if treated:
+        for th, treated_key, despite_key in catalogue.therapy_keys:
+            took = [p for p in treated if th in p.treatments]
+            if took:
+                f[treated_key] = True
+                f[despite_key] = any(p.outcome in LOSS_OUTCOMES for p in took)
+                treated_any = True
+    f["treated.any"] = treated_any or bool(treated)
 
     def _combo(p: Any) -> bool:
         t = set(p.treatments)
