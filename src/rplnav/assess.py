@@ -79,13 +79,14 @@ class Engine:
         self._sources: dict[int, dict[str, Any]] = {}
         self._memo: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
         self._timing_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._evidence_cited: dict[str, tuple[str, ...]] = {}
+        self._evidence_cited: dict[str, dict[str, None]] = {}
         self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
         self._workup_keys: dict[str, FactGetter] = {}
-        self._block_memo: dict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = {}
+        self._block_memo: dict[tuple[Any, ...], tuple[Any, dict[str, None]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
+        self._always_values: FactGetter = fact_getter(())
         self._shown_if_set: list[str] = []
         # everything about a recommendation that does not depend on the patient, built once
         self._static: dict[str, tuple[dict[str, Any], tuple[str, ...], FactGetter]] = {}
@@ -158,16 +159,16 @@ class Engine:
             "primary": facts["rpl.primary"],
         }
         aps = aps_report.as_dict()
-        for block in aps.values():
-            for doc in ("miyakis-2006", "barbhaiya-2023"):
-                if doc in str(block):
-                    cited[doc] = None
+        # every APS block states its rule with its source: Sydney 2006 (Miyakis) and 2023 ACR/EULAR (Barbhaiya)
+        cited[aps_criteria.MIYAKIS] = None
+        cited[aps_criteria.BARBHAIYA] = None
 
         workup = self._workup(facts, src, keep)
         options = []
         unverified = 0
+        study_memo: dict[Any, Any] = {}  # study-row verdicts for her, shared by all therapies
         for tid in self.kb.therapies:
-            option, n = self._option(tid, facts, src, keep)
+            option, n = self._option(tid, facts, src, keep, study_memo)
             options.append(option)
             unverified += n
         alerts = self._patient_alerts(facts, parsed.warnings, src)
@@ -207,7 +208,8 @@ class Engine:
             prefixes = ("treated.", "loss_despite.", "lab.")
             self._always_shown = [k for k in facts if not k.startswith(prefixes)]
             self._shown_if_set = [k for k in facts if k.startswith(prefixes)]
-        out = {k: facts[k] for k in self._always_shown}
+            self._always_values = fact_getter(tuple(self._always_shown))
+        out = dict(zip(self._always_shown, self._always_values(facts), strict=True))
         for k in self._shown_if_set:
             v = facts[k]
             if v is not None and v is not False:
@@ -338,8 +340,8 @@ class Engine:
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
-    def _option(self, tid: str, facts: dict[str, Any], src: Citations,
-                keep: set[str] | None) -> tuple[dict[str, Any], int]:
+    def _option(self, tid: str, facts: dict[str, Any], src: Citations, keep: set[str] | None,
+                study_memo: dict[Any, Any] | None = None) -> tuple[dict[str, Any], int]:
         """One therapy's option, put together from parts memoised by the values of the facts each depends on,
         and how many of its statements that may apply to her are unverified.
 
@@ -367,7 +369,7 @@ class Engine:
             "timing": self._timing(t.timing, facts, src),
             "regulatory": regulatory,
             "alerts": alerts,
-            "evidence": self.evidence(tid, facts, src),
+            "evidence": self.evidence(tid, facts, src, study_memo),
         }, unverified
 
     def _cached(self, key: tuple[Any, ...], compute: Any, src: Citations) -> Any:
@@ -377,9 +379,8 @@ class Engine:
             value = compute(record)
             if len(self._block_memo) > 20_000:
                 self._block_memo.clear()
-            hit = self._block_memo[key] = (value, tuple(record.cited))
-        for doc in hit[1]:
-            src.cited[doc] = None
+            hit = self._block_memo[key] = (value, dict(record.cited))
+        src.cited.update(hit[1])
         return hit[0]
 
     def _option_part_names(self, tid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -432,7 +433,8 @@ class Engine:
                     alerts.append({"level": "critical", "kind": "regulatory", "text": reg.text, "source": entry["source"]})
         return alerts, regulatory
 
-    def evidence(self, tid: str, facts: dict[str, Any], src: Any = None) -> dict[str, Any] | None:
+    def evidence(self, tid: str, facts: dict[str, Any], src: Any = None,
+                 memo: dict[Any, Any] | None = None) -> dict[str, Any] | None:
         """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, pooled results and
         summaries cached there by the pattern of row verdicts)."""
         if self._studies is None:
@@ -442,13 +444,12 @@ class Engine:
         cited = self._evidence_cited.get(tid)
         if cited is None:
             record = Citations(self)
-            out = self._studies.summary(tid, facts, record)
-            self._evidence_cited[tid] = tuple(record.cited)
+            out = self._studies.summary(tid, facts, record, memo)
+            self._evidence_cited[tid] = dict(record.cited)
         else:
-            out = self._studies.summary(tid, facts)
+            out = self._studies.summary(tid, facts, None, memo)
         if src is not None:
-            for doc in self._evidence_cited[tid]:
-                src.cited[doc] = None
+            src.cited.update(self._evidence_cited[tid])
         return out
 
     def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
@@ -460,7 +461,12 @@ class Engine:
             out.append({"level": "warning", "kind": "input", "id": "input-warning", "text": w, "source": None})
         return out
 
-    def _prognosis(self, patient: Patient, facts: dict[str, Any], src: Any) -> dict[str, Any]:
+    def _prognosis(self, patient: Patient, facts: dict[str, Any], src: Citations) -> dict[str, Any]:
+        """The prognosis entry, memoised by everything it reads: clinical losses, APS status and age."""
+        key = ("prognosis", facts["losses.clinical"], facts.get("aps.any_met"), patient.age)
+        return self._cached(key, lambda rec: self._prognosis_uncached(patient, facts, rec), src)
+
+    def _prognosis_uncached(self, patient: Patient, facts: dict[str, Any], src: Any) -> dict[str, Any]:
         if not self.kb.prognosis:
             return {"next_pregnancy_live_birth_percent": None, "source": None, "note": "no prognosis table"}
         table = self.kb.prognosis[0]

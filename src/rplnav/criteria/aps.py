@@ -195,6 +195,9 @@ def at_least_two(xs: list[Tri]) -> Tri:
     return Tri(None, (), tuple(x for x in xs if x.val is None))
 
 
+_NOT_TESTED = {name: Tri(None, (f"{name} not tested",)) for name in NAMES.values()}
+
+
 def _flag(value: bool | None, missing: str) -> Tri:
     return unknown(missing) if value is None else Tri(value)
 
@@ -305,7 +308,7 @@ def level_positive(lab: Lab, label: str, level: float) -> Tri:
 def persistence(results: list[Result], name: str, today: dt.date, level: str = "") -> Tri:
     """Positive on two occasions at least 12 weeks apart; three-valued with the repeat test that decides it."""
     if not results:
-        return unknown(f"{name} not tested")
+        return _NOT_TESTED.get(name) or unknown(f"{name} not tested")
     pairs = []
     for i, a in enumerate(results):
         for b in results[i + 1:]:
@@ -373,8 +376,17 @@ class Criterion:
 
 def _src(document: str, locator: str) -> dict[str, Any]:
     """A criterion's citation. The Sydney 2006 and 2023 ACR/EULAR criteria and weights, and EULAR 2019's
-    high-risk profile, were read in the papers or their official tables (see knowledge/sources.yaml)."""
-    return {"document": document, "locator": locator, "verified": True}
+    high-risk profile, were read in the papers or their official tables (see knowledge/sources.yaml).
+
+    Built once per locator and shared: every consumer copies it (``Criterion.entry``) or only reads it."""
+    key = (document, locator)
+    out = _SOURCES.get(key)
+    if out is None:
+        out = _SOURCES[key] = {"document": document, "locator": locator, "verified": True}
+    return out
+
+
+_SOURCES: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def _preg_label(p: Pregnancy, i: int) -> str:
@@ -826,17 +838,17 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
             "text": "not classified if less than 12 weeks or more than 5 years separate the positive aPL test "
                     "and the clinical manifestation",
             "status": tword(timing_ok) if clin_any.val and lab_criteria.val else "not applicable",
-            "source": _src(MIYAKIS, "Timing footnote to the criteria (12 weeks to 5 years)"),
+            "source": dict(_src(MIYAKIS, "Timing footnote to the criteria (12 weeks to 5 years)")),
         },
         "rule": {"text": "at least 1 clinical and 1 laboratory criterion",
-                 "source": _src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)")},
+                 "source": dict(_src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)"))},
         "missing": _tidy(sydney.missing) if sydney.val is None else [],
     }
 
     # ---------------- 2023 ACR/EULAR
     clin23 = _acr_clinical(patient)
     loc7, loc8 = "Laboratory domain D7 (lupus anticoagulant)", "Laboratory domain D8 (aCL / anti-β2GPI by ELISA)"
-    la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else unknown(f"{NAMES[LA]} not tested")
+    la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else _NOT_TESTED[NAMES[LA]]
     igg_high = [persist_high[ACL_G], persist_high[B2_G]]
     lab23 = [
         Criterion("acr2023.D7.single", "positive lupus anticoagulant, single (one time)",
@@ -869,7 +881,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
         for c in clin23 if c.value.val is not False for e in c.events for r in entry_tests if r.pos.val is not False
     ]
     entry_clinical = any_of(c.value for c in clin23)
-    untested = [unknown(f"{NAMES[t]} not tested") for t in APL_TESTS if not by_test[t]]
+    untested = [_NOT_TESTED[NAMES[t]] for t in APL_TESTS if not by_test[t]]
     entry = FALSE if entry_clinical.val is False else any_of(entry_pairs + untested)
     if entry.val is False:
         status23 = "entry_not_met"
@@ -900,7 +912,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
             "met": entry.val,
             "text": "at least one clinical criterion (D1-D6) and a positive aPL test (lupus anticoagulant, or "
                     "aCL/anti-β2GPI at moderate-to-high level) within 3 years of it",
-            "source": _src(BARBHAIYA, "Entry criterion"),
+            "source": dict(_src(BARBHAIYA, "Entry criterion")),
         },
         "clinical_points": clinical_points,
         "laboratory_points": lab_points,
@@ -912,7 +924,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
         "laboratory": [best[d].entry() for d in ("D7", "D8") if d in best],
         "rule": {"text": "at least 3 points from clinical domains and at least 3 points from laboratory domains; "
                          "only the highest-weighted criterion in each domain counts",
-                 "source": _src(BARBHAIYA, "Classification rule and scoring instructions")},
+                 "source": dict(_src(BARBHAIYA, "Classification rule and scoring instructions"))},
         "assumption": "each counted clinical criterion is taken to have no equally or more likely explanation than "
                       "APS unless the input documents one",
         "missing": _tidy(missing23),
@@ -939,7 +951,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     def ever(t: str) -> Tri:
         """Positive at least once: Sydney positivity, or (aCL/anti-β2GPI) the 2023 moderate level."""
         if not syd[t]:
-            return unknown(f"{NAMES[t]} not tested")
+            return _NOT_TESTED[NAMES[t]]
         if t == LA:
             return any_of(r.pos for r in syd[t])
         return any_of(any_of([r.pos, m.pos]) for r, m in zip(syd[t], moderate[t], strict=True))

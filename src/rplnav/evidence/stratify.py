@@ -272,17 +272,26 @@ class StudyIndex:
         if res.value is False:
             because = tuple(f"{n} = {_fmt_value(facts.get(n))}" for n in sorted(row.node.fact_names()))
         needs = tuple(dict.fromkeys((*res.needs, *tneeds)))
-        return Match(_and(res.value, t), res.value, t, needs, because, text, self._expand(res.needs, facts))
+        return Match(_and(res.value, t), res.value, t, needs, because, text, self._expand(res.needs, facts, memo))
 
-    def _expand(self, needs: tuple[str, ...], facts: Mapping[str, Any], depth: int = 0) -> tuple[str, ...]:
-        """Name the basic facts behind an unknown derived fact (e.g. rpl.unexplained -> aps.sydney_2006)."""
+    def _expand(self, needs: tuple[str, ...], facts: Mapping[str, Any], memo: dict[Any, Any] | None = None,
+                depth: int = 0) -> tuple[str, ...]:
+        """Name the basic facts behind an unknown derived fact (e.g. rpl.unexplained -> aps.sydney_2006);
+        ``memo`` (one patient's) keeps expansions shared by several rows."""
+        key = ("expand", needs, depth)
+        if memo is not None:
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
         out: list[str] = []
         for n in needs:
             node = self.kb.conditions.get(f"derived:{n}")
             sub = node.evaluate(facts).needs if node is not None and depth < 5 else ()
-            for x in (f"{n} (needs {', '.join(self._expand(sub, facts, depth + 1))})",) if sub else (n,):
+            for x in (f"{n} (needs {', '.join(self._expand(sub, facts, memo, depth + 1))})",) if sub else (n,):
                 if x not in out:
                     out.append(x)
+        if memo is not None:
+            memo[key] = tuple(out)
         return tuple(out)
 
     def _values(self, rows: list[Row], facts: Mapping[str, Any], memo: dict[Any, Any]) -> dict[str, bool | None]:
@@ -412,7 +421,8 @@ class StudyIndex:
             }
         return st
 
-    def summary(self, therapy: str, facts: Mapping[str, Any], src: Callable[[Any], Any] | None = None) -> dict[str, Any] | None:
+    def summary(self, therapy: str, facts: Mapping[str, Any], src: Callable[[Any], Any] | None = None,
+                memo: dict[Any, Any] | None = None) -> dict[str, Any] | None:
         """Compact summary for the assessment's therapy option (None when the therapy has no study rows).
 
         The first analysis group (live birth before other outcomes, randomised before non-randomised) is
@@ -427,7 +437,8 @@ class StudyIndex:
         if src is not None:
             for ref in st["sources"]:
                 src(ref)
-        memo: dict[Any, Any] = {}
+        if memo is None:  # shares condition and timing verdicts between the therapies of one patient
+            memo = {}
         values = self._values(st["primary"], facts, memo)
         key = (therapy, *values.values())
         core = self._summary_cache.get(key)
