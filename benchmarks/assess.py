@@ -54,23 +54,30 @@ def generate(rng: random.Random, i: int) -> dict:
 
 def main(n: int = 10_000) -> None:
     kb = default_knowledge()
-    engine = Engine(kb)
     rng = random.Random(20261121)
     raw = [generate(rng, i) for i in range(n)]
     parsed = [parse_patient(d, kb.tests, set(kb.therapies)) for d in track(raw, description="validating")]
-    for p in parsed[:50]:  # warm-up
-        engine.assess(p)
-    lat = []
-    t0 = time.perf_counter()
-    for p in track(parsed, description="assessing"):
-        s = time.perf_counter()
-        engine.assess(p)
-        lat.append(time.perf_counter() - s)
-    total = time.perf_counter() - t0
-    lat.sort()
+    # Three passes, each with a fresh engine (empty memo caches, so every pass pays the same misses); the
+    # median pass is reported, because a shared machine's noise moves single passes by 10-20 %.
+    passes = []
+    for k in range(3):
+        engine = Engine(kb)
+        for p in parsed[:50]:  # warm-up (imports, first-use tables)
+            engine.assess(p)
+        lat = []
+        t0 = time.perf_counter()
+        for p in track(parsed, description=f"assessing (pass {k + 1} of 3)"):
+            s = time.perf_counter()
+            engine.assess(p)
+            lat.append(time.perf_counter() - s)
+        passes.append((time.perf_counter() - t0, sorted(lat)))
+    passes.sort(key=lambda x: x[0])
+    total, lat = passes[1]
     q = statistics.quantiles(lat, n=100)
-    print(f"in-process: {n} assessments in {total:.2f} s = {n / total:,.0f} /s (one core)")
-    print(f"latency: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, max {lat[-1] * 1e3:.2f} ms")
+    rates = ", ".join(f"{n / t:,.0f}" for t, _ in passes)
+    print(f"in-process: {n} assessments in {total:.2f} s = {n / total:,.0f} /s (one core; median of 3 passes: "
+          f"{rates} /s)")
+    print(f"latency: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms, max {lat[-1] * 1e3:.2f} ms (median pass)")
     t0 = time.perf_counter()
     for d in raw[:2000]:
         parse_patient(d, kb.tests, set(kb.therapies))
