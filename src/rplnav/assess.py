@@ -32,6 +32,8 @@ CLOSING_DAYS = 14
 
 
 FactGetter = Callable[[dict[str, Any]], tuple[Any, ...]]
+_CURRENT = operator.itemgetter("current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
+                               "current.fetal_heart_activity")  # everything a timing window's status reads
 
 
 def fact_getter(names: tuple[str, ...]) -> FactGetter:
@@ -78,7 +80,7 @@ class Engine:
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
         self._memo: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-        self._timing_memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._timing_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, None]]] = {}
         self._evidence_cited: dict[str, dict[str, None]] = {}
         self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
         self._workup_keys: dict[str, FactGetter] = {}
@@ -318,17 +320,17 @@ class Engine:
             entry["note"] = "done although a guideline advises against routine testing"
         return entry
 
-    def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
-        key = (id(windows), facts["current.pregnant"], facts["current.ga_days"],
-               facts["current.intrauterine_confirmed"], facts["current.fetal_heart_activity"])
+    def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Citations) -> dict[str, Any]:
+        """Where she stands in each timing window, memoised by the current-pregnancy facts it reads."""
+        key = (id(windows), _CURRENT(facts))
         hit = self._timing_memo.get(key)
         if hit is None:
             if len(self._timing_memo) > 4096:
                 self._timing_memo.clear()
-            hit = self._timing_memo[key] = self._timing_uncached(windows, facts, src)
-        for w in windows:
-            src.cited[w.source.document] = None
-        return hit
+            hit = self._timing_memo[key] = (self._timing_uncached(windows, facts, src),
+                                            dict.fromkeys(w.source.document for w in windows))
+        src.cited.update(hit[1])
+        return hit[0]
 
     def _timing_uncached(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
         if not windows:

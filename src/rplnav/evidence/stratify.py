@@ -107,11 +107,14 @@ class Row:
     id: str = field(init=False)
     primary: bool = field(init=False)
     poolable: bool = field(init=False)
+    verdict_key: tuple[Any, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.id = self.study.id
         self.primary = self.study.design not in CONTEXT_DESIGNS
         self.poolable = self.reason is None
+        # rows with the same enrolment condition and start of treatment get the same verdict for a patient
+        self.verdict_key = ("verdict", id(self.node), self.study.start, self.study.start_ga)
 
     @property
     def design_class(self) -> str:
@@ -161,6 +164,9 @@ class Match:
         if self.timing is False or self.timing is None:
             parts.append(self.timing_text)
         return "; ".join(parts)
+
+
+_UNSET = object()
 
 
 def _fmt_value(v: Any) -> str:
@@ -298,15 +304,19 @@ class StudyIndex:
         """Just the match value per row (the fast path of the assessment)."""
         out: dict[str, bool | None] = {}
         for row in rows:
-            res = memo.get(id(row.node))
-            if res is None:
-                res = memo[id(row.node)] = row.node.evaluate(facts)
-            tkey = (row.study.start, row.study.start_ga)
-            tm = memo.get(tkey)
-            if tm is None:
-                tm = memo[tkey] = timing_match(row.study, row.start_days, facts)
-            e, t = res.value, tm[0]
-            out[row.id] = False if (e is False or t is False) else (None if (e is None or t is None) else True)
+            v = memo.get(row.verdict_key, _UNSET)
+            if v is _UNSET:
+                res = memo.get(id(row.node))
+                if res is None:
+                    res = memo[id(row.node)] = row.node.evaluate(facts)
+                tkey = (row.study.start, row.study.start_ga)
+                tm = memo.get(tkey)
+                if tm is None:
+                    tm = memo[tkey] = timing_match(row.study, row.start_days, facts)
+                e, t = res.value, tm[0]
+                v = memo[row.verdict_key] = False if (e is False or t is False) else (
+                    None if (e is None or t is None) else True)
+            out[row.id] = v
         return out
 
     def pooled(self, rows: list[Row]) -> dict[str, Any] | None:
