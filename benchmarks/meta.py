@@ -64,12 +64,10 @@ def main() -> None:
     v = rng.uniform(0.01, 0.3, (B, k))
     y = rng.normal(0.2, np.sqrt(v + rng.choice([0.0, 0.02, 0.1, 0.3], B)[:, None]))
     analyses.batch_fit(y[:10], v[:10])
-    t0 = time.perf_counter()
     bat = analyses.batch_fit(y, v, method="REML")
-    t_b = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bat_nq = analyses.batch_fit(y, v, method="REML", qprofile=False)
-    t_bn = time.perf_counter() - t0
+    t_b = timeit(lambda: analyses.batch_fit(y, v, method="REML"), 1, repeat=3)
+    t_bn = timeit(lambda: analyses.batch_fit(y, v, method="REML", qprofile=False), 1, repeat=3)
+    bat_nq = None
     worst = 0.0
     for b in range(0, B, 20):
         s = pool.rma_uni(y[b], v[b], method="REML")
@@ -77,7 +75,7 @@ def main() -> None:
             ref = bat[key][b]
             worst = max(worst, abs(ref - val) / max(abs(val), 1e-300) if val != 0 else abs(ref - val))
     del bat_nq
-    rows.append(("(b) 10,000 REML fits vectorised, with Q-profile CI", f"{t_b:.3f} s", "<= 0.3 s"))
+    rows.append(("(b) 10,000 REML fits vectorised, with Q-profile CI", f"{t_b:.3f} s", "<= 0.3 s (median of 3 runs)"))
     rows.append(("(b) 10,000 REML fits vectorised, without Q-profile", f"{t_bn:.3f} s", ""))
     rows.append(("(b) max rel. diff batch vs scalar (500 rows)", f"{worst:.1e}", "<= 1e-9"))
     # (c)
