@@ -86,3 +86,96 @@ def test_memoised_blocks_equal_a_fresh_computation(kb, engine, batch):
         warm = engine.assess(parsed)
         cold = Engine(kb).assess(parsed)
         assert json.dumps(warm, sort_keys=True, default=str) == json.dumps(cold, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------- richer patients for the memoisation check
+# Every input field that some criterion, population, caution, timing window or study row reads, so that a
+# memo key missing one of them would make a warm engine disagree with a fresh one.
+
+_dates = st.builds(lambda y, m, d, prec: f"{y}" if prec == 0 else f"{y}-{m:02d}" if prec == 1 else f"{y}-{m:02d}-{d:02d}",
+                   st.integers(2018, 2025), st.integers(1, 12), st.integers(1, 28), st.sampled_from([0, 1, 2, 2]))
+_maybe = st.sampled_from([True, False, None])
+
+
+@st.composite
+def rich_pregnancy(draw):
+    p = draw(pregnancy())
+    for key in ("morphologically_normal", "severe_preeclampsia", "placental_insufficiency"):
+        v = draw(_maybe)
+        if v is not None:
+            p[key] = v
+    if draw(st.booleans()):
+        p["poc_karyotype"] = draw(st.sampled_from(["euploid", "aneuploid", "unbalanced_structural", "unknown"]))
+    return p
+
+
+@st.composite
+def apl_result(draw):
+    test = draw(st.sampled_from(["lupus_anticoagulant", "anticardiolipin_igg", "anticardiolipin_igm",
+                                 "anti_b2gpi_igg", "anti_b2gpi_igm", "platelet_count"]))
+    lab = {"test": test, "date": draw(_dates)}
+    if test == "lupus_anticoagulant":
+        lab["result"] = draw(st.sampled_from(["positive", "negative"]))
+    elif test == "platelet_count":
+        lab.update(value=float(draw(st.integers(10, 300))), unit="10^9/L")
+    else:
+        lab.update(value=float(draw(st.sampled_from([5, 25, 39.9, 40, 60, 79.9, 80, 150]))),
+                   unit={"anticardiolipin_igg": "GPL", "anticardiolipin_igm": "MPL"}.get(test, "U/mL"))
+        if draw(st.booleans()):
+            lab["reference_high"] = draw(st.sampled_from([10.0, 20.0, 40.0]))
+    return lab
+
+
+@st.composite
+def findings(draw):
+    f = {}
+    if draw(st.booleans()):
+        f["uterus"] = draw(st.sampled_from(["normal", "septate", "arcuate", "bicornuate", "unknown"]))
+    if draw(st.booleans()):
+        f["parental_karyotype"] = draw(st.sampled_from(["normal", "balanced_translocation", "unknown"]))
+    if draw(st.booleans()):
+        f["thromboses"] = draw(st.lists(st.builds(
+            lambda t, d, h, s: {"type": t, "superficial": s, **({"date": d} if d else {}),
+                                **({"high_risk_profile": h} if h is not None else {})},
+            st.sampled_from(["venous", "arterial", "small_vessel"]), st.one_of(st.none(), _dates), _maybe,
+            st.booleans()), max_size=2))
+    for key, values in (("cardiac_valve", ["none", "thickening", "vegetation"]),
+                        ("microvascular", ["none", "suspected", "established"])):
+        if draw(st.booleans()):
+            f[key] = draw(st.sampled_from(values))
+    if draw(st.booleans()):
+        f["thrombocytopenia_lowest"] = float(draw(st.integers(10, 200)))
+    if draw(st.booleans()):
+        f["chronic_endometritis"] = draw(st.booleans())
+    return f
+
+
+rich_patients = st.builds(
+    lambda base, pregs, labs, fi, current: {**base, "pregnancies": pregs, "labs": base["labs"] + labs, "findings": fi,
+                                            **({"current": current} if current else {})},
+    patients, st.lists(rich_pregnancy(), max_size=6),
+    st.lists(apl_result(), max_size=6, unique_by=lambda x: (x["test"], x["date"])), findings(),
+    st.one_of(st.none(), st.builds(
+        lambda ga, iu, fh: {"gestational_age": ga, **({"intrauterine_confirmed": iu} if iu is not None else {}),
+                            **({"fetal_heart_activity": fh} if fh and iu is not False else {})},
+        st.integers(4, 30), _maybe, _maybe)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(rich_patients, min_size=2, max_size=5))
+def test_memoised_blocks_equal_a_fresh_computation_rich(kb, engine, batch):
+    """As above, with findings, every antiphospholipid test, pregnancy flags and the current pregnancy."""
+    import json
+
+    from rplnav.assess import Engine
+    from rplnav.patient import InputError
+
+    for data in batch:
+        try:
+            parsed = parse_patient(data, kb.tests, set(kb.therapies))
+        except InputError:
+            continue  # e.g. the same test twice on one date with different results
+        warm = engine.assess(parsed)
+        cold = Engine(kb).assess(parsed)
+        assert json.dumps(warm, sort_keys=True, default=str) == json.dumps(cold, sort_keys=True, default=str)
