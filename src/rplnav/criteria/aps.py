@@ -67,7 +67,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rplnav.gestation import format_ga
 from rplnav.knowledge.model import TestSpec
@@ -220,8 +220,7 @@ def within_years(a: PartialDate, b: PartialDate, years: int) -> bool | None:
     return None
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """A dated (or undated) occurrence that a timing rule is checked against."""
 
     date: PartialDate | None
@@ -257,8 +256,7 @@ def _entry_window(event: Event, test: Event) -> Tri:
 
 # ---------------------------------------------------------------- laboratory results
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """One aPL result with its positivity at some level."""
 
     lab: Lab
@@ -762,12 +760,10 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     for t in by_test:
         by_test[t].sort(key=lambda x: (x[1].date.earliest if x[1].date else dt.date.min))
 
+    labelled = {t: [(lab, Event(lab.date, _lab_label(lab, i))) for i, lab in by_test[t]] for t in APL_TESTS}
+
     def results(test: str, pos_fn: Callable[[Lab, str], Tri]) -> list[Result]:
-        out = []
-        for i, lab in by_test[test]:
-            label = _lab_label(lab, i)
-            out.append(Result(lab, Event(lab.date, label), pos_fn(lab, label)))
-        return out
+        return [Result(lab, ev, pos_fn(lab, ev.label)) for lab, ev in labelled[test]]
 
     syd = {t: results(t, sydney_positive) for t in APL_TESTS}
     moderate = {t: results(t, lambda lab, lb: level_positive(lab, lb, MODERATE)) for t in APL_TESTS if t != LA}
