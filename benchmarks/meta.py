@@ -34,10 +34,13 @@ BCG_V = np.array([0.325584765003961, 0.194581121398144, 0.415367965367965, 0.020
 
 
 def timeit(fn, n, repeat=5):
-    """Seconds per call: the median of ``repeat`` runs of ``n`` calls, with the garbage collector paused
-    during each run as the standard library's ``timeit`` does (a shared machine's noise moves single runs
-    by 10-20 %)."""
+    """Seconds per call: the median of ``repeat`` runs of ``n`` calls, after a warm-up of at least 0.3 s,
+    with the garbage collector paused during each run as the standard library's ``timeit`` does (a shared
+    machine's noise moves single runs by 10-20 %, and the first tenths of a second after start-up run slow)."""
     fn()
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:
+        fn()
     runs = []
     for _ in range(repeat):
         gc.disable()
