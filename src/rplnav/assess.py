@@ -86,6 +86,7 @@ class Engine:
         self._workup_keys: dict[str, FactGetter] = {}
         self._block_memo: dict[tuple[Any, ...], tuple[Any, dict[str, None]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
+        self._source_lists: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
         self._always_values: FactGetter = fact_getter(())
@@ -182,7 +183,7 @@ class Engine:
                         "primary source; they are marked 'unverified' and should be checked before acting on them.",
                 "source": None,
             })
-        sources = [self._source_entry(doc) for doc in cited if doc in self.kb.sources]
+        sources = self._source_list(tuple(cited))
         return {
             "schema": SCHEMA,
             "knowledge_version": self.kb.version,
@@ -217,6 +218,15 @@ class Engine:
             if v is not None and v is not False:
                 out[k] = v
         return out
+
+    def _source_list(self, cited: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The document's source entries, in order of first citation (the same list for the same citations)."""
+        hit = self._source_lists.get(cited)
+        if hit is None:
+            if len(self._source_lists) > 4096:
+                self._source_lists.clear()
+            hit = self._source_lists[cited] = [self._source_entry(d) for d in cited if d in self.kb.sources]
+        return hit
 
     def _source_entry(self, doc: str) -> dict[str, Any]:
         cached = self._entries.get(doc)
