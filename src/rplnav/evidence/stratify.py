@@ -266,6 +266,18 @@ class StudyIndex:
     def match(self, row: Row, facts: Mapping[str, Any], memo: dict[Any, Any] | None = None) -> Match:
         """Enrolment and timing of one row for her (``memo`` shares evaluations between rows of one patient)."""
         memo = {} if memo is None else memo
+        res, (t, text, tneeds) = self._enrolment_and_timing(row, facts, memo)
+        because: tuple[str, ...] = ()
+        if res.value is False:
+            because = tuple(f"{n} = {_fmt_value(facts.get(n))}" for n in sorted(row.node.fact_names()))
+        needs = tuple(dict.fromkeys((*res.needs, *tneeds)))
+        return Match(_and(res.value, t), res.value, t, needs, because, text, self._expand(res.needs, facts, memo))
+
+    @staticmethod
+    def _enrolment_and_timing(row: Row, facts: Mapping[str, Any],
+                              memo: dict[Any, Any]) -> tuple[rules.Result, tuple[bool | None, str, tuple[str, ...]]]:
+        """The row's enrolment verdict and timing match for her, each computed once per patient (``memo``):
+        identical conditions share one node, and trials with the same start share one timing answer."""
         res = memo.get(id(row.node))
         if res is None:
             res = memo[id(row.node)] = row.node.evaluate(facts)
@@ -273,12 +285,7 @@ class StudyIndex:
         tm = memo.get(tkey)
         if tm is None:
             tm = memo[tkey] = timing_match(row.study, row.start_days, facts)
-        t, text, tneeds = tm
-        because: tuple[str, ...] = ()
-        if res.value is False:
-            because = tuple(f"{n} = {_fmt_value(facts.get(n))}" for n in sorted(row.node.fact_names()))
-        needs = tuple(dict.fromkeys((*res.needs, *tneeds)))
-        return Match(_and(res.value, t), res.value, t, needs, because, text, self._expand(res.needs, facts, memo))
+        return res, tm
 
     def _expand(self, needs: tuple[str, ...], facts: Mapping[str, Any], memo: dict[Any, Any] | None = None,
                 depth: int = 0) -> tuple[str, ...]:
@@ -306,13 +313,7 @@ class StudyIndex:
         for row in rows:
             v = memo.get(row.verdict_key, _UNSET)
             if v is _UNSET:
-                res = memo.get(id(row.node))
-                if res is None:
-                    res = memo[id(row.node)] = row.node.evaluate(facts)
-                tkey = (row.study.start, row.study.start_ga)
-                tm = memo.get(tkey)
-                if tm is None:
-                    tm = memo[tkey] = timing_match(row.study, row.start_days, facts)
+                res, tm = self._enrolment_and_timing(row, facts, memo)
                 e, t = res.value, tm[0]
                 v = memo[row.verdict_key] = False if (e is False or t is False) else (
                     None if (e is None or t is None) else True)
