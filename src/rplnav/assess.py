@@ -65,6 +65,9 @@ class Engine:
         self.kb = kb
         self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
         self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
+        # a derived fact's value depends only on the few facts its condition names: memoised by their values
+        self._derived_plan = [(name, node, fact_getter(tuple(sorted(node.fact_names()))), {})
+                              for name, node in self.derived]
         self.recs_by_therapy: dict[str, list[Any]] = {t: [] for t in kb.therapies}
         self.recs_by_test: dict[str, list[Any]] = {}
         for r in kb.recommendations:
@@ -122,8 +125,14 @@ class Engine:
     # -------------------------------------------------------------- facts
     def facts(self, patient: Patient, aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
         f = derive(patient, self.catalogue, aps_report)
-        for name, node in self.derived:
-            f[name] = node.evaluate(f).value
+        for name, node, values_of, memo in self._derived_plan:  # in order: later ones may use earlier ones
+            key = values_of(f)
+            v = memo.get(key, memo)
+            if v is memo:
+                if len(memo) > 4096:
+                    memo.clear()
+                v = memo[key] = node.evaluate(f).value
+            f[name] = v
         return f
 
     # -------------------------------------------------------------- main entry
