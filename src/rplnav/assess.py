@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable
 from typing import Any
 
 from rplnav import __version__, rules
@@ -19,6 +18,7 @@ from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
 from rplnav.patient import Parsed, Patient
+from rplnav.rules import FactGetter, fact_getter
 
 SCHEMA = "rplnav.assessment/v1"
 INTENDED_USE = (
@@ -31,19 +31,8 @@ FIRM_FOR = {"strong_for", "good_practice"}
 CLOSING_DAYS = 14
 
 
-FactGetter = Callable[[dict[str, Any]], tuple[Any, ...]]
 _CURRENT = operator.itemgetter("current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
                                "current.fetal_heart_activity")  # everything a timing window's status reads
-
-
-def fact_getter(names: tuple[str, ...]) -> FactGetter:
-    """A function returning the values of the named facts as a tuple (a memo key), at C speed."""
-    if not names:
-        return lambda facts: ()
-    if len(names) == 1:
-        name = names[0]
-        return lambda facts: (facts[name],)
-    return operator.itemgetter(*names)
 
 
 class Citations:

@@ -252,6 +252,8 @@ class StudyIndex:
                     g.setdefault((r.study.outcome, r.design_class), []).append(r)
             self.groups[tid] = dict(sorted(g.items(), key=lambda kv: (OUTCOMES.index(kv[0][0]), kv[0][1] != "randomised")))
         self._pool_cache: dict[tuple[str, ...], dict[str, Any] | None] = {}
+        self._verdicts: dict[int, tuple[rules.FactGetter, dict[Any, rules.Result]]] = {
+            id(node): (rules.fact_getter(tuple(sorted(node.fact_names()))), {}) for node in canonical}
         self._static_cache: dict[str, dict[str, Any]] = {}
         self._summary_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -273,14 +275,21 @@ class StudyIndex:
         needs = tuple(dict.fromkeys((*res.needs, *tneeds)))
         return Match(_and(res.value, t), res.value, t, needs, because, text, self._expand(res.needs, facts, memo))
 
-    @staticmethod
-    def _enrolment_and_timing(row: Row, facts: Mapping[str, Any],
+    def _enrolment_and_timing(self, row: Row, facts: Mapping[str, Any],
                               memo: dict[Any, Any]) -> tuple[rules.Result, tuple[bool | None, str, tuple[str, ...]]]:
         """The row's enrolment verdict and timing match for her, each computed once per patient (``memo``):
-        identical conditions share one node, and trials with the same start share one timing answer."""
+        identical conditions share one node, and trials with the same start share one timing answer.
+        Across patients, a condition's verdict is kept by the values of the facts it names."""
         res = memo.get(id(row.node))
         if res is None:
-            res = memo[id(row.node)] = row.node.evaluate(facts)
+            values_of, verdicts = self._verdicts[id(row.node)]
+            key = values_of(facts)
+            res = verdicts.get(key)
+            if res is None:
+                if len(verdicts) > 4096:
+                    verdicts.clear()
+                res = verdicts[key] = row.node.evaluate(facts)
+            memo[id(row.node)] = res
         tkey = (row.study.start, row.study.start_ga)
         tm = memo.get(tkey)
         if tm is None:
