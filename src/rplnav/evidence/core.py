@@ -363,8 +363,9 @@ def fit_one(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True)
 def fit_included(yy, vv, method="REML", test="z", level=95.0, qprofile=True):
     """:func:`fit_one` on the included studies only (1-D float arrays, all finite); weights as a 1-D array.
 
-    Written with Python floats wherever NumPy's per-call cost would exceed the arithmetic (k is small in
-    a single analysis); the batch/scalar identity tests hold it to the batch path's numbers."""
+    The batch path's arithmetic on 1-D arrays, with every scalar a Python float (NumPy's per-call cost
+    exceeds the arithmetic at a single analysis's k); the batch/scalar identity tests hold it to the batch
+    path's numbers."""
     k = len(yy)
     if k < 1:
         raise ValueError("every analysis needs at least one study")
