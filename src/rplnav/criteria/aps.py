@@ -120,7 +120,7 @@ class Tri:
 
     @property
     def missing(self) -> tuple[str, ...]:
-        """Every next step, in order of first appearance, without repeats."""
+        """Every next step, in order of first appearance (a combination lists each step once)."""
         if self._flat is None:
             out: dict[str, None] = dict.fromkeys(self._own)
             for x in self._from:
