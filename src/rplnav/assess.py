@@ -53,10 +53,9 @@ class Engine:
     def __init__(self, kb: Knowledge):
         self.kb = kb
         self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
-        self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
         # a derived fact's value depends only on the few facts its condition names: memoised by their values
-        self._derived_plan = [(name, node, fact_getter(tuple(sorted(node.fact_names()))), {})
-                              for name, node in self.derived]
+        self._derived_plan = [(d.id, node, fact_getter(tuple(sorted(node.fact_names()))), {})
+                              for d in kb.derived for node in (kb.condition(f"derived:{d.id}"),)]
         self.recs_by_therapy: dict[str, list[Any]] = {t: [] for t in kb.therapies}
         self.recs_by_test: dict[str, list[Any]] = {}
         for r in kb.recommendations:

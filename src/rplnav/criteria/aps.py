@@ -145,14 +145,6 @@ def unknown(*missing: str) -> Tri:
     return Tri(None, missing)
 
 
-def _merge(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
-    out: dict[str, None] = {}
-    for items in lists:
-        for m in items:
-            out[m] = None
-    return tuple(out)
-
-
 def all_of(xs: Iterable[Tri]) -> Tri:
     """Kleene AND: false if any is false, true if all are true, else undecided with every next step."""
     undecided: list[Tri] = []
@@ -346,7 +338,7 @@ def persistence(results: list[Result], name: str, today: dt.date, level: str = "
         )
     else:
         missing += [f"give the date of {p.event.label} (persistence needs dated results)" for p in open_]
-    return Tri(None, _merge([missing]))
+    return Tri(None, tuple(dict.fromkeys(missing)))
 
 
 # ---------------------------------------------------------------- criteria
@@ -695,7 +687,7 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
 
 def _tidy(missing: Iterable[str]) -> list[str]:
     """Deduplicate, and say "anti-β2GPI IgG/IgM not tested" once instead of twice."""
-    items = list(_merge([missing]))
+    items = list(dict.fromkeys(missing))
     for assay in ("anticardiolipin", "anti-β2GPI"):
         g, m = f"{assay} IgG not tested", f"{assay} IgM not tested"
         if g in items and m in items:
