@@ -213,6 +213,10 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
             problems.append(f"{at}: give arm counts or an estimate with its CI")
         if st.counts is not None and (st.counts.ai > st.counts.n1i or st.counts.ci > st.counts.n2i):
             problems.append(f"{at}: events exceed totals")
+        if st.counts is not None and st.randomised is not None and (
+            st.counts.n1i > st.randomised.n1i or st.counts.n2i > st.randomised.n2i
+        ):
+            problems.append(f"{at}: more women analysed than randomised")
         if st.estimate is not None and not st.estimate.ci_lower <= st.estimate.value <= st.estimate.ci_upper:
             problems.append(f"{at}: estimate lies outside its confidence interval")
         for inc in st.includes:

@@ -247,6 +247,13 @@ class Estimate(Strict):
     ci_upper: float
 
 
+class Randomised(Strict):
+    """Women randomised per arm, when the analysed totals in `counts` differ from them."""
+
+    n1i: int = Field(ge=0)
+    n2i: int = Field(ge=0)
+
+
 class Study(Strict):
     """One trial, cohort or meta-analysis row: who was enrolled, when treatment started, what it found.
 
@@ -272,4 +279,13 @@ class Study(Strict):
     estimate: Estimate | None = None
     subgroup: str | None = None
     includes: list[str] = Field(default_factory=list, description="ids of studies pooled in this meta-analysis")
+    trial: str | None = Field(None, description="id of the trial (or cohort) this row belongs to; counted once")
+    analysis: Literal["itt", "mitt", "per_protocol", "as_reported"] = Field(
+        "as_reported", description="which analysis set `counts` is"
+    )
+    randomised: Randomised | None = None
+    dose: str | None = Field(None, description="dose and route as the source states it")
+    duration: str | None = Field(None, description="how long / until when")
+    conception: Literal["natural", "ivf", "mixed", "unknown"] = "unknown"
+    risk_of_bias: str | None = Field(None, description="as the review states it, with the review named")
     source: SourceRef
