@@ -12,8 +12,7 @@ from typing import Any
 
 from rplnav import __version__, rules
 from rplnav.criteria import aps as aps_criteria
-from rplnav.criteria.rpl_definitions import DEFINITIONS
-from rplnav.facts import FactCatalogue, derive
+from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
@@ -52,10 +51,8 @@ class Engine:
 
     def __init__(self, kb: Knowledge):
         self.kb = kb
-        self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
-        # a derived fact's value depends only on the few facts its condition names: memoised by their values
-        self._derived_plan = [(d.id, node, fact_getter(tuple(sorted(node.fact_names()))), {})
-                              for d in kb.derived for node in (kb.condition(f"derived:{d.id}"),)]
+        self.facts = FactDeriver(kb)  # patient -> Facts: the only reader of the patient record
+        self.catalogue = self.facts.catalogue
         self.recs_by_therapy: dict[str, list[Any]] = {t: [] for t in kb.therapies}
         self.recs_by_test: dict[str, list[Any]] = {}
         for r in kb.recommendations:
@@ -110,35 +107,21 @@ class Engine:
             self._sources[id(ref)] = out
         return out
 
-    # -------------------------------------------------------------- facts
-    def facts(self, patient: Patient, aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
-        f = derive(patient, self.catalogue, aps_report)
-        for name, node, values_of, memo in self._derived_plan:  # in order: later ones may use earlier ones
-            key = values_of(f)
-            v = memo.get(key, memo)
-            if v is memo:
-                if len(memo) > 4096:
-                    memo.clear()
-                v = memo[key] = node.evaluate(f).value
-            f[name] = v
-        return f
-
     # -------------------------------------------------------------- main entry
     def assess(self, parsed: Parsed | Patient, guidelines: list[str] | None = None) -> dict[str, Any]:
         if isinstance(parsed, Patient):
             parsed = Parsed(patient=parsed)
         patient = parsed.patient
-        aps_report = aps_criteria.classify(patient, self.kb.tests)
-        facts = self.facts(patient, aps_report)
+        facts = self.facts(patient)
         src = Citations(self)
         cited = src.cited
         keep = set(guidelines) if guidelines else None
 
         rpl = {}
-        for gid, fn in DEFINITIONS.items():
+        for gid, definition in facts.rpl.items():
             if keep is not None and gid not in keep:
                 continue
-            r = fn(patient.pregnancies).as_dict()
+            r = definition.as_dict()
             cited[r["source"]["document"]] = None  # type: ignore[index]
             rpl[gid] = r
 
@@ -158,7 +141,7 @@ class Engine:
             "live_births": facts["births.live"],
             "primary": facts["rpl.primary"],
         }
-        aps = aps_report.as_dict()
+        aps = facts.aps.as_dict()
         # every APS block states its rule with its source: Sydney 2006 (Miyakis) and 2023 ACR/EULAR (Barbhaiya)
         cited[aps_criteria.MIYAKIS] = None
         cited[aps_criteria.BARBHAIYA] = None
@@ -172,7 +155,7 @@ class Engine:
             options.append(option)
             unverified += n
         alerts = self._patient_alerts(facts, parsed.warnings, src)
-        prognosis = self._prognosis(patient, facts, src)
+        prognosis = self._prognosis(facts, src)
         if unverified:
             alerts.append({
                 "level": "info", "kind": "verification", "id": "unverified-statements",
@@ -470,12 +453,12 @@ class Engine:
             out.append({"level": "warning", "kind": "input", "id": "input-warning", "text": w, "source": None})
         return out
 
-    def _prognosis(self, patient: Patient, facts: dict[str, Any], src: Citations) -> dict[str, Any]:
+    def _prognosis(self, facts: Facts, src: Citations) -> dict[str, Any]:
         """The prognosis entry, memoised by everything it reads: clinical losses, APS status and age."""
-        key = ("prognosis", facts["losses.clinical"], facts.get("aps.any_met"), patient.age)
-        return self._cached(key, lambda rec: self._prognosis_uncached(patient, facts, rec), src)
+        key = ("prognosis", facts["losses.clinical"], facts.get("aps.any_met"), facts["age"])
+        return self._cached(key, lambda rec: self._prognosis_uncached(facts, rec), src)
 
-    def _prognosis_uncached(self, patient: Patient, facts: dict[str, Any], src: Any) -> dict[str, Any]:
+    def _prognosis_uncached(self, facts: Facts, src: Any) -> dict[str, Any]:
         if not self.kb.prognosis:
             return {"next_pregnancy_live_birth_percent": None, "source": None, "note": "no prognosis table"}
         table = self.kb.prognosis[0]
@@ -490,12 +473,13 @@ class Engine:
         if facts.get("aps.any_met") is True:
             return {**base, "next_pregnancy_live_birth_percent": None,
                     "note": "the table is for unexplained recurrent miscarriage; it does not apply with APS"}
-        row = max((a for a in ages if a <= patient.age), default=ages[0])
+        age = facts["age"]
+        row = max((a for a in ages if a <= age), default=ages[0])
         col = min(losses, counts[-1])
         cell = next((c for c in table.cells if c.age == row and c.losses == col), None)
         if cell is None:
             return {**base, "next_pregnancy_live_birth_percent": None, "note": "no cell for her age and losses"}
-        note = f"cell for age {row} and {col} previous miscarriages (she is {patient.age} with {losses})"
+        note = f"cell for age {row} and {col} previous miscarriages (she is {age} with {losses})"
         if not cell.verified:
             note += "; this cell is not verified against the paper"
         return {**base, "next_pregnancy_live_birth_percent": cell.live_birth_percent, "verified": cell.verified,

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
+from rplnav import labs as lab_results
 from rplnav.criteria import aps as aps_criteria
+from rplnav.criteria.rpl_definitions import DEFINITIONS, DefinitionResult
 from rplnav.knowledge.model import TestSpec
-from rplnav.partial_date import PartialDate, at_least_days_apart
-from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, NON_VISUALISED, Lab, Patient
+from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, NON_VISUALISED, Patient
+
+if TYPE_CHECKING:
+    from rplnav.knowledge.load import Knowledge
 
 FactType = Literal["bool", "int", "float", "str"]
 
 W10, W14, W16, W24 = 10 * 7, 14 * 7, 16 * 7, 24 * 7
-PERSISTENCE_DAYS = 12 * 7  # Miyakis et al. 2006 (Sydney): positive on >=2 occasions at least 12 weeks apart
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,6 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
         FactSpec("aps.any_met", "bool", "APS by either criteria set"),
         FactSpec("aps.obstetric", "bool", "APS (Sydney 2006) with a pregnancy-morbidity clinical criterion"),
         FactSpec("aps.thrombotic", "bool", "APS (Sydney 2006) with a vascular-thrombosis clinical criterion"),
-        FactSpec("aps.refractory_obstetric", "bool", "obstetric APS with a loss despite aspirin + heparin/LMWH"),
         FactSpec("apl.any_positive", "bool", "any antiphospholipid test positive at least once"),
         FactSpec("apl.laboratory_criteria", "bool", "Sydney 2006 laboratory criteria met (persistent aPL)"),
         FactSpec("apl.la_positive", "bool", "lupus anticoagulant positive at least once"),
@@ -140,70 +142,6 @@ class FactCatalogue:
 
 # ---------------------------------------------------------------- derivation
 
-def lab_positive(lab: Lab, spec: TestSpec) -> bool | None:
-    """Whether one result is positive/abnormal by the rule in the test's knowledge entry."""
-    if lab.result is not None:
-        if lab.result in ("positive", "present", "heterozygous", "homozygous", "abnormal", "deficient", "high"):
-            return True
-        if lab.result in ("negative", "absent", "normal", "not_detected"):
-            return False
-        return None
-    if lab.value is None:
-        return None
-    rule = spec.positive
-    if rule is None:
-        if lab.reference_high is not None:
-            return lab.value > lab.reference_high
-        return None
-    v = lab.value
-    hits: list[bool] = []
-    if rule.above is not None:
-        hits.append(v > rule.above)
-    if rule.at_or_above is not None:
-        hits.append(v >= rule.at_or_above)
-    if rule.below is not None:
-        hits.append(v < rule.below)
-    if rule.use_reference_high:
-        if lab.reference_high is not None:
-            hits.append(v > lab.reference_high)
-        elif not any(hits):
-            return None  # the lab's limit might still be exceeded
-    if not hits:
-        return None
-    return any(hits)
-
-
-def persistence(results: list[tuple[PartialDate | None, bool | None]]) -> bool | None:
-    """Positive on two occasions >=12 weeks apart (Miyakis et al. 2006)? Three-valued.
-
-    True: two positive results at least 12 weeks apart. False: never positive, or the most recent result is
-    negative at least 12 weeks after the last positive. Otherwise unknown (a repeat test would decide).
-    """
-    if not results:
-        return None
-    positives = [d for d, pos in results if pos]
-    if not positives:
-        return False if all(pos is False for _, pos in results) else None
-    dated = [d for d in positives if d is not None]
-    undecided = False
-    for i, a in enumerate(dated):
-        for b in dated[i + 1:]:
-            r = at_least_days_apart(a, b, PERSISTENCE_DAYS)
-            if r:
-                return True
-            if r is None:
-                undecided = True
-    if undecided:
-        return None
-    last_pos = max(dated, key=lambda d: d.latest) if dated else None
-    negatives = [d for d, pos in results if pos is False and d is not None]
-    if last_pos is not None and any(
-        n.earliest > last_pos.latest and at_least_days_apart(last_pos, n, PERSISTENCE_DAYS) for n in negatives
-    ):
-        return False
-    return None
-
-
 def _band(losses: list[Any], lo: int | None, hi: int | None, non_vis_early: bool = True) -> int | None:
     n = 0
     for p in losses:
@@ -229,9 +167,51 @@ def _runs(pregs: list[Any], keep: Callable[[Any], bool]) -> int:
     return best
 
 
+class Facts(dict[str, Any]):
+    """The facts of one patient: a read-only mapping from fact name to value (three-valued: ``None`` is
+    unknown), with the APS classification, the RPL-definition results and the laboratory histories they
+    were computed from, so that nothing downstream has to read the patient again."""
+
+    __slots__ = ("aps", "rpl", "labs")
+
+    def __init__(self, values: dict[str, Any], aps: aps_criteria.ApsReport, rpl: dict[str, DefinitionResult],
+                 labs: dict[str, lab_results.TestHistory]):
+        dict.__init__(self, values)
+        self.aps = aps
+        self.rpl = rpl
+        self.labs = labs
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("facts are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only  # type: ignore[assignment]
+
+
+class FactDeriver:
+    """Turns one patient into her :class:`Facts`: the only reader of the patient record. Built once per
+    knowledge base (the catalogue and the compiled derived-fact conditions)."""
+
+    def __init__(self, kb: Knowledge):
+        self.tests = kb.tests
+        self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
+        self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
+
+    def __call__(self, patient: Patient) -> Facts:
+        histories = lab_results.histories(patient.labs, self.tests, aps_criteria.NAMES, patient.today,
+                                          aps_criteria.PERSISTENCE_DAYS)
+        aps = aps_criteria.classify(patient, self.tests, histories)
+        f = derive(patient, self.catalogue, histories)
+        f.update(aps.facts())
+        for name, node in self.derived:  # in order: later ones may use earlier ones
+            f[name] = node.evaluate(f).value
+        rpl = {gid: fn(patient.pregnancies) for gid, fn in DEFINITIONS.items()}
+        return Facts(f, aps, rpl, histories)
+
+
 def derive(patient: Patient, catalogue: FactCatalogue,
-           aps_report: aps_criteria.ApsReport | None = None) -> dict[str, Any]:
-    """Compute every fact in the catalogue for one patient (derived conditions are added by the engine)."""
+           histories: dict[str, lab_results.TestHistory]) -> dict[str, Any]:
+    """The catalogue's own facts for one patient (the APS facts and the derived facts are added by
+    :class:`FactDeriver`)."""
     f: dict[str, Any] = {}
     pregs = patient.pregnancies
     losses = [p for p in pregs if p.outcome in LOSS_OUTCOMES]
@@ -315,23 +295,15 @@ def derive(patient: Patient, catalogue: FactCatalogue,
         for c, key in catalogue.condition_keys:
             f[key] = c in conds
 
-    by_test: dict[str, list[Lab]] = {}
-    for lab in patient.labs:
-        by_test.setdefault(lab.test, []).append(lab)
     f.update(catalogue.untested)
-    for t, labs in by_test.items():
-        spec = catalogue.tests.get(t)
-        if spec is None:
-            continue
+    for t, h in histories.items():
         tested, value, positive, ever, persistent = catalogue.lab_keys[t]
-        ordered = sorted(labs, key=lambda x: x.date.earliest if x.date else PartialDate.parse(1900).earliest)
-        latest = ordered[-1]
-        pos = [(lab.date, lab_positive(lab, spec)) for lab in ordered]
+        latest = h.latest
         f[tested] = True
-        f[value] = latest.value
-        f[positive] = pos[-1][1]
-        f[ever] = True if any(p for _, p in pos) else (False if all(p is False for _, p in pos) else None)
-        f[persistent] = persistence(pos)
+        f[value] = latest.lab.value
+        f[positive] = latest.pos.value
+        f[ever] = h.ever_positive.value
+        f[persistent] = h.persistent.value
 
     treated = [p for p in pregs if p.treatments]
     f.update(catalogue.untreated)
@@ -350,7 +322,4 @@ def derive(patient: Patient, catalogue: FactCatalogue,
         return bool({"aspirin_lmwh", "aspirin_lmwh_therapeutic"} & t) or ({"aspirin", "lmwh"} <= t)
 
     f["loss_despite.aspirin_lmwh"] = any(p.outcome in LOSS_OUTCOMES and _combo(p) for p in pregs)
-
-    aps = aps_report if aps_report is not None else aps_criteria.classify(patient, catalogue.tests)
-    f.update(aps.facts())
     return f

@@ -10,7 +10,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from rplnav.logic import Result, known, unknown
 
 _PATTERN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -94,3 +98,42 @@ def at_most_days_apart(a: PartialDate, b: PartialDate, days: int) -> bool | None
     """Whether |b - a| <= days, three-valued like :func:`at_least_days_apart`."""
     r = at_least_days_apart(a, b, days + 1)
     return None if r is None else not r
+
+
+def _add_years(d: dt.date, years: int) -> dt.date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def within_years(a: PartialDate, b: PartialDate, years: int) -> bool | None:
+    """Whether the two dates are at most ``years`` calendar years apart (either order); three-valued."""
+    if b.latest <= _add_years(a.earliest, years) and a.latest <= _add_years(b.earliest, years):
+        return True
+    if b.earliest > _add_years(a.latest, years) or a.earliest > _add_years(b.latest, years):
+        return False
+    return None
+
+
+class Event(NamedTuple):
+    """A dated (or undated) occurrence that a timing rule is checked against, with the label a next step
+    names it by."""
+
+    date: PartialDate | None
+    label: str
+    undatable: bool = False  # the input model has no date field for it
+
+
+def relation(a: Event, b: Event, fn: Callable[[PartialDate, PartialDate], bool | None], why: str) -> Result:
+    """A three-valued date relation between two events; undecided with the date that would decide it."""
+    for e in (a, b):
+        if e.date is None:
+            if e.undatable:
+                return unknown(f"{e.label} has no date in the input, so {why} cannot be checked against it")
+            return unknown(f"give the date of {e.label} ({why})")
+    assert a.date is not None and b.date is not None
+    r = fn(a.date, b.date)
+    if r is None:
+        return unknown(f"give exact dates for {a.label} and {b.label} ({why})")
+    return known(r)

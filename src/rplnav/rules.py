@@ -11,8 +11,8 @@ Leaves are either strings ``"<fact> <op> <literal>"`` (ops: == != < <= > >= in, 
 is unknown) or mappings ``{fact: name, <op>: literal}`` (ops: eq ne lt le gt ge in not_in known).
 Literals are parsed with YAML's safe loader (numbers, true/false, strings, [lists]) — nothing is ever
 evaluated as code. A fact whose value is unknown (None) makes its comparison unknown; ``all``/``any``/``not``
-follow Kleene's strong three-valued logic, so an undecided population reports the facts (`needs`) that
-would decide it.
+follow Kleene's strong three-valued logic (rplnav.logic), so an undecided population reports the facts
+(`needs`) that would decide it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
-Tri = bool | None
+from rplnav.logic import FALSE, TRUE, Result, all_of, any_of, not_
 
 
 class ConditionError(ValueError):
@@ -44,16 +44,6 @@ def fact_getter(names: tuple[str, ...]) -> FactGetter:
         name = names[0]
         return lambda facts: (facts[name],)
     return operator.itemgetter(*names)
-
-
-class Result(NamedTuple):
-    """A condition's verdict and, when undecided, the facts whose values would decide it.
-
-    A named tuple rather than a frozen dataclass: results are created by the hundred per assessment and a
-    tuple is several times cheaper to build."""
-
-    value: Tri
-    needs: tuple[str, ...] = ()
 
 
 class Node:
@@ -81,7 +71,7 @@ class Const(Node):
         return "everyone" if self.value else "no one"
 
 
-_TRUE, _FALSE = Result(True), Result(False)
+_TRUE, _FALSE = TRUE, FALSE
 _COMPARE = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
     "in": lambda v, lit: v in lit, "not_in": lambda v, lit: v not in lit,
@@ -127,16 +117,7 @@ class All(Node):
     items: tuple[Node, ...]
 
     def evaluate(self, facts: Mapping[str, Any]) -> Result:
-        needs: list[str] = []
-        unknown = False
-        for item in self.items:
-            r = item.evaluate(facts)
-            if r.value is False:
-                return Result(False)
-            if r.value is None:
-                unknown = True
-                needs.extend(n for n in r.needs if n not in needs)
-        return Result(None, tuple(needs)) if unknown else Result(True)
+        return all_of(item.evaluate(facts) for item in self.items)
 
     def fact_names(self) -> set[str]:
         return set().union(*(i.fact_names() for i in self.items)) if self.items else set()
@@ -150,16 +131,7 @@ class Any_(Node):
     items: tuple[Node, ...]
 
     def evaluate(self, facts: Mapping[str, Any]) -> Result:
-        needs: list[str] = []
-        unknown = False
-        for item in self.items:
-            r = item.evaluate(facts)
-            if r.value is True:
-                return Result(True)
-            if r.value is None:
-                unknown = True
-                needs.extend(n for n in r.needs if n not in needs)
-        return Result(None, tuple(needs)) if unknown else Result(False)
+        return any_of(item.evaluate(facts) for item in self.items)
 
     def fact_names(self) -> set[str]:
         return set().union(*(i.fact_names() for i in self.items)) if self.items else set()
@@ -173,8 +145,7 @@ class Not(Node):
     item: Node
 
     def evaluate(self, facts: Mapping[str, Any]) -> Result:
-        r = self.item.evaluate(facts)
-        return Result(None if r.value is None else not r.value, r.needs)
+        return not_(self.item.evaluate(facts))
 
     def fact_names(self) -> set[str]:
         return self.item.fact_names()

@@ -3,9 +3,6 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rplnav.facts import persistence
-from rplnav.partial_date import PartialDate
-
 
 def test_loss_bands_and_boundaries(engine, make):
     f = engine.facts(make(pregnancies=[
@@ -61,16 +58,16 @@ def test_loss_despite_treatment(engine, make):
     assert f["treated.progesterone"] is True and f["loss_despite.progesterone"] is False
 
 
-def D(s):
-    return PartialDate.parse(s)
+def test_persistence_rule_12_weeks(engine, make):
+    def persistent(*results):
+        labs = [{"test": "lupus_anticoagulant", "result": r, "date": d} for d, r in results]
+        return engine.facts(make(labs=labs).patient)["lab.lupus_anticoagulant.persistent"]
 
-
-def test_persistence_rule_12_weeks():
-    assert persistence([(D("2025-01-01"), True), (D("2025-03-26"), True)]) is True  # 84 days
-    assert persistence([(D("2025-01-01"), True), (D("2025-03-25"), True)]) is None  # 83 days: repeat needed
-    assert persistence([(D("2025-01-01"), True), (D("2025-04-30"), False)]) is False
-    assert persistence([(D("2025-01-01"), False)]) is False
-    assert persistence([(D("2025-01-01"), True)]) is None
+    assert persistent(("2025-01-01", "positive"), ("2025-03-26", "positive")) is True  # 84 days
+    assert persistent(("2025-01-01", "positive"), ("2025-03-25", "positive")) is None  # 83 days: repeat needed
+    assert persistent(("2025-01-01", "positive"), ("2025-04-30", "negative")) is False
+    assert persistent(("2025-01-01", "negative"),) is False
+    assert persistent(("2025-01-01", "positive"),) is None
 
 
 outcomes = st.sampled_from(["miscarriage", "biochemical", "pul_resolved", "ectopic", "molar", "stillbirth",

@@ -124,15 +124,15 @@ def test_status_is_consistent_with_facts_and_missing(background, labs):
 def test_kleene_combinations_report_next_steps_in_order_without_repeats():
     """Undecided combinations keep their operands and flatten the next steps only when read; the result must
     be the ordered, de-duplicated union, nested at any depth."""
-    from rplnav.criteria.aps import FALSE, TRUE, all_of, any_of, at_least_two, unknown
+    from rplnav.logic import FALSE, TRUE, all_of, any_of, at_least, unknown
 
     a, b, c = unknown("x", "y"), unknown("y", "z"), unknown("w", "x")
     r = any_of([a, FALSE, b])
-    assert r.val is None and r.missing == ("x", "y", "z")
+    assert r.value is None and r.needs == ("x", "y", "z")
     r2 = all_of([r, c, TRUE])
-    assert r2.val is None and r2.missing == ("x", "y", "z", "w")
+    assert r2.value is None and r2.needs == ("x", "y", "z", "w")
     assert any_of([r2, TRUE]) is TRUE and all_of([r2, FALSE]) is FALSE
     assert all_of([TRUE, a]) is a  # a single undecided operand is passed through unchanged
-    assert at_least_two([TRUE, a, b]).missing == ("x", "y", "z")
-    assert at_least_two([TRUE, TRUE, a]) is TRUE and at_least_two([FALSE, FALSE, a]).val is False
+    assert at_least(2, [TRUE, a, b]).needs == ("x", "y", "z")
+    assert at_least(2, [TRUE, TRUE, a]) is TRUE and at_least(2, [FALSE, FALSE, a]).value is False
     assert r2 == all_of([any_of([a, b]), c])  # equality compares value and next steps

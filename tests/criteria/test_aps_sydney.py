@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rplnav.criteria.aps import classify
+from rplnav.facts import FactDeriver
 from rplnav.knowledge.load import default_knowledge
 from rplnav.patient import parse_patient
 
 KB = default_knowledge()
+FACTS = FactDeriver(KB)  # the path every front end takes: patient -> facts (with the APS report)
 ASSESSED = "2026-01-15"
 # Every finding documented and unremarkable, so that only what a test sets can matter.
 CLEAN = {"uterus": "normal", "parental_karyotype": "normal", "thromboses": [], "cardiac_valve": "none",
@@ -38,7 +39,7 @@ def make(pregnancies=(), labs=(), findings: dict[str, Any] | None = None, condit
 
 
 def run(**kw):
-    return classify(make(**kw), KB.tests)
+    return FACTS(make(**kw)).aps
 
 
 def syd(**kw) -> dict[str, Any]:

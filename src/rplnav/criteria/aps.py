@@ -64,15 +64,17 @@ Interpretations that the papers leave open (stated so that a reviewer can disagr
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from rplnav.gestation import format_ga
 from rplnav.knowledge.model import TestSpec
-from rplnav.partial_date import PartialDate, at_least_days_apart
-from rplnav.patient import Lab, Patient, Pregnancy
+from rplnav.labs import Reading, TestHistory, histories, level_reached, persistence
+from rplnav.logic import FALSE, TRUE, Result, all_of, any_of, at_least, unknown
+from rplnav.logic import of as _flag
+from rplnav.partial_date import Event, at_least_days_apart, relation, within_years
+from rplnav.patient import Patient, Pregnancy
 
 LA = "lupus_anticoagulant"
 ACL_G, ACL_M = "anticardiolipin_igg", "anticardiolipin_igm"
@@ -86,7 +88,7 @@ NAMES = {
 MIYAKIS, BARBHAIYA, EULAR = "miyakis-2006", "barbhaiya-2023", "eular-2019"
 
 W10, W16, W20, W34 = 10 * 7, 16 * 7, 20 * 7, 34 * 7
-TWELVE_WEEKS = 12 * 7
+TWELVE_WEEKS = PERSISTENCE_DAYS = 12 * 7
 SYDNEY_ACL = 40.0  # strictly above (Sydney: "> 40 GPL or MPL")
 MODERATE, HIGH = 40.0, 80.0  # 2023: moderate 40-79 units, high >= 80 units
 PLATELETS_LOW, PLATELETS_HIGH = 20.0, 130.0  # 2023 D6, x10^9/L, inclusive
@@ -97,248 +99,29 @@ EXPLANATORY_UTERUS = frozenset(
 )
 HORMONAL_CONDITIONS = ("hypothyroidism", "hyperthyroidism", "diabetes", "hyperprolactinaemia")
 ABNORMAL_POC = frozenset({"aneuploid", "unbalanced_structural"})
-COMBINATION = frozenset({"aspirin_lmwh", "aspirin_lmwh_therapeutic"})
 
 
 # ---------------------------------------------------------------- three-valued values with their next steps
 
-class Tri:
-    """True / False / None (undecided), with the steps that would decide an undecided value.
-
-    Kleene combinations of undecided values keep references to their operands and flatten the next steps
-    only when ``missing`` is read: most intermediate values are never reported, so merging eagerly would
-    cost more than the classification itself.
-    """
-
-    __slots__ = ("val", "_own", "_from", "_flat")
-
-    def __init__(self, val: bool | None, missing: tuple[str, ...] = (), parts: tuple[Tri, ...] = ()):
-        self.val = val
-        self._own = missing
-        self._from = parts
-        self._flat: tuple[str, ...] | None = None if parts else missing
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Every next step, in order of first appearance (a combination lists each step once)."""
-        if self._flat is None:
-            out: dict[str, None] = dict.fromkeys(self._own)
-            for x in self._from:
-                out.update(dict.fromkeys(x.missing))
-            self._flat = tuple(out)
-        return self._flat
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tri) and self.val == other.val and self.missing == other.missing
-
-    def __hash__(self) -> int:
-        return hash((self.val, self.missing))
-
-    def __repr__(self) -> str:
-        return f"Tri({self.val!r}, {self.missing!r})"
+_NOT_TESTED = {name: unknown(f"{name} not tested") for name in NAMES.values()}
 
 
-TRUE, FALSE = Tri(True), Tri(False)
+# ---------------------------------------------------------------- timing rules
 
-
-def unknown(*missing: str) -> Tri:
-    return Tri(None, missing)
-
-
-def all_of(xs: Iterable[Tri]) -> Tri:
-    """Kleene AND: false if any is false, true if all are true, else undecided with every next step."""
-    undecided: list[Tri] = []
-    for x in xs:
-        v = x.val
-        if v is False:
-            return FALSE
-        if v is None:
-            undecided.append(x)
-    if not undecided:
-        return TRUE
-    if len(undecided) == 1:
-        return undecided[0]
-    return Tri(None, (), tuple(undecided))
-
-
-def any_of(xs: Iterable[Tri]) -> Tri:
-    """Kleene OR: true if any is true, false if all are false, else undecided with every next step."""
-    undecided: list[Tri] = []
-    for x in xs:
-        v = x.val
-        if v is True:
-            return TRUE
-        if v is None:
-            undecided.append(x)
-    if not undecided:
-        return FALSE
-    if len(undecided) == 1:
-        return undecided[0]
-    return Tri(None, (), tuple(undecided))
-
-
-def at_least_two(xs: list[Tri]) -> Tri:
-    sure = sum(x.val is True for x in xs)
-    maybe = sum(x.val is None for x in xs)
-    if sure >= 2:
-        return TRUE
-    if sure + maybe < 2:
-        return FALSE
-    return Tri(None, (), tuple(x for x in xs if x.val is None))
-
-
-_NOT_TESTED = {name: Tri(None, (f"{name} not tested",)) for name in NAMES.values()}
-
-
-def _flag(value: bool | None, missing: str) -> Tri:
-    return unknown(missing) if value is None else Tri(value)
-
-
-# ---------------------------------------------------------------- dates
-
-def _add_years(d: dt.date, years: int) -> dt.date:
-    try:
-        return d.replace(year=d.year + years)
-    except ValueError:  # 29 February
-        return d.replace(year=d.year + years, day=28)
-
-
-def within_years(a: PartialDate, b: PartialDate, years: int) -> bool | None:
-    """Whether the two dates are at most ``years`` calendar years apart (either order); three-valued."""
-    if b.latest <= _add_years(a.earliest, years) and a.latest <= _add_years(b.earliest, years):
-        return True
-    if b.earliest > _add_years(a.latest, years) or a.earliest > _add_years(b.latest, years):
-        return False
-    return None
-
-
-class Event(NamedTuple):
-    """A dated (or undated) occurrence that a timing rule is checked against."""
-
-    date: PartialDate | None
-    label: str
-    undatable: bool = False  # the input model has no date field for it
-
-
-def _relation(a: Event, b: Event, fn: Callable[[PartialDate, PartialDate], bool | None], why: str) -> Tri:
-    for e in (a, b):
-        if e.date is None:
-            if e.undatable:
-                return unknown(f"{e.label} has no date in the input, so {why} cannot be checked against it")
-            return unknown(f"give the date of {e.label} ({why})")
-    assert a.date is not None and b.date is not None
-    r = fn(a.date, b.date)
-    if r is None:
-        return unknown(f"give exact dates for {a.label} and {b.label} ({why})")
-    return Tri(r)
-
-
-def _sydney_window(event: Event, test: Event) -> Tri:
+def _sydney_window(event: Event, test: Event) -> Result:
     why = "Sydney timing rule: 12 weeks to 5 years between positive aPL test and clinical event"
     return all_of([
-        _relation(event, test, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS), why),
-        _relation(event, test, lambda x, y: within_years(x, y, SYDNEY_MAX_YEARS), why),
+        relation(event, test, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS), why),
+        relation(event, test, lambda x, y: within_years(x, y, SYDNEY_MAX_YEARS), why),
     ])
 
 
-def _entry_window(event: Event, test: Event) -> Tri:
+def _entry_window(event: Event, test: Event) -> Result:
     why = "2023 entry criterion: positive aPL test within 3 years of the clinical criterion"
-    return _relation(event, test, lambda x, y: within_years(x, y, ENTRY_YEARS), why)
+    return relation(event, test, lambda x, y: within_years(x, y, ENTRY_YEARS), why)
 
 
-# ---------------------------------------------------------------- laboratory results
-
-class Result(NamedTuple):
-    """One aPL result with its positivity at some level."""
-
-    lab: Lab
-    event: Event
-    pos: Tri
-
-
-def _lab_label(lab: Lab, index: int) -> str:
-    name = NAMES.get(lab.test, lab.test)
-    return f"the {name} result of {lab.date}" if lab.date else f"the {name} result labs[{index}]"
-
-
-def _units(test: str) -> str:
-    return {ACL_G: "GPL", ACL_M: "MPL"}.get(test, "U/mL")
-
-
-def sydney_positive(lab: Lab, label: str) -> Tri:
-    """Positivity by the Sydney laboratory criteria for one result."""
-    if lab.result is not None and lab.value is None:
-        if lab.result == "positive":
-            return TRUE
-        if lab.result == "negative":
-            return FALSE
-        return unknown(f"{label} is '{lab.result}'; give positive or negative")
-    if lab.value is None:
-        return unknown(f"{label} has no result")
-    if lab.test in (ACL_G, ACL_M) and lab.value > SYDNEY_ACL:
-        return TRUE
-    if lab.reference_high is not None:
-        return Tri(lab.value > lab.reference_high)
-    limit = " (it is not above 40)" if lab.test in (ACL_G, ACL_M) else ""
-    return unknown(
-        f"give the laboratory's 99th-percentile cut-off (reference_high) for {label} "
-        f"({lab.value:g} {_units(lab.test)}){limit}"
-    )
-
-
-def level_positive(lab: Lab, label: str, level: float) -> Tri:
-    """Whether a solid-phase result reaches a 2023 level (moderate >= 40, high >= 80 units)."""
-    if lab.value is not None:
-        return Tri(lab.value >= level)
-    if lab.result == "negative":
-        return FALSE
-    return unknown(f"give the titre of {label} (2023 levels: moderate 40-79, high >= 80 units)")
-
-
-def persistence(results: list[Result], name: str, today: dt.date, level: str = "") -> Tri:
-    """Positive on two occasions at least 12 weeks apart; three-valued with the repeat test that decides it."""
-    if not results:
-        return _NOT_TESTED.get(name) or unknown(f"{name} not tested")
-    pairs = []
-    for i, a in enumerate(results):
-        for b in results[i + 1:]:
-            if a.pos.val is False or b.pos.val is False:
-                continue
-            apart = _relation(a.event, b.event, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS),
-                              "persistence: positive on 2 occasions at least 12 weeks apart")
-            pairs.append(all_of([a.pos, b.pos, apart]))
-    paired = any_of(pairs)
-    if paired.val is True:
-        return TRUE
-    open_: list[Result] = []
-    for p in results:
-        if p.pos.val is False:
-            continue
-        refuted = p.event.date is not None and any(
-            n.pos.val is False and n.event.date is not None
-            and (n.event.date.earliest - p.event.date.latest).days >= TWELVE_WEEKS
-            for n in results
-        )
-        if not refuted:
-            open_.append(p)
-    if not open_:
-        return paired
-    missing = list(paired.missing)
-    for p in open_:
-        missing += p.pos.missing
-    dated = [p for p in open_ if p.event.date is not None]
-    if dated:
-        first = min(dated, key=lambda p: p.event.date.latest)  # type: ignore[union-attr]
-        assert first.event.date is not None
-        due = max(first.event.date.latest + dt.timedelta(days=TWELVE_WEEKS), today)
-        what = "positive" if first.pos.val else "possibly positive"
-        missing.append(
-            f"repeat {name} on or after {due.isoformat()} (12 weeks after the {what} result of "
-            f"{first.event.date}) to test persistence{level}"
-        )
-    else:
-        missing += [f"give the date of {p.event.label} (persistence needs dated results)" for p in open_]
-    return Tri(None, tuple(dict.fromkeys(missing)))
+LEVELS_ASKED = "2023 levels: moderate 40-79, high >= 80 units"
 
 
 # ---------------------------------------------------------------- criteria
@@ -348,7 +131,7 @@ class Criterion:
     id: str
     text: str
     source: dict[str, str]
-    value: Tri
+    value: Result
     events: list[Event] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     points: int = 0
@@ -396,7 +179,7 @@ def _explained(p: Pregnancy) -> bool:
     return p.poc_karyotype in ABNORMAL_POC or p.morphologically_normal is False
 
 
-def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[Tri, list[int]]:
+def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[Result, list[int]]:
     """>= 3 consecutive recorded spontaneous losses before ``limit`` days; the members of qualifying runs."""
     runs: list[list[tuple[int, bool | None]]] = [[]]
     for i, p in enumerate(pregs):
@@ -420,10 +203,10 @@ def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[T
     missing = [
         f"give the gestational age of {_preg_label(pregs[i], i)} ({name})" for r in maybe for i, v in r if v is None
     ]
-    return Tri(None, tuple(missing)), [i for r in maybe for i, _ in r]
+    return Result(None, tuple(missing)), [i for r in maybe for i, _ in r]
 
 
-def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Tri, Tri, Tri] | None:
+def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Result, Result, Result] | None:
     """(before 34+0 weeks, severe pre-eclampsia, placental insufficiency), or None when not applicable."""
     flagged = p.severe_preeclampsia is True or p.placental_insufficiency is True
     if not flagged:
@@ -434,14 +217,14 @@ def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Tri, Tri, Tri] | None:
     label = _preg_label(p, i)
     before34 = (
         unknown(f"give the gestational age of {label}")
-        if p.gestational_age is None else Tri(p.gestational_age < W34)
+        if p.gestational_age is None else Result(p.gestational_age < W34)
     )
     pe = _flag(p.severe_preeclampsia, f"state whether {label} had severe pre-eclampsia or eclampsia")
     pi = _flag(p.placental_insufficiency, f"state whether {label} had placental insufficiency")
     return before34, pe, pi
 
 
-def _exclusions(patient: Patient) -> tuple[Tri, list[str]]:
+def _exclusions(patient: Patient) -> tuple[Result, list[str]]:
     """Sydney 2(c): maternal anatomical, hormonal and parental chromosomal causes excluded."""
     notes: list[str] = []
     fi = patient.findings
@@ -466,7 +249,7 @@ def _exclusions(patient: Patient) -> tuple[Tri, list[str]]:
         )
     else:
         listed = [c for c in HORMONAL_CONDITIONS if c in patient.conditions]
-        hormonal = Tri(not listed)
+        hormonal = Result(not listed)
         if listed:
             notes.append(f"{', '.join(listed)} listed, so hormonal causes are not excluded")
     return all_of([uterus, karyo, hormonal]), notes
@@ -486,7 +269,7 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
         c.value = unknown("thrombosis history not documented (findings.thromboses; [] when none)")
     else:
         real = [(i, t) for i, t in enumerate(thr) if not t.superficial]
-        c.value = Tri(bool(real))
+        c.value = Result(bool(real))
         c.events = [Event(t.date, f"findings.thromboses[{i}] ({t.type})") for i, t in real]
         c.evidence = [e.label for e in c.events]
     out.append(c)
@@ -501,7 +284,7 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
             continue
         label = _preg_label(p, i)
         if p.gestational_age is not None:
-            ga10 = Tri(p.gestational_age >= W10)
+            ga10 = Result(p.gestational_age >= W10)
         elif p.outcome == "stillbirth":
             ga10 = TRUE  # a stillbirth is by definition well beyond 10 weeks
         else:
@@ -509,10 +292,10 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
         normal = _flag(p.morphologically_normal,
                        f"fetal morphology of {label} not documented (Sydney 2(a) needs a morphologically normal fetus)")
         v = all_of([ga10, normal])
-        if v.val is not False:
+        if v.value is not False:
             values.append(v)
             c.events.append(_preg_event(p, i))
-            if v.val:
+            if v.value:
                 c.evidence.append(label)
     c.value = any_of(values)
     out.append(c)
@@ -533,10 +316,10 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
         label = _preg_label(p, i)
         normal = _flag(p.morphologically_normal, f"neonatal morphology of {label} not documented")
         v = all_of([before34, any_of([pe, pi]), normal])
-        if v.val is not False:
+        if v.value is not False:
             values.append(v)
             c.events.append(_preg_event(p, i))
-            if v.val:
+            if v.value:
                 c.evidence.append(label)
     c.value = any_of(values)
     out.append(c)
@@ -547,13 +330,13 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
                   "anatomical and hormonal abnormalities and parental chromosomal causes excluded",
                   _src(MIYAKIS, "Clinical criterion 2(c) (three consecutive losses before 10 weeks)"), FALSE)
     run, members = _consecutive_early(pregs, W10, "Sydney 2(c): losses before 10 weeks")
-    if run.val is not False:
+    if run.value is not False:
         excluded, why = _exclusions(patient)
         c.value = all_of([run, excluded])
         c.events = [_preg_event(pregs[i], i) for i in members]
-        if run.val:
+        if run.value:
             c.evidence = [_preg_label(pregs[i], i) for i in members]
-        if excluded.val is False:
+        if excluded.value is False:
             notes.append("Three or more consecutive early losses, but Sydney 2(c) requires other causes excluded: "
                          + "; ".join(why) + ".")
     out.append(c)
@@ -567,7 +350,7 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     fi = patient.findings
     out: list[Criterion] = []
 
-    def add(domain: str, cid: str, text: str, points: int, value: Tri, locator: str,
+    def add(domain: str, cid: str, text: str, points: int, value: Result, locator: str,
             events: list[Event] | None = None, evidence: list[str] | None = None) -> None:
         out.append(Criterion(f"acr2023.{domain}.{cid}", text, _src(BARBHAIYA, locator), value,
                              list(events or []), list(evidence or []), points, domain))
@@ -586,15 +369,15 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
         hits = [(i, t) for i, t in enumerate(fi.thromboses) if t.type == kind and not t.superficial]
         events = [Event(t.date, f"findings.thromboses[{i}] ({t.type})") for i, t in hits]
         add(domain, "with_high_risk_profile", f"{what} with a high-risk {profile} profile", low,
-            Tri(bool(hits)), loc, events, [e.label for e in events])
+            Result(bool(hits)), loc, events, [e.label for e in events])
         vals = [
-            Tri(True) if t.high_risk_profile is False else FALSE if t.high_risk_profile else unknown(
+            Result(True) if t.high_risk_profile is False else FALSE if t.high_risk_profile else unknown(
                 f"state whether findings.thromboses[{i}] ({t.type}) occurred with a high-risk {profile} profile")
             for i, t in hits
         ]
-        keep = [e for e, v in zip(events, vals, strict=True) if v.val is not False]
+        keep = [e for e, v in zip(events, vals, strict=True) if v.value is not False]
         add(domain, "without_high_risk_profile", f"{what} without a high-risk {profile} profile", high,
-            any_of(vals), loc, keep, [e.label for e, v in zip(events, vals, strict=True) if v.val])
+            any_of(vals), loc, keep, [e.label for e, v in zip(events, vals, strict=True) if v.value])
 
     # D3 microvascular
     loc = "Clinical domain D3 (microvascular)"
@@ -604,21 +387,21 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
     u = unknown("microvascular features (livedo racemosa, livedoid vasculopathy, aPL nephropathy, pulmonary or "
                 "adrenal haemorrhage, myocardial disease) not documented (findings.microvascular)")
     add("D3", "suspected", "suspected microvascular disease", 2,
-        u if mv is None else Tri(mv in ("suspected", "established")), loc, ev)
+        u if mv is None else Result(mv in ("suspected", "established")), loc, ev)
     add("D3", "established", "established microvascular disease", 5,
-        u if mv is None else Tri(mv == "established"), loc, ev)
+        u if mv is None else Result(mv == "established"), loc, ev)
 
     # D4 obstetric
     loc = "Clinical domain D4 (obstetric)"
     run, members = _consecutive_early(pregs, W16, "2023 D4: deaths before 16 weeks")
-    if run.val is not False:
+    if run.value is not False:
         if fi.uterus in EXPLANATORY_UTERUS or fi.parental_karyotype in (
                 "balanced_translocation", "inversion", "other_abnormal"):
             run = FALSE  # an equally or more likely explanation is documented
     add("D4", "consecutive_early_deaths",
         "three or more consecutive pre-fetal (<10 weeks) and/or early fetal (10+0 to 15+6 weeks) deaths", 1, run,
         loc, [_preg_event(pregs[i], i) for i in members],
-        [_preg_label(pregs[i], i) for i in members] if run.val else [])
+        [_preg_label(pregs[i], i) for i in members] if run.value else [])
     vals, events = [], []
     for i, p in enumerate(pregs):
         if p.outcome not in ("miscarriage", "stillbirth") or _explained(p):
@@ -626,12 +409,12 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
         if p.gestational_age is None:
             v = unknown(f"give the gestational age of {_preg_label(p, i)}")
         else:
-            v = Tri(W16 <= p.gestational_age < W34)
-        if v.val is not False:
+            v = Result(W16 <= p.gestational_age < W34)
+        if v.value is not False:
             vals.append(v)
             events.append(_preg_event(p, i))
     add("D4", "fetal_death_16_34w", "fetal death at 16+0 to 33+6 weeks", 1, any_of(vals), loc, events,
-        [e.label for e, v in zip(events, vals, strict=True) if v.val])
+        [e.label for e, v in zip(events, vals, strict=True) if v.value])
     either, both, ev_either, ev_both = [], [], [], []
     for i, p in enumerate(pregs):
         flags = _preeclampsia_flags(p, i)
@@ -639,18 +422,18 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
             continue
         before34, pe, pi = flags
         v1, v2 = all_of([before34, any_of([pe, pi])]), all_of([before34, pe, pi])
-        if v1.val is not False:
+        if v1.value is not False:
             either.append(v1)
             ev_either.append(_preg_event(p, i))
-        if v2.val is not False:
+        if v2.value is not False:
             both.append(v2)
             ev_both.append(_preg_event(p, i))
     add("D4", "severe_preeclampsia_or_placental_insufficiency",
         "pre-eclampsia with severe features or placental insufficiency with severe features before 34+0 weeks",
-        3, any_of(either), loc, ev_either, [e.label for e, v in zip(ev_either, either, strict=True) if v.val])
+        3, any_of(either), loc, ev_either, [e.label for e, v in zip(ev_either, either, strict=True) if v.value])
     add("D4", "severe_preeclampsia_and_placental_insufficiency",
         "pre-eclampsia with severe features and placental insufficiency with severe features before 34+0 weeks",
-        4, any_of(both), loc, ev_both, [e.label for e, v in zip(ev_both, both, strict=True) if v.val])
+        4, any_of(both), loc, ev_both, [e.label for e, v in zip(ev_both, both, strict=True) if v.value])
 
     # D5 cardiac valve
     loc = "Clinical domain D5 (cardiac valve)"
@@ -659,8 +442,8 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
                 undatable=fi.cardiac_valve_date is None)]
     u = unknown("cardiac valve assessment not documented (findings.cardiac_valve)")
     add("D5", "thickening", "cardiac valve thickening", 2,
-        u if cv is None else Tri(cv in ("thickening", "vegetation")), loc, ev)
-    add("D5", "vegetation", "cardiac valve vegetation", 4, u if cv is None else Tri(cv == "vegetation"), loc, ev)
+        u if cv is None else Result(cv in ("thickening", "vegetation")), loc, ev)
+    add("D5", "vegetation", "cardiac valve vegetation", 4, u if cv is None else Result(cv == "vegetation"), loc, ev)
 
     # D6 haematology
     loc = "Clinical domain D6 (haematology: thrombocytopenia)"
@@ -680,7 +463,7 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
         lowest = min(n for n, _ in counts)
         hit = PLATELETS_LOW <= lowest <= PLATELETS_HIGH
         events = [e for n, e in counts if PLATELETS_LOW <= n <= PLATELETS_HIGH] if hit else []
-        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, Tri(hit), loc, events,
+        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, Result(hit), loc, events,
             [f"lowest platelet count {lowest:g} x10^9/L"] if hit else [])
     return out
 
@@ -714,55 +497,57 @@ class ApsReport:
 _STATUS = {True: "met", False: "not_met", None: "indeterminate"}
 
 
-def _timing(c: Criterion, lab_results: list[Result]) -> Tri:
+def _timing(c: Criterion, lab_results: list[Reading]) -> Result:
     pairs = [all_of([r.pos, _sydney_window(e, r.event)]) for e in c.events for r in lab_results
-             if r.pos.val is not False]
+             if r.pos.value is not False]
     if not c.events:
         return unknown()
     return any_of(pairs)
 
 
-def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, int], dict[str, list[Tri]]]:
+def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, int], dict[str, list[Result]]]:
     """Points per domain (highest met criterion), the most each could still reach, and the undecided
     criteria that could raise a domain's points (their next steps are read only when reported)."""
     lo: dict[str, int] = {}
     hi: dict[str, int] = {}
     for c in crits:
-        d, v = c.domain, c.value.val
+        d, v = c.domain, c.value.value
         if d not in lo:
             lo[d] = hi[d] = 0
         if v is True and c.points > lo[d]:
             lo[d] = c.points
         if v is not False and c.points > hi[d]:
             hi[d] = c.points
-    raising: dict[str, list[Tri]] = {}
+    raising: dict[str, list[Result]] = {}
     for c in crits:
-        if c.value.val is None and c.points > lo[c.domain]:
+        if c.value.value is None and c.points > lo[c.domain]:
             raising.setdefault(c.domain, []).append(c.value)
     return lo, hi, raising
 
 
-def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
-    """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts."""
+def classify(patient: Patient, tests: dict[str, TestSpec],
+             lab_histories: dict[str, TestHistory] | None = None) -> ApsReport:
+    """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts.
+
+    ``lab_histories`` are her laboratory histories as the fact layer read them (rplnav.labs), so that the criteria
+    see exactly the positivity and persistence the work-up sees; they are read here when not given."""
     today = patient.today
-    by_test: dict[str, list[tuple[int, Lab]]] = {t: [] for t in APL_TESTS}
-    for i, lab in enumerate(patient.labs):
-        if lab.test in by_test:
-            by_test[lab.test].append((i, lab))
-    for t in by_test:
-        by_test[t].sort(key=lambda x: (x[1].date.earliest if x[1].date else dt.date.min))
+    if lab_histories is None:
+        lab_histories = histories(patient.labs, tests, NAMES, today, PERSISTENCE_DAYS)
+    by_test = {t: lab_histories[t] for t in APL_TESTS if t in lab_histories}
 
-    labelled = {t: [(lab, Event(lab.date, _lab_label(lab, i))) for i, lab in by_test[t]] for t in APL_TESTS}
+    def at_level(test: str, level: float) -> list[Reading]:
+        return [Reading(r.lab, r.event, level_reached(r.lab, level, r.event.label, LEVELS_ASKED))
+                for r in by_test[test].readings] if test in by_test else []
 
-    def results(test: str, pos_fn: Callable[[Lab, str], Tri]) -> list[Result]:
-        return [Result(lab, ev, pos_fn(lab, ev.label)) for lab, ev in labelled[test]]
-
-    syd = {t: results(t, sydney_positive) for t in APL_TESTS}
-    moderate = {t: results(t, lambda lab, lb: level_positive(lab, lb, MODERATE)) for t in APL_TESTS if t != LA}
-    high = {t: results(t, lambda lab, lb: level_positive(lab, lb, HIGH)) for t in APL_TESTS if t != LA}
-    persist = {t: persistence(syd[t], NAMES[t], today) for t in APL_TESTS}
-    persist_mod = {t: persistence(r, NAMES[t], today, " at >= 40 units") for t, r in moderate.items()}
-    persist_high = {t: persistence(r, NAMES[t], today, " at >= 80 units") for t, r in high.items()}
+    syd = {t: list(by_test[t].readings) if t in by_test else [] for t in APL_TESTS}
+    moderate = {t: at_level(t, MODERATE) for t in APL_TESTS if t != LA}
+    high = {t: at_level(t, HIGH) for t in APL_TESTS if t != LA}
+    persist = {t: by_test[t].persistent if t in by_test else _NOT_TESTED[NAMES[t]] for t in APL_TESTS}
+    persist_mod = {t: persistence(r, NAMES[t], today, PERSISTENCE_DAYS, " at >= 40 units")
+                   for t, r in moderate.items()}
+    persist_high = {t: persistence(r, NAMES[t], today, PERSISTENCE_DAYS, " at >= 80 units")
+                    for t, r in high.items()}
 
     # ---------------- Sydney 2006
     clinical, notes_sydney = _sydney_clinical(patient)
@@ -784,18 +569,18 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     lab_members = {labs[0].id: (LA,), labs[1].id: (ACL_G, ACL_M), labs[2].id: (B2_G, B2_M)}
     for lc in labs:
         for t in lab_members[lc.id]:
-            if persist[t].val:
-                lc.evidence += [r.event.label for r in syd[t] if r.pos.val]
+            if persist[t].value:
+                lc.evidence += [r.event.label for r in syd[t] if r.pos.value]
     lab_results = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
     # While a laboratory criterion is undecided, later results could still satisfy the timing rule.
     # Only pairs where neither criterion is false are ever read (a false criterion decides its pair).
-    timing = {(c.id, lc.id): _timing(c, lab_results[lc.id]) if lc.value.val is not None
+    timing = {(c.id, lc.id): _timing(c, lab_results[lc.id]) if lc.value.value is not None
               else any_of([_timing(c, lab_results[lc.id]), unknown()])
-              for c in clinical if c.value.val is not False for lc in labs if lc.value.val is not False}
+              for c in clinical if c.value.value is not False for lc in labs if lc.value.value is not False}
 
-    def sydney_for(cs: list[Criterion]) -> Tri:
-        return any_of(all_of([c.value, lc.value, timing[(c.id, lc.id)]]) for c in cs if c.value.val is not False
-                      for lc in labs if lc.value.val is not False)
+    def sydney_for(cs: list[Criterion]) -> Result:
+        return any_of(all_of([c.value, lc.value, timing[(c.id, lc.id)]]) for c in cs if c.value.value is not False
+                      for lc in labs if lc.value.value is not False)
 
     sydney = sydney_for(clinical)
     obstetric = sydney_for([c for c in clinical if c.id != "sydney.clinical.vascular_thrombosis"])
@@ -803,34 +588,34 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     lab_criteria = any_of(lc.value for lc in labs)
     clin_any = any_of(c.value for c in clinical)
     timing_ok = any_of(timing[(c.id, lc.id)] for c in clinical for lc in labs
-                       if c.value.val is True and lc.value.val is True)
-    if clin_any.val and lab_criteria.val and timing_ok.val is False:
+                       if c.value.value is True and lc.value.value is True)
+    if clin_any.value and lab_criteria.value and timing_ok.value is False:
         notes_sydney.append(
             "Clinical and laboratory criteria are met, but every positive aPL test is less than 12 weeks or more "
             "than 5 years from the clinical events, so Sydney 2006 advises against classification."
         )
 
-    def tword(v: Tri) -> str:
-        return {True: "satisfied", False: "not satisfied", None: "undecided"}[v.val]
+    def tword(v: Result) -> str:
+        return {True: "satisfied", False: "not satisfied", None: "undecided"}[v.value]
 
     sydney_dict: dict[str, Any] = {
         "definition": "Miyakis 2006 (revised Sapporo / Sydney)",
-        "status": _STATUS[sydney.val],
+        "status": _STATUS[sydney.value],
         "clinical": [
-            c.entry(timing_rule=tword(any_of(timing[(c.id, lc.id)] for lc in labs if lc.value.val is True)))
-            for c in clinical if c.value.val is True
+            c.entry(timing_rule=tword(any_of(timing[(c.id, lc.id)] for lc in labs if lc.value.value is True)))
+            for c in clinical if c.value.value is True
         ],
-        "laboratory": [lc.entry() for lc in labs if lc.value.val is True],
-        "undecided": [c.id for c in clinical + labs if c.value.val is None],
+        "laboratory": [lc.entry() for lc in labs if lc.value.value is True],
+        "undecided": [c.id for c in clinical + labs if c.value.value is None],
         "timing_rule": {
             "text": "not classified if less than 12 weeks or more than 5 years separate the positive aPL test "
                     "and the clinical manifestation",
-            "status": tword(timing_ok) if clin_any.val and lab_criteria.val else "not applicable",
+            "status": tword(timing_ok) if clin_any.value and lab_criteria.value else "not applicable",
             "source": dict(_src(MIYAKIS, "Timing footnote to the criteria (12 weeks to 5 years)")),
         },
         "rule": {"text": "at least 1 clinical and 1 laboratory criterion",
                  "source": dict(_src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)"))},
-        "missing": _tidy(sydney.missing) if sydney.val is None else [],
+        "missing": _tidy(sydney.needs) if sydney.value is None else [],
     }
 
     # ---------------- 2023 ACR/EULAR
@@ -858,46 +643,46 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     lab_points, lab_possible = sum(l_lo.values()), sum(l_hi.values())
 
     entry_tests = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
-    def entry_pair(c: Criterion, e: Event, r: Result) -> Tri:
+    def entry_pair(c: Criterion, e: Event, r: Reading) -> Result:
         window = _entry_window(e, r.event)
-        if c.value.val is None:  # ask for the finding first; its date only matters once it is documented
-            window = Tri(window.val)
+        if c.value.value is None:  # ask for the finding first; its date only matters once it is documented
+            window = Result(window.value)
         return all_of([c.value, r.pos, window])
 
     entry_pairs = [
         entry_pair(c, e, r)
-        for c in clin23 if c.value.val is not False for e in c.events for r in entry_tests if r.pos.val is not False
+        for c in clin23 if c.value.value is not False for e in c.events for r in entry_tests if r.pos.value is not False
     ]
     entry_clinical = any_of(c.value for c in clin23)
-    untested = [_NOT_TESTED[NAMES[t]] for t in APL_TESTS if not by_test[t]]
-    entry = FALSE if entry_clinical.val is False else any_of(entry_pairs + untested)
-    if entry.val is False:
+    untested = [_NOT_TESTED[NAMES[t]] for t in APL_TESTS if t not in by_test]
+    entry = FALSE if entry_clinical.value is False else any_of(entry_pairs + untested)
+    if entry.value is False:
         status23 = "entry_not_met"
     elif clinical_possible < 3 or lab_possible < 3:
         status23 = "not_met"
-    elif entry.val and clinical_points >= 3 and lab_points >= 3:
+    elif entry.value and clinical_points >= 3 and lab_points >= 3:
         status23 = "met"
     else:
         status23 = "indeterminate"
     missing23: list[str] = []
     if status23 == "indeterminate":
-        if entry.val is None:
-            missing23 += entry.missing
+        if entry.value is None:
+            missing23 += entry.needs
         if lab_points < 3:
-            missing23 += [m for d in ("D7", "D8") for x in l_missing.get(d, []) for m in x.missing]
+            missing23 += [m for d in ("D7", "D8") for x in l_missing.get(d, []) for m in x.needs]
         if clinical_points < 3:
             missing23 += [m for d in ("D1", "D2", "D3", "D4", "D5", "D6") for x in c_missing.get(d, [])
-                          for m in x.missing]
+                          for m in x.needs]
     all23 = clin23 + lab23
     best = {}
     for c in all23:
-        if c.value.val is True and c.points == (c_lo | l_lo)[c.domain]:
+        if c.value.value is True and c.points == (c_lo | l_lo)[c.domain]:
             best.setdefault(c.domain, c)
     acr_dict: dict[str, Any] = {
         "definition": "Barbhaiya 2023 (ACR/EULAR)",
         "status": status23,
         "entry": {
-            "met": entry.val,
+            "met": entry.value,
             "text": "at least one clinical criterion (D1-D6) and a positive aPL test (lupus anticoagulant, or "
                     "aCL/anti-β2GPI at moderate-to-high level) within 3 years of it",
             "source": dict(_src(BARBHAIYA, "Entry criterion")),
@@ -922,7 +707,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
                                  "for information"
 
     # ---------------- disagreement notes
-    note = _disagreement(sydney.val, status23, clinical_points, clinical_possible, lab_points, best, c_missing)
+    note = _disagreement(sydney.value, status23, clinical_points, clinical_possible, lab_points, best, c_missing)
     if note:
         notes_sydney.append(note)
         acr_dict["note"] = note
@@ -931,12 +716,8 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
 
     # ---------------- facts
     acr_val = {"met": True, "not_met": False, "entry_not_met": False}.get(status23)
-    loss_despite = any(
-        p.is_loss and (bool(COMBINATION & set(p.treatments)) or {"aspirin", "lmwh"} <= set(p.treatments))
-        for p in patient.pregnancies
-    )
 
-    def ever(t: str) -> Tri:
+    def ever(t: str) -> Result:
         """Positive at least once: Sydney positivity, or (aCL/anti-β2GPI) the 2023 moderate level."""
         if not syd[t]:
             return _NOT_TESTED[NAMES[t]]
@@ -948,25 +729,24 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
     any_positive = any_of(ever(t) for t in APL_TESTS if syd[t]) if all_results else unknown("no aPL test recorded")
     acl_ever, b2_ever = any_of([ever(ACL_G), ever(ACL_M)]), any_of([ever(B2_G), ever(B2_M)])
     high_titre = any_of(persist_high.values())
-    high_risk = any_of([persist[LA], at_least_two([persist[LA], labs[1].value, labs[2].value]), high_titre])
+    high_risk = any_of([persist[LA], at_least(2, [persist[LA], labs[1].value, labs[2].value]), high_titre])
 
     facts = {
-        "aps.sydney_2006": sydney.val,
+        "aps.sydney_2006": sydney.value,
         "aps.acr_eular_2023": acr_val,
-        "aps.any_met": any_of([sydney, Tri(acr_val)]).val,
-        "aps.obstetric": obstetric.val,
-        "aps.thrombotic": thrombotic.val,
-        "aps.refractory_obstetric": all_of([obstetric, Tri(loss_despite)]).val,
-        "apl.any_positive": any_positive.val,
-        "apl.laboratory_criteria": lab_criteria.val,
-        "apl.la_positive": ever(LA).val,
-        "apl.la_persistent": persist[LA].val,
-        "apl.triple_positive": all_of([ever(LA), acl_ever, b2_ever]).val,
-        "apl.high_risk_profile": high_risk.val,
-        "apl.tested_panel": all(by_test[t] for t in APL_TESTS),
+        "aps.any_met": any_of([sydney, Result(acr_val)]).value,
+        "aps.obstetric": obstetric.value,
+        "aps.thrombotic": thrombotic.value,
+        "apl.any_positive": any_positive.value,
+        "apl.laboratory_criteria": lab_criteria.value,
+        "apl.la_positive": ever(LA).value,
+        "apl.la_persistent": persist[LA].value,
+        "apl.triple_positive": all_of([ever(LA), acl_ever, b2_ever]).value,
+        "apl.high_risk_profile": high_risk.value,
+        "apl.tested_panel": all(t in by_test for t in APL_TESTS),
     }
     sydney_dict["high_risk_profile"] = {
-        "value": high_risk.val,
+        "value": high_risk.value,
         "text": "EULAR 2019 high-risk aPL profile: lupus anticoagulant, more than one aPL type, or persistently "
                 "high titres (>= 80 units taken as high), each on 2 or more occasions at least 12 weeks apart",
         "source": {**_src(EULAR, "Overarching principles, Table 1 (definition of high-risk aPL profile)"),
@@ -977,7 +757,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec]) -> ApsReport:
 
 
 def _disagreement(sydney: bool | None, status23: str, clinical_points: int, clinical_possible: int,
-                  lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[Tri]]) -> str | None:
+                  lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[Result]]) -> str | None:
     """Explain why Sydney 2006 classifies and the 2023 criteria do not (or might not)."""
     if sydney is not True or status23 == "met":
         return None

@@ -132,6 +132,8 @@ class PositiveRule(Strict):
     at_or_above: float | None = None
     below: float | None = None
     use_reference_high: bool = Field(False, description="the lab's upper limit decides when it is given")
+    reference_high_means: str = Field("upper reference limit",
+                                      description="what the laboratory's limit is, as the source names it")
     source: SourceRef
 
 
