@@ -43,6 +43,8 @@ class Citations:
 
     def __call__(self, ref: SourceRef) -> dict[str, Any]:
         self.cited[ref.document] = None
+        if ref.secondary is not None:
+            self.cited[ref.secondary.document] = None
         return self.engine.source_dict(ref)
 
 
@@ -101,7 +103,9 @@ class Engine:
         """The output form of a source reference (built once; treat as read-only)."""
         out = self._sources.get(id(ref))
         if out is None:
-            out = {"document": ref.document, "locator": ref.locator, "verified": ref.verified}
+            out = {"document": ref.document, "locator": ref.locator, "verified": ref.verified, "tier": ref.tier}
+            if ref.secondary is not None:
+                out["secondary"] = {"document": ref.secondary.document, "locator": ref.secondary.locator}
             if ref.note:
                 out["note"] = ref.note
             self._sources[id(ref)] = out
@@ -231,6 +235,8 @@ class Engine:
     def _stance(self, r: Any, node: rules.Node, facts: dict[str, Any], src: Any) -> dict[str, Any]:
         static, names, values_of = self._static[r.id]
         src.cited[r.source.document] = None  # record the citation
+        if r.source.secondary is not None:
+            src.cited[r.source.secondary.document] = None
         # The verdict depends only on the values of the facts the population names, which repeat across
         # patients, so the stance is memoised per recommendation (bounded) and the same dictionary is shared
         # by every assessment that reaches it: assessment documents are read-only views.

@@ -6,6 +6,7 @@ command exits 2 (1 for an invalid knowledge base), as the contract requires.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import StrEnum
@@ -167,13 +168,24 @@ def kb_check(
     )
 
 
+class StatsFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
 @kb_app.command("stats")
-def kb_stats() -> None:
-    """Coverage: therapies × guidelines, recommendations per guideline, share verified."""
+def kb_stats(
+    format: Annotated[StatsFormat, typer.Option("--format", "-f", help="output format")] = StatsFormat.text,
+) -> None:
+    """Coverage: therapies × guidelines, recommendations per guideline, verification by guideline and tier."""
     from rplnav.kbstats import coverage, render_stats
 
     engine = _engine()
-    typer.echo(render_stats(coverage(engine.kb)))
+    stats = coverage(engine.kb)
+    if format is StatsFormat.json:
+        typer.echo(json.dumps(stats, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_stats(stats))
 
 
 @app.command()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rplnav.knowledge.load import Knowledge
+from rplnav.knowledge.model import TIERS
+from rplnav.knowledge.refs import source_refs
 
 ABBREV = {
     "strong_for": "S+", "conditional_for": "C+", "good_practice": "GP", "research_only": "R",
@@ -16,6 +18,49 @@ SILENT = "silent"
 
 def _share(n: int, d: int) -> float:
     return round(n / d, 3) if d else 0.0
+
+
+def _tally(sites: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"total": len(sites)} | {t: 0 for t in TIERS}
+    for s in sites:
+        out[s.ref.tier] += 1
+    out["share_primary"] = _share(out["primary"], len(sites))
+    out["share_primary_or_secondary"] = _share(out["primary"] + out["secondary"], len(sites))
+    return out
+
+
+def verification(kb: Knowledge) -> dict[str, Any]:
+    """Source references by tier (primary / secondary / unverified): overall, per guideline, per other kind.
+
+    A reference belongs to a guideline when it sits on one of its recommendations or cites the guideline's
+    own document; the rest (trials, labels, seed documents, criteria) are grouped by the kind of document.
+    Secondary reads in a seed document are counted apart, since the seeds are where the statements came from.
+    """
+    sites = list(source_refs(kb))
+    groups: dict[str, list[Any]] = {g: [] for g in kb.guidelines}
+    others: dict[str, list[Any]] = {}
+    sections: dict[str, list[Any]] = {}
+    for s in sites:
+        if s.guideline is not None:
+            groups[s.guideline].append(s)
+        else:
+            src = kb.sources.get(s.ref.document)
+            others.setdefault(src.kind if src else "unknown", []).append(s)
+        sections.setdefault(s.section, []).append(s)
+    secondary_docs: dict[str, int] = {}
+    for s in sites:
+        if s.ref.secondary is not None:
+            secondary_docs[s.ref.secondary.document] = secondary_docs.get(s.ref.secondary.document, 0) + 1
+    seed_secondary = sum(1 for s in sites if s.ref.tier == "secondary" and s.ref.secondary is not None
+                         and getattr(kb.sources.get(s.ref.secondary.document), "kind", None) == "seed")
+    return {
+        **_tally(sites),
+        "secondary_in_seed_documents": seed_secondary,
+        "by_guideline": {g: _tally(v) for g, v in groups.items()},
+        "by_document_kind": {k: _tally(v) for k, v in sorted(others.items())},
+        "by_section": {k: _tally(v) for k, v in sections.items()},
+        "secondary_sources": dict(sorted(secondary_docs.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
 
 
 def coverage(kb: Knowledge) -> dict[str, Any]:
@@ -65,6 +110,7 @@ def coverage(kb: Knowledge) -> dict[str, Any]:
         "silent_tests": [t for t in tests if all(v == SILENT for v in w_matrix[t].values())],
         "alerts": len(kb.alerts),
         "alerts_verified": sum(a.source.verified for a in kb.alerts),
+        "verification": verification(kb),
     }
 
 
@@ -103,8 +149,32 @@ def render_stats(stats: dict[str, Any]) -> str:
     v = stats["verified"]
     out.append(f"{'all':<20} {'':>7} {'':>5} {v['total']:>6} {v['verified']:>9} {v['share']:>6.0%}")
     out += ["", f"Alerts: {stats['alerts']} ({stats['alerts_verified']} verified)"]
+    out += [""] + render_verification(stats["verification"])
     if stats["silent_therapies"]:
         out.append("Therapies no guideline speaks to: " + ", ".join(stats["silent_therapies"]))
     if stats["silent_tests"]:
         out.append("Tests no guideline speaks to: " + ", ".join(stats["silent_tests"]))
     return "\n".join(out) + "\n"
+
+
+def _tier_row(name: str, c: dict[str, Any], width: int) -> str:
+    return (f"{name:<{width}} {c['total']:>6} {c['primary']:>8} {c['secondary']:>10} {c['unverified']:>11} "
+            f"{c['share_primary']:>8.0%} {c['share_primary_or_secondary']:>10.0%}")
+
+
+def render_verification(v: dict[str, Any]) -> list[str]:
+    """The tier table: every source reference, by guideline and by kind of other document."""
+    names = [*v["by_guideline"], *(f"{k} documents" for k in v["by_document_kind"]), "all source references"]
+    w = max(len(n) for n in names)
+    out = ["Verification of source references (primary = read in the source itself; secondary = read in a "
+           "named source that reports it)",
+           f"{'':<{w}} {'refs':>6} {'primary':>8} {'secondary':>10} {'unverified':>11} {'primary%':>8} "
+           f"{'checked%':>10}"]
+    out += [_tier_row(g, c, w) for g, c in v["by_guideline"].items()]
+    out += [_tier_row(f"{k} documents", c, w) for k, c in v["by_document_kind"].items()]
+    out.append(_tier_row("all source references", v, w))
+    if v["secondary_in_seed_documents"]:
+        out.append(f"({v['secondary_in_seed_documents']} of the secondary reads are in the seed documents.)")
+    if v["secondary_sources"]:
+        out.append("Secondary sources read: " + ", ".join(f"{k} ({n})" for k, n in v["secondary_sources"].items()))
+    return out

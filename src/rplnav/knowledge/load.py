@@ -139,6 +139,11 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
             problems.append(f"{at}: no source")
         elif ref.document not in kb.sources:
             problems.append(f"{at}: source document '{ref.document}' is not in sources.yaml")
+        if ref is not None and ref.secondary is not None:
+            if ref.secondary.document not in kb.sources:
+                problems.append(f"{at}: secondary source '{ref.secondary.document}' is not in sources.yaml")
+            elif ref.secondary.document == ref.document:
+                problems.append(f"{at}: the secondary source must differ from the document it reports")
 
     def check_condition(spec: Any, at: str, key: str) -> None:
         try:

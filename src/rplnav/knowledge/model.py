@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Stance = Literal[
     "strong_for",
@@ -32,13 +32,49 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Tier = Literal["primary", "secondary", "unverified"]
+TIERS: tuple[str, ...] = Tier.__args__  # type: ignore[attr-defined]
+
+
+class SecondaryRef(Strict):
+    """A secondary source (review table, national summary, slide deck) in which the statement was read."""
+
+    document: str = Field(description="id of an entry in sources.yaml")
+    locator: str = Field(min_length=1, description="where in the secondary source the statement is quoted")
+
+
 class SourceRef(Strict):
-    """Where a statement comes from: a source id, the place in it, and whether we read it there."""
+    """Where a statement comes from: a source id, the place in it, and how far we could check it.
+
+    `tier` says what the statement was checked against: the primary text itself (`primary`, the only tier
+    with `verified: true`), a named secondary source that reports it (`secondary`, with `secondary` naming
+    that source), or nothing yet (`unverified`). Left out, it follows `verified`.
+    """
 
     document: str = Field(description="id of an entry in sources.yaml")
     locator: str = Field(min_length=1, description="section, table, recommendation or slide")
     verified: bool = Field(description="true only when read in the primary source or its official abstract/table")
+    tier: Tier = Field("unverified", description="primary | secondary | unverified (default: from `verified`)")
+    secondary: SecondaryRef | None = Field(None, description="the secondary source read, when tier is secondary")
     note: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tier(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tier" not in data and isinstance(data.get("verified"), bool):
+            return {**data, "tier": "primary" if data["verified"] else "unverified"}
+        return data
+
+    @model_validator(mode="after")
+    def _tier_consistent(self) -> SourceRef:
+        if (self.tier == "primary") != self.verified:
+            raise ValueError(f"tier '{self.tier}' contradicts verified: {str(self.verified).lower()} "
+                             "(verified is true exactly for primary reads)")
+        if self.tier == "secondary" and self.secondary is None:
+            raise ValueError("tier 'secondary' needs `secondary: {document, locator}` naming the source read")
+        if self.tier == "unverified" and self.secondary is not None:
+            raise ValueError("a statement read in a secondary source has tier 'secondary', not 'unverified'")
+        return self
 
 
 class Source(Strict):

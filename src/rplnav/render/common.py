@@ -52,6 +52,9 @@ def source_text(src: dict[str, Any] | None) -> str:
     if not src:
         return ""
     mark = "" if src.get("verified") else " (unverified)"
+    sec = src.get("secondary")
+    if sec and src.get("tier") == "secondary":
+        mark = f" (not read in the source itself; read in {sec['document']}, {sec['locator']})"
     return f"{src['document']}, {src['locator']}{mark}"
 
 
