@@ -14,6 +14,28 @@ ABBREV = {
     "strong_against": "S-", "not_permitted": "NP",
 }
 SILENT = "silent"
+NOT_ENCODED = "not_encoded"
+
+
+def topics_of(kb: Knowledge) -> dict[str, set[str]]:
+    """therapy or test id -> the topics it belongs to."""
+    out: dict[str, set[str]] = {}
+    for tp in kb.topics.values():
+        for x in [*tp.therapies, *tp.tests]:
+            out.setdefault(x, set()).add(tp.id)
+    return out
+
+
+def empty_cell(kb: Knowledge, item: str, guideline: str, item_topics: dict[str, set[str]]) -> str:
+    """What a guideline with no encoded statement on `item` means: silent, or a gap in this knowledge base.
+
+    It is a gap ("not_encoded") when the guideline covers a topic the item belongs to, or when the guideline
+    has no topic list (so its silence is not established); otherwise the guideline is silent.
+    """
+    g = kb.guidelines[guideline]
+    if g.covers is None or item_topics.get(item, set()) & set(g.covers.topics):
+        return NOT_ENCODED
+    return SILENT
 
 
 def _share(n: int, d: int) -> float:
@@ -69,14 +91,17 @@ def coverage(kb: Knowledge) -> dict[str, Any]:
     therapies = list(kb.therapies)
     tests = kb.workup_ids()
 
+    item_topics = topics_of(kb)
+
     def matrix(rows: list[str], attr: str) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {r: {g: SILENT for g in guidelines} for r in rows}
+        out: dict[str, dict[str, Any]] = {r: {g: empty_cell(kb, r, g, item_topics) for g in guidelines}
+                                          for r in rows}
         for rec in kb.recommendations:
             key = getattr(rec, attr)
             if key is None or key not in out:
                 continue
             cell = out[key][rec.guideline]
-            stances = [] if cell == SILENT else cell
+            stances = cell if isinstance(cell, list) else []
             if rec.stance not in stances:
                 stances.append(rec.stance)
             out[key][rec.guideline] = stances
@@ -106,8 +131,11 @@ def coverage(kb: Knowledge) -> dict[str, Any]:
         "test_matrix": w_matrix,
         "recommendations_per_guideline": per_guideline,
         "verified": {"total": total, "verified": verified, "share": _share(verified, total)},
-        "silent_therapies": [t for t in therapies if all(v == SILENT for v in t_matrix[t].values())],
-        "silent_tests": [t for t in tests if all(v == SILENT for v in w_matrix[t].values())],
+        "silent_therapies": [t for t in therapies if not any(isinstance(v, list) for v in t_matrix[t].values())],
+        "silent_tests": [t for t in tests if not any(isinstance(v, list) for v in w_matrix[t].values())],
+        "not_encoded": sum(v == NOT_ENCODED for m in (t_matrix, w_matrix) for row in m.values() for v in row.values()),
+        "topics": {tp.id: {"label": tp.label, "therapies": tp.therapies, "tests": tp.tests} for tp in kb.topics.values()},
+        "covers": {g.id: (g.covers.topics if g.covers else None) for g in kb.guidelines.values()},
         "alerts": len(kb.alerts),
         "alerts_verified": sum(a.source.verified for a in kb.alerts),
         "verification": verification(kb),
@@ -124,7 +152,9 @@ def _table(title: str, rows: list[str], m: dict[str, dict[str, Any]], guidelines
     first = max(len(title), *(len(r) for r in rows))
     def cell(r: str, g: str) -> str:
         v = m[r][g]
-        return "." if v == SILENT else "/".join(ABBREV[s] for s in v)
+        if v == SILENT:
+            return "."
+        return "?" if v == NOT_ENCODED else "/".join(ABBREV[s] for s in v)
 
     widths = [max(len(h), *(len(cell(r, g)) for r in rows)) for h, g in zip(heads, guidelines, strict=True)]
     line = [title.ljust(first) + "  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))]
@@ -141,7 +171,8 @@ def render_stats(stats: dict[str, Any]) -> str:
     out += _table("therapy", stats["therapies"], stats["therapy_matrix"], g)
     out += [""]
     out += _table("test / investigation", stats["tests"], stats["test_matrix"], g)
-    out += ["", "Legend: " + ", ".join(f"{v} = {k.replace('_', ' ')}" for k, v in ABBREV.items()) + ", . = silent", ""]
+    out += ["", "Legend: " + ", ".join(f"{v} = {k.replace('_', ' ')}" for k, v in ABBREV.items()) + ", . = silent (the guideline does not cover the topic), ? = not encoded (the guideline covers the "
+            "topic; no statement of it is in this knowledge base)", ""]
     out.append(f"{'guideline':<20} {'therapy':>7} {'test':>5} {'total':>6} {'verified':>9} {'share':>6}")
     for name, c in stats["recommendations_per_guideline"].items():
         out.append(f"{name:<20} {c['therapy']:>7} {c['test']:>5} {c['total']:>6} {c['verified']:>9} "
@@ -151,9 +182,9 @@ def render_stats(stats: dict[str, Any]) -> str:
     out += ["", f"Alerts: {stats['alerts']} ({stats['alerts_verified']} verified)"]
     out += [""] + render_verification(stats["verification"])
     if stats["silent_therapies"]:
-        out.append("Therapies no guideline speaks to: " + ", ".join(stats["silent_therapies"]))
+        out.append("Therapies with no encoded statement: " + ", ".join(stats["silent_therapies"]))
     if stats["silent_tests"]:
-        out.append("Tests no guideline speaks to: " + ", ".join(stats["silent_tests"]))
+        out.append("Tests with no encoded statement: " + ", ".join(stats["silent_tests"]))
     return "\n".join(out) + "\n"
 
 

@@ -79,3 +79,21 @@ def test_kb_stats_json_and_text():
     assert text.exit_code == 0 and "Verification of source references" in text.output
     bad = runner.invoke(app, ["kb", "stats", "--format", "xml"])
     assert bad.exit_code == 2
+
+
+def test_topics_and_covers_are_checked(tmp_path):
+    """Every therapy and test belongs to a topic and `covers` names known topics, or kb check says which."""
+    import shutil
+
+    from rplnav.knowledge.load import KNOWLEDGE_DIR, load
+
+    root = tmp_path / "kb"
+    shutil.copytree(KNOWLEDGE_DIR, root)
+    g = root / "guidelines.yaml"
+    text = g.read_text(encoding="utf-8")
+    text = text.replace("therapies: [metformin, bromocriptine]", "therapies: [metformin]")
+    text = text.replace("    covers:\n      topics: [progesterone]", "    covers:\n      topics: [progesteron]")
+    g.write_text(text, encoding="utf-8")
+    _, problems = load(root, strict=False)
+    assert any("'bromocriptine' belongs to no topic" in p for p in problems), problems
+    assert any("unknown topic 'progesteron'" in p for p in problems), problems

@@ -141,3 +141,21 @@ def test_browser_aps_patient(live_server, tmp_path):
             assert pdf.startswith(b"%PDF-")
         finally:
             ctx.close()
+
+
+def test_comparison_page_tells_a_gap_from_silence(client):
+    """NICE NG126 covers only progesterone: it is silent on levothyroxine. ESHRE covers luteal support, so its
+    missing dydrogesterone statement is a gap in this knowledge base ("not encoded"), not silence."""
+    import re
+
+    page = client.get("/guidelines").text
+    heads = re.findall(r'<th scope="col">([^<]+)</th>', page)[1:]
+
+    def cell(therapy_href: str, guideline: str) -> str:
+        row = re.search(rf'<tr><th scope="row"><a href="/therapies/{therapy_href}">.*?</tr>', page).group(0)
+        cells = re.findall(r"<td[^>]*>.*?</td>", row)
+        return cells[heads.index(guideline)]
+
+    assert 'class="na"' in cell("levothyroxine", "NICE-NG126")
+    assert "not encoded" in cell("dydrogesterone", "ESHRE-2022")
+    assert "not encoded" not in cell("ivig", "ESHRE-2022") and "st-" in cell("ivig", "ESHRE-2022")

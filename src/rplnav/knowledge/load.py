@@ -28,6 +28,7 @@ from rplnav.knowledge.model import (
     Study,
     TestSpec,
     Therapy,
+    Topic,
 )
 
 KNOWLEDGE_DIR = Path(__file__).parent
@@ -37,6 +38,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SECTIONS: dict[str, type] = {
     "sources": Source,
     "guidelines": Guideline,
+    "topics": Topic,
     "therapies": Therapy,
     "tests": TestSpec,
     "investigations": Investigation,
@@ -67,6 +69,7 @@ class Knowledge:
     alerts: list[Alert]
     prognosis: list[PrognosisTable]
     studies: list[Study] = field(default_factory=list)
+    topics: dict[str, Topic] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     conditions: dict[str, rules.Node] = field(default_factory=dict)
 
@@ -160,6 +163,24 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         check_source(g.source, where[f"guidelines:{g.id}"])
         if g.supersedes and g.supersedes not in kb.guidelines:
             problems.append(f"{where[f'guidelines:{g.id}']}: supersedes unknown guideline '{g.supersedes}'")
+        if g.covers is not None:
+            check_source(g.covers.source, where[f"guidelines:{g.id}"] + ".covers")
+            for tp in g.covers.topics:
+                if tp not in kb.topics:
+                    problems.append(f"{where[f'guidelines:{g.id}']}.covers: unknown topic '{tp}'")
+    in_topic: set[str] = set()
+    for tp in kb.topics.values():
+        for x in tp.therapies:
+            if x not in kb.therapies:
+                problems.append(f"{where[f'topics:{tp.id}']}: unknown therapy '{x}'")
+        for x in tp.tests:
+            if x not in kb.tests and x not in kb.investigations:
+                problems.append(f"{where[f'topics:{tp.id}']}: unknown test '{x}'")
+        in_topic.update(tp.therapies, tp.tests)
+    if kb.topics:
+        for x in [*kb.therapies, *kb.tests, *kb.investigations]:
+            if x not in in_topic:
+                problems.append(f"topics: '{x}' belongs to no topic, so coverage cannot be told from silence")
     for t in kb.therapies.values():
         at = where[f"therapies:{t.id}"]
         check_source(t.source, at)
@@ -254,6 +275,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         alerts=[v for _, v in validated["alerts"].values()],
         prognosis=[v for _, v in validated["prognosis"].values()],
         studies=[v for _, v in validated["studies"].values()],
+        topics={k: v for k, (_, v) in validated["topics"].items()},
         files=files,
     )
     problems += cross_check(kb, where)

@@ -89,6 +89,26 @@ class Source(Strict):
     note: str | None = None
 
 
+class Topic(Strict):
+    """An area of RPL care that a guideline may or may not address, with the therapies and tests in it.
+
+    A guideline that lists a topic under `covers` speaks to that area, so a therapy of the topic with no
+    encoded statement is "not encoded" (a gap in this knowledge base), not "the guideline is silent".
+    """
+
+    id: str
+    label: str
+    therapies: list[str] = []
+    tests: list[str] = Field(default_factory=list, description="lab tests and investigations")
+
+
+class Coverage(Strict):
+    """The topics a guideline addresses, and where its scope or contents say so."""
+
+    topics: list[str] = Field(min_length=1)
+    source: SourceRef
+
+
 class Guideline(Strict):
     id: str
     body: str
@@ -99,6 +119,7 @@ class Guideline(Strict):
     rpl_definition: str | None = None
     definition_algorithm: str | None = Field(None, description="id of the coded RPL definition, if any")
     supersedes: str | None = None
+    covers: Coverage | None = Field(None, description="topics the guideline addresses (ids from `topics`)")
     source: SourceRef
 
 

@@ -299,12 +299,17 @@ async def guidelines_page(request: Request) -> HTMLResponse:
             if isinstance(v, list) and v:
                 tds.append("<td>" + " ".join(f'<span class="st st-{s}">{html.escape(stance_label(s))}</span>'
                                              for s in v) + "</td>")
+            elif v == "not_encoded":
+                tds.append('<td class="ne" title="The guideline covers this topic; no statement of it is encoded '
+                           'in this knowledge base">not encoded</td>')
             else:
-                tds.append('<td class="na">—</td>')
+                tds.append('<td class="na" title="The guideline does not cover this topic">—</td>')
         rows.append(f'<tr><th scope="row"><a href="/therapies/{html.escape(tid)}">{html.escape(name)}</a></th>'
                     + "".join(tds) + "</tr>")
-    body = ('<p class="muted">Every stance each guideline takes on each therapy, for any population; "—" = the '
-            'guideline is silent. Knowledge version <code>' + html.escape(kb.version) + '</code>.</p>'
+    body = ('<p class="muted">Every stance each guideline takes on each therapy, for any population. '
+            '"—" = the guideline is silent (it does not cover the topic); "not encoded" = the guideline covers the '
+            'topic but none of its statements on this therapy is in this knowledge base yet. '
+            'Knowledge version <code>' + html.escape(kb.version) + '</code>.</p>'
             '<div class="scroll"><table class="matrix" id="guideline-matrix"><thead><tr><th scope="col">Therapy</th>'
             + head + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
     return _page("page.html", title="Guideline comparison", body=body)
