@@ -10,7 +10,7 @@ import datetime as dt
 import operator
 from typing import Any
 
-from rplnav import __version__, rules
+from rplnav import __version__, assumptions, rules
 from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
@@ -112,11 +112,39 @@ class Engine:
         return out
 
     # -------------------------------------------------------------- main entry
-    def assess(self, parsed: Parsed | Patient, guidelines: list[str] | None = None) -> dict[str, Any]:
+    def assess(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
+               strict: bool = False) -> dict[str, Any]:
+        """The assessment of one patient. History the record omits is taken as absent and every decision
+        resting on that is listed under ``assumptions`` (rplnav.assumptions); ``strict`` leaves it undecided."""
         if isinstance(parsed, Patient):
             parsed = Parsed(patient=parsed)
         patient = parsed.patient
-        facts = self.facts(patient)
+        as_written = self.facts(patient)
+        lists = [] if strict else assumptions.omitted(patient)
+        if not lists:
+            doc = self._build(parsed, as_written, as_written, guidelines)
+            doc["assumptions"] = []
+            if strict:
+                doc["strict"] = True
+            return doc
+
+        def build(assumed: list[assumptions.HistoryList]) -> dict[str, Any]:
+            return self._build(parsed, self.facts(assumptions.assume_absent(patient, assumed)), as_written,
+                               guidelines)
+
+        doc = build(lists)
+        decided = assumptions.decisions(doc)
+        changed = assumptions.resting(assumptions.decisions(self._build(parsed, as_written, as_written, guidelines)),
+                                      decided)
+        rests = assumptions.attribute(
+            changed, decided, lists,
+            lambda h: assumptions.decisions(build([x for x in lists if x is not h])) if changed else {})
+        return assumptions.annotate(doc, lists, rests)
+
+    def _build(self, parsed: Parsed, facts: Facts, safety: Facts, guidelines: list[str] | None) -> dict[str, Any]:
+        """The document for one set of facts; ``safety`` (the record as written) decides the safety checks,
+        which an assumption must never silence."""
+        patient = parsed.patient
         src = Citations(self)
         cited = src.cited
         keep = set(guidelines) if guidelines else None
@@ -155,10 +183,10 @@ class Engine:
         unverified = 0
         study_memo: dict[Any, Any] = {}  # study-row verdicts for her, shared by all therapies
         for tid in self.kb.therapies:
-            option, n = self._option(tid, facts, src, keep, study_memo)
+            option, n = self._option(tid, facts, safety, src, keep, study_memo)
             options.append(option)
             unverified += n
-        alerts = self._patient_alerts(facts, parsed.warnings, src)
+        alerts = self._patient_alerts(facts, safety, parsed.warnings, src)
         prognosis = self._prognosis(facts, src)
         if unverified:
             alerts.append({
@@ -168,6 +196,7 @@ class Engine:
                 "source": None,
             })
         sources = self._source_list(tuple(cited))
+        workup, options = _leaf_needs(workup, options, facts)
         return {
             "schema": SCHEMA,
             "knowledge_version": self.kb.version,
@@ -338,7 +367,7 @@ class Engine:
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
-    def _option(self, tid: str, facts: dict[str, Any], src: Citations, keep: set[str] | None,
+    def _option(self, tid: str, facts: dict[str, Any], safety: dict[str, Any], src: Citations, keep: set[str] | None,
                 study_memo: dict[Any, Any] | None = None) -> tuple[dict[str, Any], int]:
         """One therapy's option, put together from parts memoised by the values of the facts each depends on,
         and how many of its statements that may apply to her are unverified.
@@ -355,8 +384,8 @@ class Engine:
             ("stances", tid, kept, keys[0](facts)),
             lambda rec: self._option_stances(tid, facts, rec, keep), src)
         alerts, regulatory = self._cached(
-            ("alerts", tid, keys[1](facts)),
-            lambda rec: self._option_alerts(tid, facts, rec), src)
+            ("alerts", tid, keys[1](safety), keys[1](facts)),
+            lambda rec: self._option_alerts(tid, facts, safety, rec), src)
         t = self.kb.therapies[tid]
         return {
             "therapy": tid,
@@ -404,14 +433,17 @@ class Engine:
         unverified = sum(1 for s in stances if s["applies"] is not False and not s["source"]["verified"])
         return stances, summarise(applying, stances), unverified
 
-    def _option_alerts(self, tid: str, facts: dict[str, Any],
+    def _option_alerts(self, tid: str, facts: dict[str, Any], safety: dict[str, Any],
                        src: Citations) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Safety alerts (cautions, therapy alerts, a regulatory block in her country) and regulatory status."""
+        """Safety alerts (cautions, therapy alerts, a regulatory block in her country) and regulatory status.
+
+        Cautions and contraindications are judged on the record as written (``safety``): a history that was
+        not documented stays "not documented, check first" whatever the decisions assumed."""
         t = self.kb.therapies[tid]
         alerts: list[dict[str, Any]] = []
         for i, c in enumerate(t.cautions):
             if c.when is not None:
-                hit = self.kb.condition(f"caution:{tid}:{i}").evaluate(facts)
+                hit = self.kb.condition(f"caution:{tid}:{i}").evaluate(safety)
                 if hit.value is True:
                     alerts.append({"level": c.level, "kind": c.kind, "text": c.text, "source": src(c.source)})
                 elif hit.value is None and c.kind in ("check", "contraindication"):
@@ -420,7 +452,7 @@ class Engine:
             elif c.kind in ("check", "contraindication"):
                 alerts.append({"level": "info", "kind": c.kind, "text": c.text, "source": src(c.source)})
         for a, node in self.alerts_by_therapy.get(tid, ()):
-            if node.evaluate(facts).value is True:
+            if node.evaluate(facts).value is True or (safety is not facts and node.evaluate(safety).value is True):
                 alerts.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
         regulatory = []
         for reg in t.regulatory:
@@ -450,10 +482,13 @@ class Engine:
             src.cited.update(self._evidence_cited[tid])
         return out
 
-    def _patient_alerts(self, facts: dict[str, Any], warnings: list[str], src: Any) -> list[dict[str, Any]]:
+    def _patient_alerts(self, facts: dict[str, Any], safety: dict[str, Any], warnings: list[str],
+                        src: Any) -> list[dict[str, Any]]:
+        """Patient-level alerts: shown when they apply to her on the facts used for the decisions, or on the
+        record as written (an assumption may add an alert, never remove one)."""
         out = []
         for a, node in self.alerts_by_therapy.get(None, ()):
-            if node.evaluate(facts).value is True:
+            if node.evaluate(facts).value is True or (safety is not facts and node.evaluate(safety).value is True):
                 out.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
         for w in warnings:
             out.append({"level": "warning", "kind": "input", "id": "input-warning", "text": w, "source": None})
@@ -490,6 +525,30 @@ class Engine:
             note += "; this cell is not verified against the paper"
         return {**base, "next_pregnancy_live_birth_percent": cell.live_birth_percent, "verified": cell.verified,
                 "cell": {"age": row, "losses": col}, "note": note}
+
+
+def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],
+                facts: Facts) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Undecided stances' ``needs`` as what a clinician can record: derived and APS facts replaced by the
+    items that would decide them (Facts.why). Done on the finished document, outside every memo, because it
+    depends on facts the memo keys do not name; shared parts are copied, never changed."""
+    if not facts.why:
+        return workup, options
+
+    def fix(stances: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        if not any(s["applies"] is None and any(n in facts.why for n in s["needs"]) for s in stances):
+            return None
+        return [{**s, "needs": facts.leaves(s["needs"])} if s["applies"] is None else s for s in stances]
+
+    new_workup = []
+    for w in workup:
+        fixed = fix(w["recommendations"])
+        new_workup.append(w if fixed is None else {**w, "recommendations": fixed})
+    new_options = []
+    for o in options:
+        fixed = fix(o["stances"])
+        new_options.append(o if fixed is None else {**o, "stances": fixed})
+    return new_workup, new_options
 
 
 STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",

@@ -75,6 +75,8 @@ def assess(
     format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.text,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file")] = None,
     guidelines: Annotated[str | None, typer.Option(help="only these guideline ids, comma-separated")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="history the record omits stays undecided instead of "
+                                                         "being taken as absent (listed as assumptions)")] = False,
 ) -> None:
     """Assess one patient: RPL definitions, APS, work-up, every guideline's stance on every therapy."""
     from rplnav.patient import InputError, read_patient
@@ -99,7 +101,7 @@ def assess(
     except InputError as e:
         _fail(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used])
         return
-    doc = engine.assess(parsed, keep)
+    doc = engine.assess(parsed, keep, strict=strict)
     if intake.converted:
         doc["input_format"] = "fhir-r4-bundle"
         doc["not_used"] = list(intake.not_used)

@@ -172,14 +172,22 @@ class Facts(dict[str, Any]):
     unknown), with the APS classification, the RPL-definition results and the laboratory histories they
     were computed from, so that nothing downstream has to read the patient again."""
 
-    __slots__ = ("aps", "rpl", "labs")
+    __slots__ = ("aps", "rpl", "labs", "why")
 
     def __init__(self, values: dict[str, Any], aps: aps_criteria.ApsReport, rpl: dict[str, DefinitionResult],
-                 labs: dict[str, lab_results.TestHistory]):
+                 labs: dict[str, lab_results.TestHistory], why: dict[str, tuple[str, ...]] | None = None):
         dict.__init__(self, values)
         self.aps = aps
         self.rpl = rpl
         self.labs = labs
+        self.why = why or {}  # an undecided derived/APS fact -> the recordable items that would decide it
+
+    def leaves(self, needs: Iterable[str]) -> list[str]:
+        """``needs`` with each derived or APS fact replaced by what a clinician can record to decide it."""
+        out: dict[str, None] = {}
+        for n in needs:
+            out.update(dict.fromkeys(self.why.get(n, (n,))))
+        return list(out)
 
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("facts are read-only")
@@ -202,10 +210,30 @@ class FactDeriver:
         aps = aps_criteria.classify(patient, self.tests, histories)
         f = derive(patient, self.catalogue, histories)
         f.update(aps.facts())
+        why = _aps_why(aps, f)
         for name, node in self.derived:  # in order: later ones may use earlier ones
-            f[name] = node.evaluate(f).value
+            res = node.evaluate(f)
+            f[name] = res.value
+            if res.value is None:
+                why[name] = tuple(dict.fromkeys(leaf for n in res.needs for leaf in why.get(n, (n,))))
         rpl = {gid: fn(patient.pregnancies) for gid, fn in DEFINITIONS.items()}
-        return Facts(f, aps, rpl, histories)
+        return Facts(f, aps, rpl, histories, why)
+
+
+def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """For each undecided aps.*/apl.* fact, the items the APS classification says are missing (Sydney 2006
+    for the aps./apl. facts, ACR/EULAR 2023 for its own, both for ``aps.any_met``)."""
+    sydney = tuple(aps.sydney_2006.get("missing") or ())
+    acr = tuple(aps.acr_eular_2023.get("missing") or ())
+    why: dict[str, tuple[str, ...]] = {}
+    for name, value in f.items():
+        if value is not None or not name.startswith(("aps.", "apl.")):
+            continue
+        items = acr if name == "aps.acr_eular_2023" else tuple(dict.fromkeys(sydney + acr)) \
+            if name == "aps.any_met" else sydney
+        if items:
+            why[name] = items
+    return why
 
 
 def derive(patient: Patient, catalogue: FactCatalogue,

@@ -70,6 +70,28 @@ def test_form_pages(client):
     assert client.get("/static/style.css").status_code == 200
 
 
+def test_blank_form_does_not_assert_none(client):
+    """A fresh form must not record "no conditions" or "no thrombosis" on the clinician's behalf: both start
+    as not documented, and a form posted untouched sends neither list (CONTRACT: absent is not none)."""
+    import re
+
+    page = client.get("/").text
+    for name in ("conditions_known", "findings.thromboses"):
+        select = re.search(rf'<select name="{re.escape(name)}">(.*?)</select>', page, re.S)
+        assert select, name
+        selected = re.findall(r'<option value="([^"]*)" selected', select.group(1))
+        assert selected in ([], [""]), (name, selected)
+        assert "not documented" in select.group(1)
+    from rplnav.service.web import form_to_patient
+
+    doc = form_to_patient({"id": ["x"], "age": ["33"], "conditions_known": [""], "findings.thromboses": [""]})
+    assert "conditions" not in doc and "thromboses" not in doc.get("findings", {})
+    # an example that states its lists keeps them
+    page = client.get("/?example=03-obstetric-aps").text
+    select = re.search(r'<select name="conditions_known">(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="([^"]*)" selected', select) == ["yes"]
+
+
 def test_upload_yaml_and_bundle(client):
     import json
 

@@ -87,3 +87,21 @@ def evidence_lines(ev: dict[str, Any] | None) -> list[str]:
         lines.append(f"context: {c['label']}: {c['measure']} {c['estimate']} [{c['ci'][0]}, {c['ci'][1]}]{mark}")
     lines.append(f"method: {ev.get('method', '')}")
     return lines
+
+
+def assumption_lines(a: dict[str, Any]) -> list[str]:
+    """One line per assumption: what was taken as absent, what rests on it, and what to record to confirm it."""
+    out = []
+    for asm in a.get("assumptions") or []:
+        ds = asm["decisions"]
+        named = [d.split(".", 1)[1] for d in ds if d.startswith(("aps.", "rpl."))]
+        n_stances = sum(d.startswith("stance.") for d in ds)
+        parts = [f"APS {', '.join(named)}"] if named else []
+        if n_stances:
+            parts.append(f"{n_stances} guideline statement(s)")
+        other = len(ds) - len(named) - n_stances
+        if other:
+            parts.append(f"{other} other decision(s)")
+        out.append(f"Assumed {asm['text']}; this decides {'; '.join(parts) or 'nothing'}. "
+                   f"Record `{asm['confirm']}` (an empty list if none) to confirm.")
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from rplnav.render.common import GUIDELINE_ORDER, fmt_tri, stance_label
+from rplnav.render.common import GUIDELINE_ORDER, assumption_lines, fmt_tri, stance_label
 
 SERVICE = Path(__file__).resolve().parent.parent / "service"
 TEMPLATES = SERVICE / "templates"
@@ -132,7 +132,8 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
             by.setdefault(s["guideline"], []).append(s)
         options.append({**o, "by_guideline": by})
     evidence = [(o, _evidence_html(o["evidence"])) for o in a["options"] if o.get("evidence")]
-    return {"guidelines": guidelines, "options": options, "evidence": evidence, "timeline": timeline_svg(a)}
+    return {"guidelines": guidelines, "options": options, "evidence": evidence, "timeline": timeline_svg(a),
+            "assumed": [line.replace("`", "") for line in assumption_lines(a)]}
 
 
 def render_html(a: dict[str, Any], *, pdf_url: str | None = None, nav: bool = False, for_print: bool = False) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rplnav.render.common import GUIDELINE_ORDER, evidence_lines, fmt_tri, source_text, stance_label
+from rplnav.render.common import (
+    GUIDELINE_ORDER,
+    assumption_lines,
+    evidence_lines,
+    fmt_tri,
+    source_text,
+    stance_label,
+)
 
 
 def render_markdown(a: dict[str, Any]) -> str:
@@ -16,6 +23,12 @@ def render_markdown(a: dict[str, Any]) -> str:
     w("")
     w(f"Knowledge version `{a['knowledge_version']}` · assessed on {a['assessed_on']} · tool {a['tool_version']}")
     w("")
+    assumed = assumption_lines(a)
+    if assumed:
+        w("## Assumptions: history the record does not give")
+        for line in assumed:
+            w(f"- {line}")
+        w("")
     lo = a["losses"]
     w("## Pregnancy losses")
     w(f"- Total {lo['total']} (clinical {lo['clinical']}, non-visualised {lo['biochemical']}); "

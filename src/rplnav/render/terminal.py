@@ -13,6 +13,7 @@ from rplnav.render.common import (
     GUIDELINE_ORDER,
     STANCE_SHORT,
     STANCE_STYLE,
+    assumption_lines,
     fmt_tri,
     pooled_text,
     source_text,
@@ -133,7 +134,11 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
             label = o["therapy"] + (" (association)" if "not a treatment" in (ev.get("comparison") or "") else "")
             evid.add_row(label, (ev.get("outcome") or "").replace("_", " "), pooled_text(ev.get("all")),
                          pooled_text(ev.get("stratum")), str(len(ev.get("unmatched") or [])))
-    parts: list[Any] = [head, rpl, aps, work, stance_matrix(a), legend()]
+    assumed = Text()
+    for line in assumption_lines(a):
+        assumed.append("ASSUMED  ", style="bold yellow")
+        assumed.append(line.removeprefix("Assumed ").replace("`", "") + "\n")
+    parts: list[Any] = [head] + ([assumed] if assumed else []) + [rpl, aps, work, stance_matrix(a), legend()]
     if evid.row_count and full:
         parts.append(evid)
     if all_alerts:

@@ -79,13 +79,15 @@ async def assess(
     format: Literal["json", "fhir", "html", "md"] = Query("json", description="output format"),
     guidelines: str | None = Query(None, description="only these guideline ids, comma-separated",
                                    max_length=500),
+    strict: bool = Query(False, description="history the record omits stays undecided instead of being taken "
+                                            "as absent and listed under `assumptions`"),
 ) -> Response:
     core = request.app.state.core
     body = await request.body()
     doc = core.decode(body, request.headers.get("content-type"))
     keep = core.guideline_list(guidelines)
     try:
-        a = await run_in_threadpool(core.assess_doc, doc, keep)
+        a = await run_in_threadpool(core.assess_doc, doc, keep, "body", strict)
     except InputError as e:
         await _record(request, "assess", body, 422, {"problems": e.problems})
         raise

@@ -72,7 +72,8 @@ class Core:
         return keep or None
 
     # ------------------------------------------------------------------ assessment
-    def assess_doc(self, doc: Any, guidelines: list[str] | None = None, name: str = "body") -> dict[str, Any]:
+    def assess_doc(self, doc: Any, guidelines: list[str] | None = None, name: str = "body",
+                   strict: bool = False) -> dict[str, Any]:
         """Patient document or FHIR Bundle -> assessment; InputError lists every problem."""
         try:
             intake = None
@@ -80,7 +81,7 @@ class Core:
                 intake = FhirIntake(self.kb.tests, self.therapy_ids)
                 doc = intake.convert(doc)
             parsed = parse_patient(doc, self.kb.tests, self.therapy_ids, name)
-            a = self.engine.assess(parsed, guidelines)
+            a = self.engine.assess(parsed, guidelines, strict=strict)
         except InputError as e:
             if intake is not None and intake.not_used:
                 raise InputError(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used]) from None

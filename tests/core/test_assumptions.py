@@ -1,0 +1,136 @@
+"""Not documented vs none (CONTRACT.md): omitted history is taken as absent, and every decision resting on
+that is listed as an assumption; `strict` keeps it undecided; safety checks are never silenced."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+
+from rplnav.assumptions import UNDECIDED, decisions
+from rplnav.patient import parse_patient
+
+from ..conftest import base_patient
+from .test_assess_properties import rich_patients
+
+# A clinic letter: three losses before 10 weeks, LA positive twice 14 weeks apart, normal scan and karyotypes.
+# The letter mentions no medical history and no thrombosis, so neither list is written.
+OBSTETRIC_APS = base_patient(
+    id="letter-oaps",
+    age=33,
+    pregnancies=[
+        {"outcome": "miscarriage", "gestational_age": 7, "date": "2023-02"},
+        {"outcome": "miscarriage", "gestational_age": "8+2", "date": "2023-10"},
+        {"outcome": "miscarriage", "gestational_age": 6, "date": "2024-07"},
+    ],
+    labs=[
+        {"test": "lupus_anticoagulant", "result": "positive", "date": "2025-01-10"},
+        {"test": "lupus_anticoagulant", "result": "positive", "date": "2025-04-18"},
+        {"test": "anticardiolipin_igg", "value": 3, "unit": "GPL", "reference_high": 20, "date": "2025-01-10"},
+        {"test": "tsh", "value": 1.7, "unit": "mIU/L", "reference_high": 4.2, "date": "2025-01-10"},
+    ],
+    findings={"uterus": "normal", "parental_karyotype": "normal"},
+)
+
+
+def _assess(kb, engine, data, **kw):
+    return engine.assess(parse_patient(data, kb.tests, set(kb.therapies)), **kw)
+
+
+def _stance(doc, therapy, guideline, stance):
+    for o in doc["options"]:
+        if o["therapy"] == therapy:
+            for s in o["stances"]:
+                if s["guideline"] == guideline and s["stance"] == stance:
+                    return s
+    raise AssertionError(f"no {guideline} {stance} statement on {therapy}")
+
+
+def test_obstetric_aps_from_a_letter_is_decided_and_says_what_it_assumed(kb, engine):
+    doc = _assess(kb, engine, OBSTETRIC_APS)
+    sydney = doc["aps"]["sydney-2006"]
+    assert sydney["status"] == "met"
+    assert sydney["assumes"] == ["no-conditions-recorded"]
+    acr = _stance(doc, "aspirin_lmwh", "ACR-2020", "strong_for")
+    assert acr["applies"] is True and "no-conditions-recorded" in acr["assumes"]
+    by_id = {a["id"]: a for a in doc["assumptions"]}
+    conditions = by_id["no-conditions-recorded"]
+    assert conditions["confirm"] == "conditions"
+    assert "aps.sydney-2006" in conditions["decisions"]
+    assert f"stance.{acr['id']}" in conditions["decisions"]
+    # every decision named by an assumption carries that assumption's id, and vice versa
+    for a in doc["assumptions"]:
+        assert a["decisions"], a["id"]
+
+
+def test_strict_keeps_omitted_history_undecided(kb, engine):
+    doc = _assess(kb, engine, OBSTETRIC_APS, strict=True)
+    assert doc["aps"]["sydney-2006"]["status"] == "indeterminate"
+    assert _stance(doc, "aspirin_lmwh", "ACR-2020", "strong_for")["applies"] is None
+    assert doc["assumptions"] == [] and doc["strict"] is True
+
+
+def test_a_record_that_states_none_needs_no_assumption(kb, engine):
+    stated = {**OBSTETRIC_APS, "conditions": [],
+              "findings": {**OBSTETRIC_APS["findings"], "thromboses": []}}
+    explicit = _assess(kb, engine, stated)
+    assumed = _assess(kb, engine, OBSTETRIC_APS)
+    assert explicit["assumptions"] == []
+    # the decisions are the same; only the assumption marks differ
+    assert decisions(explicit) == decisions(assumed)
+
+
+def test_each_decision_rests_on_the_list_it_needs(kb, engine):
+    doc = _assess(kb, engine, OBSTETRIC_APS)
+    by_id = {a["id"]: a for a in doc["assumptions"]}
+    thromb = by_id["no-thrombosis-recorded"]
+    assert thromb["confirm"] == "findings.thromboses"
+    # thrombotic-APS statements (therapeutic anticoagulation) are decided "does not apply" on the thrombosis
+    # assumption, not on the conditions one
+    therapeutic = [d for d in thromb["decisions"] if d.startswith("stance.") and "therapeutic" in d]
+    assert therapeutic
+    assert not set(therapeutic) & set(by_id["no-conditions-recorded"]["decisions"])
+    # Sydney's obstetric classification needs the hormonal exclusion (conditions), not the thrombosis history
+    assert "aps.sydney-2006" not in thromb["decisions"]
+
+
+def test_an_assumption_never_silences_a_contraindication_check(kb, engine):
+    """IVIG's IgA-deficiency contraindication must stay 'not documented, check first' when the problem list
+    is not given, although the decisions take her as having no conditions."""
+    doc = _assess(kb, engine, OBSTETRIC_APS)
+    ivig = next(o for o in doc["options"] if o["therapy"] == "ivig")
+    checks = [a for a in ivig["alerts"] if a["kind"] == "check" and "IgA" in a["text"]]
+    assert checks and checks[0]["needs"] == ["condition.iga_deficiency"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rich_patients)
+def test_assumptions_only_decide_what_was_open(kb, engine, data):
+    """Taking omitted history as absent never overturns a decision the record itself decides (three-valued
+    logic is monotone), every changed decision is listed under an assumption, and the decisions equal those
+    of the same record with the omitted lists written as empty."""
+    from rplnav.patient import InputError
+
+    try:
+        parsed = parse_patient(data, kb.tests, set(kb.therapies))
+    except InputError:
+        return
+    strict = decisions(engine.assess(parsed, strict=True))
+    doc = engine.assess(parsed)
+    assumed = decisions(doc)
+    listed = {d for a in doc["assumptions"] for d in a["decisions"]}
+    for key, value in assumed.items():
+        if strict.get(key) != value:
+            assert key in listed, key
+            if not key.startswith(("workup.", "alert.", "evidence.", "prognosis")):
+                assert strict.get(key) in UNDECIDED, (key, strict.get(key), value)
+    written = dict(data)
+    if "conditions" not in written or written["conditions"] is None:
+        written["conditions"] = []
+    fi = dict(written.get("findings") or {})
+    fi.setdefault("thromboses", [])
+    written["findings"] = fi
+    explicit = engine.assess(parse_patient(written, kb.tests, set(kb.therapies)))
+    assert json.dumps(decisions(explicit), sort_keys=True, default=str) == \
+        json.dumps(assumed, sort_keys=True, default=str)
+    assert explicit["assumptions"] == []
