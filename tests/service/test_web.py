@@ -114,6 +114,7 @@ def test_browser_aps_patient(live_server, tmp_path):
             args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1280, "height": 900})
         try:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.set_default_timeout(120_000)
             page.goto(live_server.url + "/")
             page.fill("#f-id", "browser-aps")
             page.fill("#f-age", "33")
@@ -157,7 +158,8 @@ def test_browser_aps_patient(live_server, tmp_path):
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nscreenshot: {shot}")
-            with page.expect_download() as dl:
+            # the PDF is rendered on request; on a loaded machine that can take longer than Playwright's 30 s
+            with page.expect_download(timeout=180_000) as dl:
                 page.click("#download-pdf")
             pdf = Path(dl.value.path()).read_bytes()
             assert pdf.startswith(b"%PDF-")
