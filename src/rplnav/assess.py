@@ -209,6 +209,8 @@ class Engine:
             "losses": losses,
             "rpl": rpl,
             "aps": aps,
+            "results": self._results(patient),
+            "medications": patient.medications,
             "workup": workup,
             "options": options,
             "alerts": alerts,
@@ -218,6 +220,20 @@ class Engine:
         }
 
     # -------------------------------------------------------------- pieces
+    def _results(self, patient: Patient) -> list[dict[str, Any]]:
+        """Every lab result as entered (canonical unit), with the lab's comment shown, never interpreted."""
+        out = []
+        for lab in patient.labs:
+            spec = self.kb.tests.get(lab.test)
+            row: dict[str, Any] = {"test": lab.test, "name": spec.name if spec else lab.test,
+                                   "date": lab.date.text if lab.date else None}
+            for k in ("result", "value", "unit", "reference_high", "note"):
+                v = getattr(lab, k, None)
+                if v is not None:
+                    row[k] = v
+            out.append(row)
+        return out
+
     def _shown_facts(self, facts: dict[str, Any]) -> dict[str, Any]:
         """Every patient-level fact, and the per-test/per-therapy facts only where they say something."""
         if self._always_shown is None:

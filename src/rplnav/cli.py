@@ -97,7 +97,8 @@ def assess(
 
     intake = FhirIntake(engine.kb.tests, set(engine.kb.therapies))  # FHIR R4 Bundle input -> patient
     try:
-        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies), converter=intake.convert)
+        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies), converter=intake.convert,
+                              kb=engine.kb)
     except InputError as e:
         _fail(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used])
         return
@@ -211,7 +212,7 @@ def demo(
     reports = []
     for path in track(files, description="assessing example patients", console=console):
         try:
-            parsed = read_patient(str(path), engine.kb.tests, set(engine.kb.therapies))
+            parsed = read_patient(str(path), engine.kb.tests, set(engine.kb.therapies), kb=engine.kb)
         except InputError as e:
             _fail([f"{path.name}: {p}" for p in e.problems])
             return

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -25,8 +25,11 @@ from pydantic import (
 )
 
 from rplnav.gestation import format_ga, parse_gestational_age
-from rplnav.knowledge.model import TestSpec
+from rplnav.knowledge.model import TestSpec, normal_name
 from rplnav.partial_date import PartialDate
+
+if TYPE_CHECKING:
+    from rplnav.knowledge.load import Knowledge
 
 SCHEMA = "rplnav.patient/v1"
 
@@ -212,6 +215,8 @@ class Patient(_Model):
     labs: list[Lab] = []
     findings: Findings = Findings()
     conditions: list[ConditionId] | None = None
+    medications: list[str] | None = Field(
+        None, description="current medications as therapy ids (names mapped); None = not documented, [] = none")
     lifestyle: Lifestyle = Lifestyle()
     assessed_on: PartialDate | None = Field(None, description="date of assessment; defaults to today")
 
@@ -438,17 +443,60 @@ def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[s
     return problems, out
 
 
-def _check_treatments(raw: dict[str, Any], therapy_ids: set[str]) -> list[str]:
-    problems = []
-    for i, p in enumerate(raw.get("pregnancies") or []):
-        if not isinstance(p, dict):
-            continue
-        for j, t in enumerate(p.get("treatments") or []):
-            if isinstance(t, str) and t not in therapy_ids:
-                problems.append(
-                    f"pregnancies[{i}].treatments[{j}]: '{t}' is not a known therapy id{closest(t, sorted(therapy_ids))}"
-                )
+def _drug_problem(where: str, name: object, names: Mapping[str, str], spellings: list[str]) -> str:
+    if not isinstance(name, str) or not name.strip():
+        return f"{where}: expected a drug name or therapy id, got {name!r}"
+    close = difflib.get_close_matches(normal_name(name), list(names), n=3, cutoff=0.6)
+    shown = {normal_name(s): s for s in spellings}
+    hint = f" (did you mean {', '.join(repr(shown.get(c, c)) for c in close)}?)" if close else ""
+    return f"{where}: '{name}' is not a known drug name or therapy id{hint}"
+
+
+def _map_drugs(items: Any, where: str, names: Mapping[str, str], spellings: list[str],
+               problems: list[str]) -> Any:
+    """Drug and brand names -> therapy ids (case-insensitive), each once; unknown names are problems."""
+    if not isinstance(items, list):
+        return items
+    out: list[str] = []
+    for j, name in enumerate(items):
+        tid = names.get(normal_name(name)) if isinstance(name, str) else None
+        if tid is None:
+            problems.append(_drug_problem(f"{where}[{j}]", name, names, spellings))
+        elif tid not in out:
+            out.append(tid)
+    return out
+
+
+def _check_drugs(data: dict[str, Any], kb: Knowledge) -> list[str]:
+    """Map `pregnancies[].treatments` and `medications` through the knowledge base's drug-name table."""
+    problems: list[str] = []
+    names = kb.drug_names
+    spellings = [n for d in kb.drugs.values() for n in d.names] + list(kb.therapies)
+    pregs = data.get("pregnancies")
+    if isinstance(pregs, list):
+        data["pregnancies"] = [
+            {**p, "treatments": _map_drugs(p["treatments"], f"pregnancies[{i}].treatments", names, spellings,
+                                           problems)} if isinstance(p, dict) and "treatments" in p else p
+            for i, p in enumerate(pregs)]
+    if "medications" in data and data["medications"] is not None:
+        data["medications"] = _map_drugs(data["medications"], "medications", names, spellings, problems)
     return problems
+
+
+def _check_country(data: dict[str, Any], kb: Knowledge) -> list[str]:
+    """ISO 3166-1 alpha-2 only; a common non-code (UK) names the code it stands for."""
+    c = data.get("country")
+    if c is None or not isinstance(c, str):
+        return []
+    if c in kb.countries:
+        return []
+    data.pop("country")
+    for code in kb.countries.values():
+        if c.upper() in code.not_codes:
+            return [f"country: '{c}' is not an ISO 3166-1 alpha-2 code; use '{code.id}'"]
+    if c.upper() in kb.countries:
+        return [f"country: '{c}' must be upper case: '{c.upper()}'"]
+    return [f"country: '{c}' is not an ISO 3166-1 alpha-2 country code"]
 
 
 def _warnings(p: Patient) -> list[str]:
@@ -483,8 +531,16 @@ def parse_patient(
     tests: dict[str, TestSpec],
     therapy_ids: set[str],
     name: str = "<input>",
+    kb: Knowledge | None = None,
 ) -> Parsed:
-    """Validate a decoded document; raise InputError listing every problem."""
+    """Validate a decoded document; raise InputError listing every problem.
+
+    `kb` gives the drug-name and country tables (the bundled knowledge base when not given).
+    """
+    if kb is None:
+        from rplnav.knowledge.load import default_knowledge
+
+        kb = default_knowledge()
     if not isinstance(data, dict):
         raise InputError([f"{name}: expected a mapping with 'schema: {SCHEMA}' at the top level"])
     problems: list[str] = []
@@ -495,7 +551,8 @@ def parse_patient(
     if isinstance(labs, list):
         lab_problems, data["labs"] = _check_labs(labs, tests)
         problems += lab_problems
-    problems += _check_treatments(data, therapy_ids)
+    problems += _check_drugs(data, kb)
+    problems += _check_country(data, kb)
     patient: Patient | None = None
     try:
         patient = Patient.model_validate(data)
@@ -510,10 +567,10 @@ def parse_patient(
 
 
 def read_patient(path: str, tests: dict[str, TestSpec], therapy_ids: set[str],
-                 converter: Callable[[Any], Any] | None = None) -> Parsed:
+                 converter: Callable[[Any], Any] | None = None, kb: Knowledge | None = None) -> Parsed:
     """Read and validate a patient file ('-' for stdin)."""
     text, name = read_text(path)
     data = load_document(text, name)
     if converter is not None:
         data = converter(data)
-    return parse_patient(data, tests, therapy_ids, name)
+    return parse_patient(data, tests, therapy_ids, name, kb=kb)

@@ -318,7 +318,7 @@ def show_cmd(
         from rplnav.patient import InputError, read_patient
 
         try:
-            parsed = read_patient(str(patient), kb.tests, set(kb.therapies))
+            parsed = read_patient(str(patient), kb.tests, set(kb.therapies), kb=kb)
         except InputError as exc:
             for problem in exc.problems:
                 typer.echo(f"error: {problem}", err=True)

@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from rplnav import rules
 from rplnav.knowledge.model import (
     Alert,
+    Country,
     DerivedFact,
+    Drug,
     Guideline,
     Investigation,
     PrognosisTable,
@@ -29,6 +31,7 @@ from rplnav.knowledge.model import (
     TestSpec,
     Therapy,
     Topic,
+    normal_name,
 )
 
 KNOWLEDGE_DIR = Path(__file__).parent
@@ -47,6 +50,8 @@ SECTIONS: dict[str, type] = {
     "alerts": Alert,
     "prognosis": PrognosisTable,
     "studies": Study,
+    "drugs": Drug,
+    "countries": Country,
 }
 
 
@@ -72,6 +77,17 @@ class Knowledge:
     topics: dict[str, Topic] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     conditions: dict[str, rules.Node] = field(default_factory=dict)
+    drugs: dict[str, Drug] = field(default_factory=dict)
+    countries: dict[str, Country] = field(default_factory=dict)
+
+    @functools.cached_property
+    def drug_names(self) -> dict[str, str]:
+        """Every accepted spelling of a drug (lower case) -> therapy id; therapy ids map to themselves."""
+        out = {t: t for t in self.therapies}
+        for d in self.drugs.values():
+            for n in d.names:
+                out.setdefault(normal_name(n), d.therapy)
+        return out
 
     def condition(self, key: str) -> rules.Node:
         return self.conditions[key]
@@ -249,6 +265,25 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
             if inc not in {x.id for x in kb.studies}:
                 problems.append(f"{at}: includes unknown study '{inc}'")
         check_condition(st.enrolment, f"{at}.enrolment", f"study:{st.id}")
+    seen: dict[str, str] = {t: t for t in kb.therapies}
+    for d in kb.drugs.values():
+        at = where[f"drugs:{d.id}"]
+        check_source(d.source, at)
+        if d.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{d.therapy}'")
+        for c in d.rxnorm:
+            check_source(c.source, f"{at}.rxnorm[{c.code}]")
+        for n in d.names:
+            key = normal_name(n)
+            if seen.get(key, d.therapy) != d.therapy:
+                problems.append(f"{at}: name '{n}' already maps to '{seen[key]}'")
+            seen.setdefault(key, d.therapy)
+    codes: dict[str, str] = {}
+    for d in kb.drugs.values():
+        for c in d.rxnorm:
+            if codes.get(c.code, d.therapy) != d.therapy:
+                problems.append(f"{where[f'drugs:{d.id}']}: RxNorm {c.code} already maps to '{codes[c.code]}'")
+            codes.setdefault(c.code, d.therapy)
     for p in kb.prognosis:
         at = where[f"prognosis:{p.id}"]
         check_source(p.source, at)
@@ -277,6 +312,8 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         studies=[v for _, v in validated["studies"].values()],
         topics={k: v for k, (_, v) in validated["topics"].items()},
         files=files,
+        drugs={k: v for k, (_, v) in validated["drugs"].items()},
+        countries={k: v for k, (_, v) in validated["countries"].items()},
     )
     problems += cross_check(kb, where)
     if strict and problems:

@@ -89,6 +89,42 @@ class Source(Strict):
     note: str | None = None
 
 
+class Code(Strict):
+    """One code of a standard terminology (LOINC, RxNorm, SNOMED CT), with where it was read.
+
+    `source.verified` is true only when the code was read on the terminology's own page (loinc.org, an RxNorm
+    browser page); a code read in a laboratory catalogue or a value set is `tier: secondary`.
+    """
+
+    code: str = Field(min_length=1)
+    display: str = Field(min_length=1, description="the terminology's name for the code, as read")
+    source: SourceRef
+
+
+def normal_name(name: str) -> str:
+    """Case and spacing do not distinguish drug names ('Clexane ', 'clexane')."""
+    return " ".join(name.lower().split())
+
+
+class Drug(Strict):
+    """A drug or brand name as charts write it, and the therapy id it maps to (`treatments`, `medications`)."""
+
+    id: str
+    therapy: str = Field(description="therapy id in therapies.yaml")
+    names: list[str] = Field(min_length=1, description="generic, salt and brand names; matched case-insensitively")
+    rxnorm: list[Code] = Field(default_factory=list, description="RxNorm ingredient (IN) and product codes")
+    note: str | None = None
+    source: SourceRef
+
+
+class Country(Strict):
+    """An ISO 3166-1 alpha-2 code; `not_codes` are spellings that are not the code (e.g. UK for GB)."""
+
+    id: str = Field(pattern=r"^[A-Z]{2}$")
+    name: str
+    not_codes: list[str] = Field(default_factory=list)
+
+
 class Topic(Strict):
     """An area of RPL care that a guideline may or may not address, with the therapies and tests in it.
 

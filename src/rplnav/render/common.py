@@ -105,3 +105,23 @@ def assumption_lines(a: dict[str, Any]) -> list[str]:
         out.append(f"Assumed {asm['text']}; this decides {'; '.join(parts) or 'nothing'}. "
                    f"Record `{asm['confirm']}` (an empty list if none) to confirm.")
     return out
+
+
+def result_text(r: dict[str, Any]) -> str:
+    """One lab result as entered: value or qualitative result, unit, the lab's limit and its comment."""
+    if r.get("value") is not None:
+        text = f"{r['value']:g} {r.get('unit') or ''}".rstrip()
+    else:
+        text = str(r.get("result", "")).replace("_", " ")
+    if r.get("reference_high") is not None:
+        text += f" (lab limit {r['reference_high']:g})"
+    if r.get("note"):
+        text += f" — lab comment: “{r['note']}”"
+    return text
+
+
+def medications_text(meds: list[str] | None) -> str:
+    """Current medications, saying apart 'not documented' (None) and 'none' ([])."""
+    if meds is None:
+        return "not documented"
+    return ", ".join(meds) if meds else "none"

@@ -12,7 +12,14 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from rplnav.render.common import GUIDELINE_ORDER, assumption_lines, fmt_tri, stance_label
+from rplnav.render.common import (
+    GUIDELINE_ORDER,
+    assumption_lines,
+    fmt_tri,
+    medications_text,
+    result_text,
+    stance_label,
+)
 
 SERVICE = Path(__file__).resolve().parent.parent / "service"
 TEMPLATES = SERVICE / "templates"
@@ -27,7 +34,8 @@ AXIS_MAX = 42.0
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(tri=fmt_tri, label=stance_label, cell_class=_cell_class)
+    env.globals.update(tri=fmt_tri, label=stance_label, cell_class=_cell_class, result_text=result_text,
+                       medications_text=medications_text)
     return env
 
 

@@ -9,6 +9,8 @@ from rplnav.render.common import (
     assumption_lines,
     evidence_lines,
     fmt_tri,
+    medications_text,
+    result_text,
     source_text,
     stance_label,
 )
@@ -64,6 +66,17 @@ def render_markdown(a: dict[str, Any]) -> str:
             for r in item["recommendations"])
         status = item["status"] if item["status"] != "missing" else f"missing ({item['priority'].replace('_', ' ')})"
         w(f"| {item['name']} | {status} | {gl} |")
+    w("")
+    w("## Results as reported")
+    w(f"Current medications: {medications_text(a.get('medications'))}.")
+    w("")
+    if a.get("results"):
+        w("| Test | Date | Result |")
+        w("|---|---|---|")
+        for r in a["results"]:
+            w(f"| {r['name']} | {r.get('date') or 'undated'} | {result_text(r)} |")
+    else:
+        w("No lab results given.")
     w("")
     w("## Treatment options: what each guideline says for her")
     w("Legend: ✔ applies to her · ? may apply (missing facts listed) · – population does not match.")

@@ -15,7 +15,9 @@ from rplnav.render.common import (
     STANCE_STYLE,
     assumption_lines,
     fmt_tri,
+    medications_text,
     pooled_text,
+    result_text,
     source_text,
     stance_label,
 )
@@ -102,6 +104,15 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
                        if r["applies"] is not False)
         label = item["status"] if item["status"] != "missing" else f"missing ({item['priority'].replace('_', ' ')})"
         work.add_row(item["name"], Text(label, style=STATUS_STYLE.get(item["status"], "")), gl)
+    results = Table(show_header=True, header_style="bold", box=None)
+    results.add_column("result")
+    results.add_column("date")
+    results.add_column("as reported")
+    for r in a.get("results") or []:
+        if full or r.get("note"):
+            results.add_row(r["name"], r.get("date") or "undated", result_text(r))
+    meds = Text("current medications: ", style="bold")
+    meds.append(medications_text(a.get("medications")))
     alerts = Text()
     all_alerts = list(a["alerts"]) + [dict(al, therapy=o["therapy"]) for o in a["options"] for al in o["alerts"]
                                       if al["level"] != "info"]
@@ -138,7 +149,10 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
     for line in assumption_lines(a):
         assumed.append("ASSUMED  ", style="bold yellow")
         assumed.append(line.removeprefix("Assumed ").replace("`", "") + "\n")
-    parts: list[Any] = [head] + ([assumed] if assumed else []) + [rpl, aps, work, stance_matrix(a), legend()]
+    parts: list[Any] = [head] + ([assumed] if assumed else []) + [rpl, aps, work]
+    if results.row_count:
+        parts.append(results)
+    parts += [meds, stance_matrix(a), legend()]
     if evid.row_count and full:
         parts.append(evid)
     if all_alerts:

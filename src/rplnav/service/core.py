@@ -80,7 +80,7 @@ class Core:
             if is_bundle(doc):
                 intake = FhirIntake(self.kb.tests, self.therapy_ids)
                 doc = intake.convert(doc)
-            parsed = parse_patient(doc, self.kb.tests, self.therapy_ids, name)
+            parsed = parse_patient(doc, self.kb.tests, self.therapy_ids, name, kb=self.kb)
             a = self.engine.assess(parsed, guidelines, strict=strict)
         except InputError as e:
             if intake is not None and intake.not_used:
