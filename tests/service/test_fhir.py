@@ -110,11 +110,14 @@ def test_bundle_to_patient(kb):
     acl = [lab for lab in doc["labs"] if lab["test"] == "anticardiolipin_igg"]
     assert acl[0] == {"test": "anticardiolipin_igg", "date": "2024-09-02", "value": 55, "unit": "GPL",
                       "reference_high": 20}
+    tpo = [lab for lab in doc["labs"] if lab["test"] == "tpo_antibodies"]
+    assert tpo == [{"test": "tpo_antibodies", "date": "2024-09-02", "value": 12, "unit": "IU/mL"}]  # LOINC 8099-4
+    # an unverified RxNorm ingredient code is not read, but the drug name in its text is (synonym table)
+    assert doc["medications"] == ["aspirin"]
     text = "\n".join(not_used)
-    assert "Observation/tpo1, LOINC 8099-4" in text           # V2 code: not read, but listed
     assert "Condition/aps-dx, ICD-10 D68.61" in text          # APS diagnosis: recomputed
-    assert "MedicationRequest/zzz" in text                     # unverified RxNorm ingredient
     assert "Encounter/enc1" in text
+    assert "MedicationRequest" not in text
     assert "Jane" not in json.dumps(doc)
     parse_patient(doc, kb.tests, set(kb.therapies))
 
@@ -125,7 +128,8 @@ def test_assessment_from_bundle_lists_not_used(client):
     a = r.json()
     assert a["input_format"] == "fhir-r4-bundle"
     assert a["aps"]["sydney-2006"]["status"] == "met"
-    assert any(s.startswith("Observation/tpo1, LOINC 8099-4") for s in a["not_used"])
+    assert any(s.startswith("Condition/aps-dx, ICD-10 D68.61") for s in a["not_used"])
+    assert not any(s.startswith("Observation/tpo1") for s in a["not_used"])  # LOINC 8099-4 is read
 
 
 def test_bundle_problems_are_422_with_not_used(client):

@@ -1,11 +1,21 @@
-"""Code tables used to read FHIR R4 data.
+"""Code systems and the knowledge base's code maps, as used to read FHIR R4 data.
 
-Only codes marked verified (V) in the project's standards reference are used, plus the LOINC codes the
-knowledge base itself marks `loinc_verified`. Everything else must arrive under one of the clearly labelled
-local code systems below (whose codes are RPL Navigator ids), or it is reported as not used.
+The codes themselves live in the knowledge base, each with where it was read: LOINC with each test
+(tests.yaml), RxNorm with each drug (drugs.yaml), SNOMED CT outcomes, gestational-age LOINC and ICD-10-CM in
+codes.yaml. This module only indexes them. A code is read when its source is primary or secondary; anything
+else must arrive under one of the clearly labelled local code systems below (whose codes are RPL Navigator
+ids), or it is reported as not used.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rplnav.knowledge.model import Code
+
+if TYPE_CHECKING:
+    from rplnav.knowledge.load import Knowledge
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -25,53 +35,68 @@ EXT_GA = "urn:rplnav:fhir:extension:gestational-age"    # valueString "6+5" or v
 EXT_DETAIL = "urn:rplnav:fhir:extension:detail"          # sub-extensions: url = patient-model field name
 EXT_PREGNANCY = "urn:rplnav:fhir:extension:pregnancy"    # on a medication: valueReference to the pregnancy
 
-# LOINC (status V): lupus anticoagulant panels / interpretation, HbA1c.
-LOINC_V: dict[str, str] = {
-    "75515-7": "lupus_anticoagulant",   # LA two screening tests w reflex panel
-    "75881-3": "lupus_anticoagulant",   # LA 3-test reflex panel
-    "75514-0": "lupus_anticoagulant",   # LA two-screen interpretation
-    "4548-4": "hba1c",
-}
 
-# RxNorm (status V): ingredient or clinical-drug codes -> therapy id.
-RXNORM_V: dict[str, str] = {
-    "243670": "aspirin", "252857": "aspirin",                          # aspirin 81 mg tablet / capsule
-    "67108": "lmwh", "854235": "lmwh", "854228": "lmwh", "854238": "lmwh", "854241": "lmwh",  # enoxaparin
-    "5224": "lmwh",                                                      # heparin (ingredient)
-    "5521": "hydroxychloroquine", "979092": "hydroxychloroquine", "153972": "hydroxychloroquine",
-    "198142": "prednisolone", "429199": "prednisolone",                 # prednisolone 5 / 20 mg
-    "198145": "prednisolone", "198144": "prednisolone", "198146": "prednisolone", "198148": "prednisolone",
-    "198377": "calcineurin_inhibitor",                                   # tacrolimus 1 mg
-    "727757": "anti_tnf", "253014": "anti_tnf",                          # etanercept
-}
+def readable(code: Code) -> bool:
+    """A code is read from FHIR only when it was checked: on the terminology's page or in a named secondary source."""
+    return code.source.tier in ("primary", "secondary")
 
-# SNOMED CT (status V) for pregnancy events.
-SNOMED_OUTCOME_V: dict[str, str] = {"17369002": "miscarriage"}
 
-# Diagnoses that are understood but deliberately not taken as input: the engine recomputes them.
-DIAGNOSIS_RECOMPUTED: dict[tuple[str, str], str] = {
-    (SNOMED, "102878001"): "recurrent miscarriage diagnosis; RPL is recounted from the individual losses",
-    (SNOMED, "199087006"): "habitual aborter finding; RPL is recounted from the individual losses",
-    (SNOMED, "199088001"): "habitual aborter finding; RPL is recounted from the individual losses",
-    (SNOMED, "237036002"): "habitual aborter finding; RPL is recounted from the individual losses",
-    (SNOMED, "134781000119106"): "high-risk pregnancy due to recurrent miscarriage; losses are recounted",
-    (SNOMED, "72161000119100"): "APS diagnosis; APS is reclassified from aPL results and history",
-    ("icd10", "N96"): "recurrent pregnancy loss diagnosis; RPL is recounted from the individual losses",
-    ("icd10", "O26.20"): "pregnancy care for RPL; losses are recounted",
-    ("icd10", "O26.21"): "pregnancy care for RPL; losses are recounted",
-    ("icd10", "O26.22"): "pregnancy care for RPL; losses are recounted",
-    ("icd10", "O26.23"): "pregnancy care for RPL; losses are recounted",
-    ("icd10", "D68.61"): "APS diagnosis; APS is reclassified from aPL results and history",
-    ("icd10", "D68.62"): "lupus anticoagulant syndrome; APS is reclassified from aPL results and history",
-    (SNOMED, "441697004"): "thrombophilia in pregnancy, type not stated; give the thrombophilia results",
-    (SNOMED, "54130005"): "septum resection already done; the patient model has no field for a resected septum",
-}
+@dataclass(frozen=True)
+class CodeTables:
+    """The knowledge base's code maps, indexed for reading FHIR; `unread` holds the codes known but not verified."""
 
-# ICD-10-CM (status V) that map onto the patient model: (path, value).
-ICD10_V: dict[str, tuple[str, object]] = {
-    "D68.59": ("conditions", "thrombophilia_inherited"),   # other primary thrombophilia
-    "N71.1": ("findings.chronic_endometritis", True),      # chronic inflammatory disease of uterus
-}
+    loinc_tests: dict[str, str]
+    rxnorm: dict[str, str]
+    snomed_outcomes: dict[str, str]
+    snomed_results: dict[str, str]
+    gestational_age: frozenset[str]
+    icd10: dict[str, tuple[str, object]]
+    recomputed: dict[tuple[str, str], str]
+    unread: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_kb(cls, kb: Knowledge) -> CodeTables:
+        loinc: dict[str, str] = {}
+        rx: dict[str, str] = {}
+        outcomes: dict[str, str] = {}
+        results: dict[str, str] = {}
+        ga: set[str] = set()
+        icd: dict[str, tuple[str, object]] = {}
+        recomputed: dict[tuple[str, str], str] = {}
+        unread: dict[tuple[str, str], str] = {}
+        systems = {"loinc": LOINC, "snomed": SNOMED, "icd10": "icd10"}
+        for t in kb.tests.values():
+            for c in t.loinc:
+                if readable(c):
+                    loinc[c.code] = t.id
+                else:
+                    unread[(LOINC, c.code)] = t.id
+        for d in kb.drugs.values():
+            for c in d.rxnorm:
+                if readable(c):
+                    rx[c.code] = d.therapy
+                else:
+                    unread[(RXNORM, c.code)] = d.therapy
+        for m in kb.code_maps.values():
+            kind, _, target = m.reads_as.partition(":")
+            for c in m.codes:
+                if not readable(c):
+                    unread[(systems[m.system], c.code)] = m.reads_as
+                elif kind == "outcome":
+                    outcomes[c.code] = target
+                elif kind == "result":
+                    results[c.code] = target
+                elif kind == "gestational_age":
+                    ga.add(c.code)
+                elif kind == "condition":
+                    icd[c.code] = ("conditions", target)
+                elif kind == "finding":
+                    name, _, value = target.partition("=")
+                    icd[c.code] = (f"findings.{name}", {"true": True, "false": False}.get(value, value))
+                else:
+                    recomputed[(systems[m.system], c.code)] = m.reason or "recomputed by the engine"
+        return cls(loinc, rx, outcomes, results, frozenset(ga), icd, recomputed, unread)
+
 
 # Unit spellings (UCUM codes and common variants) -> the knowledge base's unit names.
 UNIT_ALIASES: dict[str, str] = {

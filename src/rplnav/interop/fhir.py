@@ -19,7 +19,8 @@ from typing import Any
 
 from rplnav.gestation import parse_gestational_age
 from rplnav.interop import codes as C
-from rplnav.knowledge.model import TestSpec
+from rplnav.knowledge.load import Knowledge, default_knowledge
+from rplnav.knowledge.model import TestSpec, normal_name
 from rplnav.patient import SCHEMA
 
 PRIORITY = {"info": "routine", "warning": "urgent", "critical": "stat"}
@@ -69,18 +70,40 @@ def _date(res: dict[str, Any], *keys: str) -> str | None:
     return None
 
 
+def _ga_value(holder: dict[str, Any]) -> Any:
+    """A gestational age from valueString ('6+5') or valueQuantity in weeks or days (UCUM wk / d)."""
+    if isinstance(holder.get("valueString"), str):
+        return holder["valueString"]
+    q = holder.get("valueQuantity")
+    if isinstance(q, dict) and isinstance(q.get("value"), int | float) and not isinstance(q.get("value"), bool):
+        unit = str(q.get("code") or q.get("unit") or "wk").lower().strip("{}")
+        if unit in ("d", "day", "days"):
+            return f"{int(q['value']) // 7}+{int(q['value']) % 7}"
+        if unit in ("wk", "week", "weeks", "w"):
+            return q["value"]
+    return None
+
+
 def _ga_from(res: dict[str, Any]) -> Any:
     for ext in res.get("extension") or []:
         if isinstance(ext, dict) and ext.get("url") == C.EXT_GA:
-            if isinstance(ext.get("valueString"), str):
-                return ext["valueString"]
-            q = ext.get("valueQuantity")
-            if isinstance(q, dict) and isinstance(q.get("value"), int | float):
-                unit = (q.get("code") or q.get("unit") or "wk").lower()
-                if unit in ("d", "day", "days"):
-                    return f"{int(q['value']) // 7}+{int(q['value']) % 7}"
-                return q["value"]
+            return _ga_value(ext)
     return None
+
+
+def _references(res: dict[str, Any]) -> list[str]:
+    """The resources an Observation points at (focus, partOf, derivedFrom, hasMember), as 'Type/id'."""
+    out = []
+    for key in ("focus", "partOf", "derivedFrom", "hasMember"):
+        for ref in res.get(key) or []:
+            if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                out.append(ref["reference"].split("/_history")[0].removeprefix("#"))
+    return out
+
+
+def _note_text(res: dict[str, Any]) -> str | None:
+    texts = [n["text"].strip() for n in res.get("note") or [] if isinstance(n, dict) and isinstance(n.get("text"), str)]
+    return " / ".join(t for t in texts if t) or None
 
 
 def _details(res: dict[str, Any]) -> dict[str, Any]:
@@ -116,16 +139,17 @@ def _detail_ext(fields: dict[str, Any]) -> list[dict[str, Any]]:
 class FhirIntake:
     """Converts one Bundle; `not_used` lists what was not understood or deliberately not taken."""
 
-    def __init__(self, tests: dict[str, TestSpec], therapy_ids: set[str], today: dt.date | None = None):
+    def __init__(self, tests: dict[str, TestSpec], therapy_ids: set[str], today: dt.date | None = None,
+                 kb: Knowledge | None = None):
+        kb = kb or default_knowledge()
         self.tests = tests
         self.therapy_ids = therapy_ids
         self.today = today or dt.date.today()
         self.assessed_on = today
         self.converted = False
-        self.loinc: dict[str, str] = dict(C.LOINC_V)
-        for t in tests.values():
-            if t.loinc and t.loinc_verified:
-                self.loinc[t.loinc] = t.id
+        self.codes = C.CodeTables.from_kb(kb)
+        self.names = kb.drug_names
+        self.loinc = self.codes.loinc_tests
         self.not_used: list[str] = []
         self.used: list[str] = []
 
@@ -157,9 +181,11 @@ class FhirIntake:
                 self._patient(p, doc)
             else:
                 self.skip(_ref(p), "more than one Patient in the Bundle; the first one was used")
-        pregnancies: list[tuple[str | None, int, dict[str, Any]]] = []
+        pregnancies: list[tuple[str | None, int, dict[str, Any], str]] = []
         labs: list[dict[str, Any]] = []
         meds: list[tuple[str | None, str, str, str | None]] = []
+        self._ga_obs: list[tuple[dict[str, Any], Any]] = []
+        self._current_meds: list[str] = []
         conditions: list[str] = []
         findings: dict[str, Any] = {}
         thromboses: list[dict[str, Any]] = []
@@ -183,6 +209,7 @@ class FhirIntake:
                 self.skip(_ref(r), f"resource type {r['resourceType']} is not used")
                 continue
             h(r)
+        self._link_gestational_ages(pregnancies, doc)
         pregnancies.sort(key=lambda p: (p[0] is None, p[0] or "", p[1]))  # (date, order, doc, ref)
         pregs = [p[2] for p in pregnancies]
         by_ref = {p[3]: p[2] for p in pregnancies}
@@ -193,6 +220,8 @@ class FhirIntake:
                                "as a treatment of a pregnancy")
             elif therapy not in target.setdefault("treatments", []):
                 target["treatments"].append(therapy)
+        if self._current_meds:
+            doc["medications"] = list(dict.fromkeys(self._current_meds))
         if pregs:
             doc["pregnancies"] = pregs
         if labs:
@@ -203,6 +232,8 @@ class FhirIntake:
             findings["thromboses"] = thromboses
         if findings.pop("_no_conditions", False) and not conditions:
             doc["conditions"] = []
+        if findings.pop("_no_medications", False) and not self._current_meds:
+            doc["medications"] = []
         lifestyle = findings.pop("_lifestyle", None)
         if lifestyle:
             doc["lifestyle"] = lifestyle
@@ -236,8 +267,8 @@ class FhirIntake:
 
     def _outcome_code(self, cc: Any) -> str | None:
         for c in _codings(cc):
-            if c.get("system") == C.SNOMED and c.get("code") in C.SNOMED_OUTCOME_V:
-                return C.SNOMED_OUTCOME_V[c["code"]]
+            if c.get("system") == C.SNOMED and c.get("code") in self.codes.snomed_outcomes:
+                return self.codes.snomed_outcomes[c["code"]]
             if c.get("system") == C.LOCAL_OUTCOME and isinstance(c.get("code"), str):
                 return c["code"]
         return None
@@ -251,6 +282,9 @@ class FhirIntake:
             else:
                 self.skip(f"{_ref(r)} detail {k}", "not a pregnancy field")
         ga = _ga_from(r)
+        for comp in r.get("component") or []:
+            if ga is None and isinstance(comp, dict) and self._is_ga(comp.get("code")):
+                ga = _ga_value(comp)
         if ga is not None:
             preg["gestational_age"] = ga
         date = _date(r, "onsetDateTime", "effectiveDateTime", "onsetPeriod", "effectivePeriod", "recordedDate")
@@ -278,16 +312,16 @@ class FhirIntake:
             if system == C.LOCAL_FINDING and isinstance(value, str):
                 self._finding(value, r, findings, thromboses)
                 return
-            if system in C.ICD10 and value in C.ICD10_V:
-                path, v = C.ICD10_V[value]
+            if system in C.ICD10 and value in self.codes.icd10:
+                path, v = self.codes.icd10[value]
                 if path == "conditions":
                     conditions.append(str(v))
                 else:
                     findings[path.split(".", 1)[1]] = v
                 return
             key = ("icd10", value) if system in C.ICD10 else (system, value)
-            if key in C.DIAGNOSIS_RECOMPUTED:
-                self.skip(f"{_ref(r)}, {_coding_label(c)}", C.DIAGNOSIS_RECOMPUTED[key])  # type: ignore[index]
+            if key in self.codes.recomputed:
+                self.skip(f"{_ref(r)}, {_coding_label(c)}", self.codes.recomputed[key])  # type: ignore[index]
                 return
         self.skip(f"{_ref(r)}, {_codes_text(code)}", "condition code not recognised")
 
@@ -303,6 +337,8 @@ class FhirIntake:
             findings["_no_thromboses"] = True
         elif value == "conditions=none":
             findings["_no_conditions"] = True
+        elif value == "medications=none":
+            findings["_no_medications"] = True
         elif key == "thrombosis" and v:
             t: dict[str, Any] = {"type": v, **{k: x for k, x in details.items()
                                                if k in ("high_risk_profile", "superficial")}}
@@ -335,6 +371,13 @@ class FhirIntake:
             if c.get("system") == C.LOCAL_FINDING and isinstance(c.get("code"), str):
                 self._finding(c["code"], r, findings, thromboses)
                 return
+        if self._is_ga(code):
+            value = _ga_value(r)
+            if value is None:
+                self.skip(f"{_ref(r)}, {_codes_text(code)}", "gestational age without a value in weeks or days")
+            else:
+                self._ga_obs.append((r, value))
+            return
         test: str | None = None
         how = ""
         for c in _codings(code):
@@ -345,8 +388,11 @@ class FhirIntake:
                 test, how = c["code"], f"local test {c['code']}"
                 break
         if test is None:
-            self.skip(f"{_ref(r)}, {_codes_text(code)}", "observation code not recognised (only verified codes "
-                                                         "and local test codes are read)")
+            known = [f"{_coding_label(c)} ({self.codes.unread[(c.get('system'), c.get('code'))]})" for c in _codings(code)
+                     if (c.get("system"), c.get("code")) in self.codes.unread]
+            why = (f"the code is in the knowledge base but not verified: {', '.join(known)}" if known else
+                   "observation code not recognised (only checked codes and local test codes are read)")
+            self.skip(f"{_ref(r)}, {_codes_text(code)}", why)
             return
         spec = self.tests[test]
         where = f"{_ref(r)}, {how}"
@@ -354,12 +400,14 @@ class FhirIntake:
         date = _date(r, "effectiveDateTime", "effectivePeriod", "issued")
         if date:
             lab["date"] = date
+        notes = [n for n in (_note_text(r),) if n]
         q = r.get("valueQuantity")
         if isinstance(q, dict) and isinstance(q.get("value"), int | float) and not isinstance(q.get("value"), bool):
             if spec.kind == "qualitative":
                 result = self._qualitative(r, spec)
                 if result is None:
-                    self.skip(where, f"{test} is read as positive/negative; give an interpretation")
+                    self.skip(where, f"{test} is read as positive/negative; a number alone does not say which "
+                                     "(give the laboratory's interpretation)")
                     return
                 lab["result"] = result
             else:
@@ -368,6 +416,8 @@ class FhirIntake:
                     self.skip(where, f"unit '{q.get('unit') or q.get('code')}' is not understood for {test}")
                     return
                 lab["value"], lab["unit"] = q["value"], unit
+                if q.get("comparator") in ("<", "<=", ">", ">="):
+                    notes.insert(0, f"reported as {q['comparator']}{q['value']:g} {unit}")
                 for rr in r.get("referenceRange") or []:
                     hi = rr.get("high") if isinstance(rr, dict) else None
                     if isinstance(hi, dict) and isinstance(hi.get("value"), int | float):
@@ -376,38 +426,94 @@ class FhirIntake:
                         else:
                             self.skip(f"{where} referenceRange", "reference range in a different unit")
                         break
+                flags = self._flags(r)
+                if flags:
+                    notes.insert(0, f"laboratory flag: {', '.join(flags)}")
         else:
             result = self._qualitative(r, spec)
             if result is None:
                 self.skip(where, "no value or interpretation that could be read")
                 return
-            if spec.kind == "quantitative":
+            if result not in spec.results or spec.kind == "quantitative" and result not in spec.results:
                 self.skip(where, f"{test} needs a number with a unit; only '{result}' was given")
                 return
             lab["result"] = result
+        if notes:
+            lab["note"] = "; ".join(notes)
         labs.append(lab)
         self.used.append(_ref(r))
+
+    def _is_ga(self, cc: Any) -> bool:
+        return any(c.get("system") == C.LOINC and c.get("code") in self.codes.gestational_age for c in _codings(cc))
+
+    def _link_gestational_ages(self, pregnancies: list[Any], doc: dict[str, Any]) -> None:
+        """Gestational-age Observations join the pregnancy they point at (focus/partOf/...) or share a date with."""
+        by_ref = {p[3]: p[2] for p in pregnancies}
+        by_date: dict[str, list[dict[str, Any]]] = {}
+        for p in pregnancies:
+            if p[0]:
+                by_date.setdefault(p[0], []).append(p[2])
+        for r, value in self._ga_obs:
+            linked = [by_ref[x] for x in _references(r) if x in by_ref]
+            date = _date(r, "effectiveDateTime", "effectivePeriod", "issued")
+            current = doc.get("current")
+            if not linked and current is not None and (current.get("_ref") in _references(r)
+                                                       or date == self.today.isoformat()):
+                linked = [current]
+            if not linked and date and len(by_date.get(date, [])) == 1:
+                linked = by_date[date]
+            if len(linked) != 1:
+                self.skip(f"{_ref(r)}, gestational age", "not linked to one recorded pregnancy (by focus, partOf "
+                                                          "or the same date), so it is not used")
+                continue
+            target = linked[0]
+            if target.get("gestational_age") is not None and str(target["gestational_age"]) != str(value):
+                self.skip(f"{_ref(r)}, gestational age", f"{value} differs from the {target['gestational_age']} "
+                                                          "already recorded for that pregnancy; the first is kept")
+                continue
+            target["gestational_age"] = value
+            self.used.append(_ref(r))
+        if doc.get("current") is not None:
+            doc["current"].pop("_ref", None)
+
+    @staticmethod
+    def _flags(r: dict[str, Any]) -> list[str]:
+        """The laboratory's interpretation flags (H, L, N, POS ...), shown with the result, never interpreted."""
+        names = {"H": "high", "HH": "critically high", "L": "low", "LL": "critically low", "N": "normal",
+                 "A": "abnormal", "AA": "critically abnormal", "POS": "positive", "NEG": "negative"}
+        out = []
+        for interp in r.get("interpretation") or []:
+            for c in _codings(interp):
+                if c.get("system") == C.INTERPRETATION and isinstance(c.get("code"), str):
+                    out.append(f"{c['code']} ({names.get(c['code'], c.get('display') or 'as coded')})")
+        return out
 
     def _qualitative(self, r: dict[str, Any], spec: TestSpec) -> str | None:
         words = {"positive": "positive", "detected": "positive", "present": "positive", "reactive": "positive",
                  "negative": "negative", "not detected": "negative", "absent": "negative",
-                 "non-reactive": "negative"}
+                 "non-reactive": "negative", "nonreactive": "negative", "low positive": "low_positive",
+                 "weakly positive": "low_positive", "weak positive": "low_positive",
+                 "moderate positive": "moderate_positive", "high positive": "high_positive",
+                 "strongly positive": "high_positive"}
+        snomed = self.codes.snomed_results  # SNOMED CT qualifier values sent as valueCodeableConcept
 
         def pick(text: Any) -> str | None:
             if not isinstance(text, str):
                 return None
-            t = text.strip().lower()
-            if t in spec.results:
-                return t
+            t = " ".join(text.strip().lower().replace("_", " ").split())
+            if t.replace(" ", "_") in spec.results:
+                return t.replace(" ", "_")
             w = words.get(t)
             return w if w in spec.results else None
 
         got = pick(r.get("valueString"))
         vcc = r.get("valueCodeableConcept")
         if got is None and isinstance(vcc, dict):
-            got = pick(vcc.get("text"))
             for c in _codings(vcc):
-                got = got or pick(c.get("code")) or pick(c.get("display"))
+                if c.get("system") == C.SNOMED and c.get("code") in snomed and snomed[c["code"]] in spec.results:
+                    got = got or snomed[c["code"]]
+                got = got or pick(c.get("display")) or (pick(c.get("code")) if c.get("system") != C.SNOMED else None)
+            got = got or pick(vcc.get("text"))
         if got is None:
             for interp in r.get("interpretation") or []:
                 for c in _codings(interp):
@@ -435,6 +541,10 @@ class FhirIntake:
         if ga is not None:
             cur["gestational_age"] = ga
         for comp in r.get("component") or []:
+            if isinstance(comp, dict) and self._is_ga(comp.get("code")):
+                if cur.get("gestational_age") is None and _ga_value(comp) is not None:
+                    cur["gestational_age"] = _ga_value(comp)
+                continue
             for c in _codings(comp.get("code") if isinstance(comp, dict) else None):
                 if c.get("system") != C.LOCAL_CURRENT:
                     self.skip(f"{_ref(r)} component {_coding_label(c)}", "not recognised")
@@ -447,30 +557,36 @@ class FhirIntake:
                     cur[k] = comp["valueString"]
                 else:
                     self.skip(f"{_ref(r)} component {k}", "value not recognised")
-        doc["current"] = cur
+        doc["current"] = {**cur, "_ref": _ref(r)}
         self.used.append(_ref(r))
 
     def _medication(self, r: dict[str, Any], meds: list[tuple[str | None, str, str, str | None]]) -> None:
-        therapy = therapy_of(r, self.therapy_ids, by_name=False)
+        therapy, how = therapy_of(r, self.therapy_ids, codes=self.codes, names=self.names, explain=True)
         cc = r.get("medicationCodeableConcept")
+        what = _codes_text(cc) if cc else "medicationReference"
         if therapy is None:
-            what = _codes_text(cc) if cc else "medicationReference"
-            self.skip(f"{_ref(r)}, {what}", "medication code not recognised (only verified RxNorm codes and "
-                                            "local therapy codes are read)")
+            self.skip(f"{_ref(r)}, {what}", how or "medication not recognised (read by checked RxNorm code, local "
+                                                   "therapy code or a drug/brand name in the synonym table)")
             return
+        status = r.get("status")
         date = _date(r, "effectiveDateTime", "effectivePeriod", "authoredOn", "dateAsserted")
         link = None
         for ext in r.get("extension") or []:
             if isinstance(ext, dict) and ext.get("url") == C.EXT_PREGNANCY:
                 link = (ext.get("valueReference") or {}).get("reference")
+        if status in ("active", "intended", "on-hold") and link is None:
+            self._current_meds.append(therapy)
+            self.used.append(_ref(r))
+            if date is None:
+                return
         meds.append((date, therapy, _ref(r), link))
 
     def _procedure(self, r: dict[str, Any]) -> None:
         code = r.get("code")
         for c in _codings(code):
             key = (c.get("system"), c.get("code"))
-            if key in C.DIAGNOSIS_RECOMPUTED:
-                self.skip(f"{_ref(r)}, {_coding_label(c)}", C.DIAGNOSIS_RECOMPUTED[key])  # type: ignore[index]
+            if key in self.codes.recomputed:
+                self.skip(f"{_ref(r)}, {_coding_label(c)}", self.codes.recomputed[key])  # type: ignore[index]
                 return
         self.skip(f"{_ref(r)}, {_codes_text(code)}", "procedure not used")
 
@@ -497,42 +613,60 @@ class FhirIntake:
         return None
 
 
-_NAMES = [
-    ("immunoglobulin", "ivig"), ("ivig", "ivig"), ("intralipid", "intralipid"), ("lipid emulsion", "intralipid"),
-    ("soybean oil", "intralipid"), ("lymphocyte", "lymphocyte_immunotherapy"), ("methylprednisolone",
-    "methylprednisolone_pulse"), ("prednisolone", "prednisolone"), ("prednisone", "prednisolone"),
-    ("dydrogesterone", "dydrogesterone"), ("progesterone", "progesterone"), ("enoxaparin", "lmwh"),
-    ("dalteparin", "lmwh"), ("tinzaparin", "lmwh"), ("heparin", "lmwh"), ("aspirin", "aspirin"),
-    ("acetylsalicylic", "aspirin"), ("hydroxychloroquine", "hydroxychloroquine"), ("tacrolimus",
-    "calcineurin_inhibitor"), ("ciclosporin", "calcineurin_inhibitor"), ("cyclosporine", "calcineurin_inhibitor"),
-    ("filgrastim", "g_csf"), ("g-csf", "g_csf"), ("etanercept", "anti_tnf"), ("adalimumab", "anti_tnf"),
-    ("levothyroxine", "levothyroxine"), ("metformin", "metformin"), ("bromocriptine", "bromocriptine"),
-    ("chorionic gonadotropin", "hcg"), ("chorionic gonadotrophin", "hcg"), ("cholecalciferol", "vitamin_d"),
-]
+def name_match(text: str, names: dict[str, str]) -> set[str]:
+    """Therapy ids of the synonym-table names that occur as whole words in a medication's text."""
+    blob = f" {' '.join(re.sub(r'[^0-9a-z%/+.-]+', ' ', normal_name(text)).split())} "
+    found: set[str] = set()
+    for name, tid in names.items():
+        key = " ".join(re.sub(r"[^0-9a-z%/+.-]+", " ", name).split())
+        if key and f" {key} " in blob:
+            found.add(tid)
+    return found
 
 
-def therapy_of(r: dict[str, Any], therapy_ids: set[str], by_name: bool = True) -> str | None:
-    """The therapy id of a medication resource: verified RxNorm or local code; optionally by name (orders)."""
+def therapy_of(r: dict[str, Any], therapy_ids: set[str], by_name: bool = True, *,
+               codes: C.CodeTables | None = None, names: dict[str, str] | None = None,
+               explain: bool = False) -> Any:
+    """The therapy id of a medication resource: checked RxNorm code, local code, or a drug/brand name.
+
+    A name is matched only through the knowledge base's synonym table, as whole words in the coding displays and
+    text (so an order coded by brand, 'Gammagard Liquid 10%', reads as IVIG); names of two different therapies
+    in one resource are ambiguous and not read. With `explain`, returns (therapy, reason when None).
+    """
+    if codes is None or names is None:
+        kb = default_knowledge()
+        codes = codes or C.CodeTables.from_kb(kb)
+        names = names or kb.drug_names
     cc = r.get("medicationCodeableConcept")
+    why = None
     for c in _codings(cc):
-        if c.get("system") == C.RXNORM and c.get("code") in C.RXNORM_V:
-            return C.RXNORM_V[c["code"]]
+        if c.get("system") == C.RXNORM and c.get("code") in codes.rxnorm and codes.rxnorm[c["code"]] in therapy_ids:
+            return (codes.rxnorm[c["code"]], None) if explain else codes.rxnorm[c["code"]]
         if c.get("system") == C.LOCAL_THERAPY and c.get("code") in therapy_ids:
-            return c["code"]
-    if not by_name or not isinstance(cc, dict):
-        return None
-    texts = [cc.get("text")] + [c.get("display") for c in _codings(cc)]
-    blob = " ".join(t.lower() for t in texts if isinstance(t, str))
-    for word, tid in _NAMES:
-        if word in blob and tid in therapy_ids:
-            return tid
-    return None
+            return (c["code"], None) if explain else c["code"]
+        if (c.get("system"), c.get("code")) in codes.unread:
+            why = f"RxNorm {c.get('code')} is in the knowledge base but its code is not verified"
+    found: set[str] = set()
+    if by_name and isinstance(cc, dict):
+        for t in [cc.get("text")] + [c.get("display") for c in _codings(cc)]:
+            if isinstance(t, str):
+                found |= name_match(t, names)
+        found &= therapy_ids
+        if len(found) > 1:
+            why = f"names of more than one therapy ({', '.join(sorted(found))}); not read"
+    tid = next(iter(found)) if len(found) == 1 else None
+    return (tid, None if tid else why) if explain else tid
 
 
 def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict[str, Any]:
     """A patient document as a FHIR R4 Bundle (local codes where no verified standard code exists)."""
     today = today or dt.date.today()
     pid = str(doc.get("id", "patient"))
+    names = default_knowledge().drug_names
+
+    def therapy_id(name: Any) -> Any:
+        return names.get(normal_name(name), name) if isinstance(name, str) else name
+
     entries: list[dict[str, Any]] = []
     n = 0
 
@@ -582,7 +716,7 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
         ref = add(res)
         for t in p.get("treatments") or []:
             med: dict[str, Any] = {"resourceType": "MedicationRequest", "status": "completed", "intent": "order",
-                                   "medicationCodeableConcept": cc(C.LOCAL_THERAPY, t),
+                                   "medicationCodeableConcept": cc(C.LOCAL_THERAPY, therapy_id(t)),
                                    "extension": [{"url": C.EXT_PREGNANCY, "valueReference": {"reference": ref}}]}
             add(med)
     for lab in doc.get("labs") or []:
@@ -598,7 +732,14 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
                 obs["referenceRange"] = [{"high": {"value": lab["reference_high"], "unit": lab.get("unit")}}]
         elif lab.get("result") is not None:
             obs["valueString"] = lab["result"]
+        if lab.get("note"):
+            obs["note"] = [{"text": str(lab["note"])}]
         add(obs)
+    for t in doc.get("medications") or []:
+        add({"resourceType": "MedicationStatement", "status": "active",
+             "medicationCodeableConcept": cc(C.LOCAL_THERAPY, therapy_id(t))})
+    if doc.get("medications") == []:
+        add({"resourceType": "Condition", "code": cc(C.LOCAL_FINDING, "medications=none")})
     for c in doc.get("conditions") or []:
         add({"resourceType": "Condition", "code": cc(C.LOCAL_CONDITION, c)})
     if doc.get("conditions") == []:

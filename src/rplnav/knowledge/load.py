@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rplnav import rules
 from rplnav.knowledge.model import (
     Alert,
+    CodeMap,
     Country,
     DerivedFact,
     Drug,
@@ -52,6 +53,7 @@ SECTIONS: dict[str, type] = {
     "studies": Study,
     "drugs": Drug,
     "countries": Country,
+    "code_maps": CodeMap,
 }
 
 
@@ -79,6 +81,7 @@ class Knowledge:
     conditions: dict[str, rules.Node] = field(default_factory=dict)
     drugs: dict[str, Drug] = field(default_factory=dict)
     countries: dict[str, Country] = field(default_factory=dict)
+    code_maps: dict[str, CodeMap] = field(default_factory=dict)
 
     @functools.cached_property
     def drug_names(self) -> dict[str, str]:
@@ -284,11 +287,49 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
             if codes.get(c.code, d.therapy) != d.therapy:
                 problems.append(f"{where[f'drugs:{d.id}']}: RxNorm {c.code} already maps to '{codes[c.code]}'")
             codes.setdefault(c.code, d.therapy)
+    problems += _check_codes(kb, where, check_source)
     for p in kb.prognosis:
         at = where[f"prognosis:{p.id}"]
         check_source(p.source, at)
         for c in p.context:
             check_source(c, f"{at}.context")
+    return problems
+
+
+def _check_codes(kb: Knowledge, where: dict[str, str], check_source: Any) -> list[str]:
+    """Every code cited, each code meaning one thing per terminology, and `reads_as` naming a real target."""
+    from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, Findings
+
+    problems: list[str] = []
+    outcomes = set(LOSS_OUTCOMES) | {"ectopic", "molar", "live_birth", "termination"}
+    meaning: dict[tuple[str, str], str] = {}
+
+    def claim(system: str, code: str, what: str, at: str) -> None:
+        prior = meaning.setdefault((system, code), what)
+        if prior != what:
+            problems.append(f"{at}: {system} {code} means both '{prior}' and '{what}'")
+
+    for t in kb.tests.values():
+        for c in t.loinc:
+            check_source(c.source, f"{where[f'tests:{t.id}']}.loinc[{c.code}]")
+            claim("loinc", c.code, f"test:{t.id}", where[f"tests:{t.id}"])
+    for d in kb.drugs.values():
+        for c in d.rxnorm:
+            claim("rxnorm", c.code, f"therapy:{d.therapy}", where[f"drugs:{d.id}"])
+    for m in kb.code_maps.values():
+        at = where[f"code_maps:{m.id}"]
+        kind, _, target = m.reads_as.partition(":")
+        if kind == "outcome" and target not in outcomes:
+            problems.append(f"{at}: unknown pregnancy outcome '{target}'")
+        if kind == "result" and target not in {r for t in kb.tests.values() for r in t.results}:
+            problems.append(f"{at}: no test has the result '{target}'")
+        if kind == "condition" and target not in CONDITION_IDS:
+            problems.append(f"{at}: unknown condition '{target}'")
+        if kind == "finding" and target.split("=")[0] not in Findings.model_fields:
+            problems.append(f"{at}: unknown findings field '{target.split('=')[0]}'")
+        for c in m.codes:
+            check_source(c.source, f"{at}[{c.code}]")
+            claim(m.system, c.code, m.reads_as, at)
     return problems
 
 
@@ -314,6 +355,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         files=files,
         drugs={k: v for k, (_, v) in validated["drugs"].items()},
         countries={k: v for k, (_, v) in validated["countries"].items()},
+        code_maps={k: v for k, (_, v) in validated["code_maps"].items()},
     )
     problems += cross_check(kb, where)
     if strict and problems:

@@ -117,6 +117,28 @@ class Drug(Strict):
     source: SourceRef
 
 
+class CodeMap(Strict):
+    """Codes of one terminology that an EHR sends for one thing the patient model holds (or deliberately not).
+
+    `reads_as` is outcome:<outcome> | result:<qualitative result> | gestational_age | condition:<condition id> | finding:<field>=<value> |
+    recomputed (understood but not taken, because the engine recomputes it; `reason` says why).
+    """
+
+    id: str
+    system: Literal["loinc", "snomed", "icd10"]
+    reads_as: str = Field(
+        pattern=r"^(outcome:[a-z_]+|result:[a-z_]+|gestational_age|condition:[a-z_]+|finding:[a-z_]+=[a-z_]+|recomputed)$")
+    reason: str | None = None
+    note: str | None = None
+    codes: list[Code] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _reason(self) -> CodeMap:
+        if (self.reads_as == "recomputed") != (self.reason is not None):
+            raise ValueError("give `reason` exactly when reads_as is 'recomputed'")
+        return self
+
+
 class Country(Strict):
     """An ISO 3166-1 alpha-2 code; `not_codes` are spellings that are not the code (e.g. UK for GB)."""
 
@@ -242,8 +264,7 @@ class TestSpec(Strict):
     min: float | None = Field(None, description="smallest possible value in the canonical unit")
     max: float | None = Field(None, description="largest possible value in the canonical unit")
     positive: PositiveRule | None = None
-    loinc: str | None = None
-    loinc_verified: bool = False
+    loinc: list[Code] = Field(default_factory=list, description="LOINC codes an EHR reports this test under")
     source: SourceRef
 
 
