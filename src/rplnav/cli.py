@@ -159,6 +159,9 @@ def kb_check(
     if directory is not None and not directory.is_dir():
         _fail([f"--dir: {directory} is not a folder"])
     kb, problems = load(directory or KNOWLEDGE_DIR, strict=False)
+    from rplnav.knowledge.citations import unknown_citations
+
+    problems += unknown_citations(set(kb.sources))  # source ids cited from code, criteria and card files
     if problems:
         for p in problems:
             typer.echo(f"problem: {p}", err=True)

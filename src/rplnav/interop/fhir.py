@@ -662,7 +662,12 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
     """A patient document as a FHIR R4 Bundle (local codes where no verified standard code exists)."""
     today = today or dt.date.today()
     pid = str(doc.get("id", "patient"))
-    names = default_knowledge().drug_names
+    kb = default_knowledge()
+    names = kb.drug_names
+
+    def snomed_for(outcome: str) -> list[Any]:
+        return [c for m in kb.code_maps.values() if m.system == "snomed" and m.reads_as == f"outcome:{outcome}"
+                for c in m.codes if C.readable(c)]
 
     def therapy_id(name: Any) -> Any:
         return names.get(normal_name(name), name) if isinstance(name, str) else name
@@ -703,9 +708,9 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
         if not res["extension"]:
             del res["extension"]
         if p["outcome"] == "miscarriage":
+            standard = [{"system": C.SNOMED, "code": c.code, "display": c.display} for c in snomed_for("miscarriage")]
             res.update({"resourceType": "Condition", "code": {"coding": [
-                {"system": C.SNOMED, "code": "17369002", "display": "Miscarriage"},
-                {"system": C.LOCAL_OUTCOME, "code": "miscarriage"}]}})
+                *standard[:1], {"system": C.LOCAL_OUTCOME, "code": "miscarriage"}]}})
             if p.get("date"):
                 res["onsetDateTime"] = str(p["date"])
         else:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rplnav import rules
 from rplnav.knowledge.model import (
     Alert,
+    CdsSuggestion,
     CodeMap,
     Country,
     DerivedFact,
@@ -54,6 +55,7 @@ SECTIONS: dict[str, type] = {
     "drugs": Drug,
     "countries": Country,
     "code_maps": CodeMap,
+    "cds_suggestions": CdsSuggestion,
 }
 
 
@@ -82,6 +84,7 @@ class Knowledge:
     drugs: dict[str, Drug] = field(default_factory=dict)
     countries: dict[str, Country] = field(default_factory=dict)
     code_maps: dict[str, CodeMap] = field(default_factory=dict)
+    cds_suggestions: dict[str, CdsSuggestion] = field(default_factory=dict)
 
     @functools.cached_property
     def drug_names(self) -> dict[str, str]:
@@ -330,6 +333,15 @@ def _check_codes(kb: Knowledge, where: dict[str, str], check_source: Any) -> lis
         for c in m.codes:
             check_source(c.source, f"{at}[{c.code}]")
             claim(m.system, c.code, m.reads_as, at)
+    for sg in kb.cds_suggestions.values():
+        at = where[f"cds_suggestions:{sg.id}"]
+        check_source(sg.source, at)
+        if sg.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{sg.therapy}'")
+        for pr in sg.proposals:
+            check_source(pr.source, f"{at}.proposals[{pr.therapy}]")
+            if meaning.get(("rxnorm", pr.rxnorm)) != f"therapy:{pr.therapy}":
+                problems.append(f"{at}: RxNorm {pr.rxnorm} is not listed for therapy '{pr.therapy}' in drugs.yaml")
     return problems
 
 
@@ -356,6 +368,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         drugs={k: v for k, (_, v) in validated["drugs"].items()},
         countries={k: v for k, (_, v) in validated["countries"].items()},
         code_maps={k: v for k, (_, v) in validated["code_maps"].items()},
+        cds_suggestions={k: v for k, (_, v) in validated["cds_suggestions"].items()},
     )
     problems += cross_check(kb, where)
     if strict and problems:

@@ -139,6 +139,28 @@ class CodeMap(Strict):
         return self
 
 
+class Proposal(Strict):
+    """One order a CDS suggestion proposes: the drug as an RxNorm-coded product and its dose, with the dose's source."""
+
+    therapy: str
+    label: str = Field(description="how the card names it, e.g. 'low-dose aspirin'")
+    rxnorm: str = Field(description="RxNorm code of the product; must be listed for the therapy in drugs.yaml")
+    display: str
+    dosage: str
+    source: SourceRef
+
+
+class CdsSuggestion(Strict):
+    """A CDS Hooks suggestion card: its wording and the orders it proposes."""
+
+    id: str
+    therapy: str = Field(description="the stance on this therapy that triggers the suggestion")
+    summary: str = Field(max_length=139)
+    add_label: str = Field(pattern=r"\{parts\}", description="suggestion label; {parts} = labels of the missing orders")
+    proposals: list[Proposal] = Field(min_length=1)
+    source: SourceRef
+
+
 class Country(Strict):
     """An ISO 3166-1 alpha-2 code; `not_codes` are spellings that are not the code (e.g. UK for GB)."""
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from rplnav.interop.codes import RXNORM
 from rplnav.interop.fhir import therapy_of
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST
+from rplnav.knowledge.model import AGAINST, CdsSuggestion
 from rplnav.render.common import GUIDELINE_ORDER, source_text, stance_label
 
 FOR = ("strong_for", "conditional_for", "good_practice")
@@ -24,14 +25,6 @@ OVERRIDE_REASONS = [
      "display": "Patient's informed preference after counselling"},
     {"system": NON_ADHERENCE, "code": "risk-benefit-ratio", "display": "Benefit outweighs risk for this patient"},
 ]
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-# Proposed orders for the aspirin + LMWH suggestion (RxNorm codes verified in the standards reference).
-PROPOSALS = {
-    "aspirin": {"code": "243670", "display": "aspirin 81 MG Oral Tablet",
-                "dosage": "81 mg by mouth once daily"},
-    "lmwh": {"code": "854235", "display": "0.4 ML enoxaparin sodium 100 MG/ML Prefilled Syringe",
-             "dosage": "40 mg subcutaneously once daily (prophylactic dose)"},
-}
 STANCE_RANK = {"strong_for": 0, "conditional_for": 1, "good_practice": 2}
 
 
@@ -45,6 +38,8 @@ class CardMaker:
         self.kb = kb
         self.base = base_url.rstrip("/")
         self.report_url = report_url
+        # a drafted component (e.g. aspirin) is also checked against its combination's stances (aspirin + LMWH)
+        self.combination_of = {p.therapy: sg.therapy for sg in kb.cds_suggestions.values() for p in sg.proposals}
 
     # ------------------------------------------------------------------ helpers
     def source(self, src: dict[str, Any] | None, label: str | None = None) -> dict[str, Any]:
@@ -180,15 +175,21 @@ class CardMaker:
             if tid and tid not in ordered:
                 ordered[tid] = r
         cards: list[dict[str, Any]] = []
-        suggestion = self._aspirin_lmwh_suggestion(a, set(ordered), patient_ref)
+        suggestion, sg = {}, None
+        for sg in self.kb.cds_suggestions.values():
+            suggestion = self._suggestion(sg, a, set(ordered), patient_ref)
+            if suggestion:
+                break
         for tid, _res in ordered.items():
-            checks = [tid] + (["aspirin_lmwh"] if tid in ("lmwh", "aspirin") else [])
+            combo = self.combination_of.get(tid)
+            checks = [tid] + ([combo] if combo in by_id else [])
             o = by_id[tid]
             applying = [s for t in checks for s in by_id[t]["stances"] if s["applies"] is True]
             against = [s for s in applying if s["stance"] in AGAINST]
             research = [s for s in applying if s["stance"] in ("research_only", "insufficient_evidence")]
             supports = [s for s in applying if s["stance"] in FOR]
-            if tid in ("lmwh", "aspirin") and not {"lmwh", "aspirin"} <= set(ordered):
+            parts = {t for t, c in self.combination_of.items() if c == combo}
+            if combo and not parts <= set(ordered):
                 supports = [s for s in by_id[tid]["stances"] if s["applies"] is True and s["stance"] in FOR]
             links = [self.therapy_link(tid)]
             if against:
@@ -227,12 +228,12 @@ class CardMaker:
                     cards.append(self.card(f"{o['name']}: {al['text']}", al["level"],
                                            f"{al['text']} *[{source_text(al['source'])}]*",
                                            self.source(al["source"]), links, overrideReasons=OVERRIDE_REASONS))
-        if suggestion and not any(c.get("suggestions") for c in cards):
+        if suggestion and sg is not None and not any(c.get("suggestions") for c in cards):
             sup = suggestion["_support"]
-            cards.append(self.card("Obstetric APS: low-dose aspirin + prophylactic LMWH is recommended", "warning",
+            cards.append(self.card(sg.summary, "warning",
                                    "\n".join(self.stance_line(s) for s in sup),
                                    self.source(sup[0]["source"], sup[0]["guideline"]),
-                                   [self.therapy_link("aspirin_lmwh")],
+                                   [self.therapy_link(sg.therapy)],
                                    suggestions=suggestion["suggestions"],
                                    selectionBehavior=suggestion["selectionBehavior"],
                                    overrideReasons=OVERRIDE_REASONS))
@@ -244,30 +245,31 @@ class CardMaker:
         s = self.kb.therapies[tid].source
         return {"document": s.document, "locator": s.locator, "verified": s.verified}
 
-    def _aspirin_lmwh_suggestion(self, a: dict[str, Any], ordered: set[str], patient_ref: str) -> dict[str, Any]:
-        combo = next((o for o in a["options"] if o["therapy"] == "aspirin_lmwh"), None)
+    def _suggestion(self, sg: CdsSuggestion, a: dict[str, Any], ordered: set[str],
+                    patient_ref: str) -> dict[str, Any]:
+        """The suggestion card's orders (from cards.yaml) when a 'for' stance on its therapy applies to her."""
+        combo = next((o for o in a["options"] if o["therapy"] == sg.therapy), None)
         if combo is None:
             return {}
         support = [s for s in combo["stances"] if s["applies"] is True and s["stance"] in ("strong_for",
                                                                                               "conditional_for")]
-        need = [t for t in ("aspirin", "lmwh") if t not in ordered]
+        need = [p for p in sg.proposals if p.therapy not in ordered]
         if not support or not need:
             return {}
         actions = []
-        for t in need:
-            p = PROPOSALS[t]
+        for p in need:
             actions.append({
                 "type": "create",
-                "description": f"Propose {p['display']} ({p['dosage']})",
+                "description": f"Propose {p.display} ({p.dosage})",
                 "resource": {
                     "resourceType": "MedicationRequest", "status": "draft", "intent": "proposal",
                     "subject": {"reference": patient_ref},
-                    "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": p["code"],
-                                                              "display": p["display"]}], "text": p["display"]},
-                    "dosageInstruction": [{"text": p["dosage"]}],
+                    "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": p.rxnorm,
+                                                              "display": p.display}], "text": p.display},
+                    "dosageInstruction": [{"text": p.dosage}],
                 },
             })
-        label = "Add " + " and ".join("low-dose aspirin" if t == "aspirin" else "prophylactic LMWH" for t in need)
+        label = sg.add_label.format(parts=" and ".join(p.label for p in need))
         return {"suggestions": [{"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True,
                                  "actions": actions}],
                 "selectionBehavior": "at-most-one", "_support": support}
