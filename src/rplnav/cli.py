@@ -95,7 +95,7 @@ def assess(
         _fail(["--format pdf: give --out FILE (a PDF is not written to the terminal)"])
     from rplnav.interop.fhir import FhirIntake
 
-    intake = FhirIntake(engine.kb.tests, set(engine.kb.therapies))  # FHIR R4 Bundle input -> patient
+    intake = FhirIntake(engine.kb.tests, set(engine.kb.therapies), kb=engine.kb)  # FHIR R4 Bundle -> patient
     try:
         parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies), converter=intake.convert,
                               kb=engine.kb)

@@ -78,7 +78,7 @@ class Core:
         try:
             intake = None
             if is_bundle(doc):
-                intake = FhirIntake(self.kb.tests, self.therapy_ids)
+                intake = FhirIntake(self.kb.tests, self.therapy_ids, kb=self.kb)
                 doc = intake.convert(doc)
             parsed = parse_patient(doc, self.kb.tests, self.therapy_ids, name, kb=self.kb)
             a = self.engine.assess(parsed, guidelines, strict=strict)
