@@ -18,3 +18,21 @@ def test_api_accepts_brand_names(client):
     r = client.post("/api/v1/assess", json=base_patient(
         medications=["Eltroxin"], pregnancies=[{"outcome": "miscarriage", "treatments": ["Clexane"]}] * 2))
     assert r.status_code == 200, r.text
+
+
+def test_web_form_medications_keep_not_documented_apart_from_none():
+    from rplnav.service.web import form_to_patient
+
+    base = {"id": ["x"], "age": ["33"]}
+    assert "medications" not in form_to_patient({**base, "medications_known": [""], "medications": [""]})
+    assert form_to_patient({**base, "medications_known": ["none"]})["medications"] == []
+    assert form_to_patient({**base, "medications": ["Clexane, aspirin 75 mg"]})["medications"] == \
+        ["Clexane", "aspirin 75 mg"]
+
+
+def test_web_form_defaults_the_medication_list_to_not_documented(client):
+    import re
+
+    page = client.get("/").text
+    select = re.search(r'<select name="medications_known">(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="([^"]*)" selected', select) in ([], [""])

@@ -118,6 +118,11 @@ def form_to_patient(form: dict[str, list[str]]) -> dict[str, Any]:
         doc["findings"] = findings
     if one("conditions_known") == "yes" or form.get("conditions"):
         doc["conditions"] = [c for c in form.get("conditions", []) if c]
+    meds = [m.strip() for m in one("medications").split(",") if m.strip()]
+    if meds:
+        doc["medications"] = meds
+    elif one("medications_known") == "none":
+        doc["medications"] = []
     ls: dict[str, Any] = {}
     for k in ("smoking", "alcohol"):
         if _tri(one(f"lifestyle.{k}")) is not None:
