@@ -249,6 +249,9 @@ def build_monograph(kb: Knowledge, therapy_id: str) -> dict[str, Any]:
         "consent": consent,
     }
 
+    drug_names = [{"id": d.id, "names": list(d.names),
+                   "rxnorm": [{"code": c.code, "display": c.display, "tier": c.source.tier} for c in d.rxnorm],
+                   "source": refs.cite(d.source)} for d in kb.drugs.values() if d.therapy == t.id]
     return {
         "schema": SCHEMA,
         "knowledge_version": kb.version,
@@ -263,6 +266,7 @@ def build_monograph(kb: Knowledge, therapy_id: str) -> dict[str, Any]:
         "safety": safety,
         "regulatory": regulatory,
         "off_guideline": off_guideline,
+        "drug_names": drug_names,
         "references": refs.listing(),
     }
 
@@ -293,6 +297,9 @@ def render_markdown(m: dict[str, Any]) -> str:
     for label, key in (("For", "for"), ("Against", "against"), ("Uncertain / research only", "uncertain")):
         if b[key]:
             out.append(f"- **{label}:** " + "; ".join(b[key]))
+    if m.get("drug_names"):
+        out += ["", "**Read from charts as:** " + "; ".join(
+            f"{', '.join(d['names'])} {_r(d['source'])}" for d in m["drug_names"])]
     out += ["", "## Standard of care", ""]
     soc = m["standard_of_care"]
     if soc["indications"]:

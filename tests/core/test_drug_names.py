@@ -102,3 +102,12 @@ def test_lab_note_is_shown_next_to_its_result_in_every_format(kb, engine):
         line = next(li for li in text.splitlines() if "low positive" in li)
         assert "28 MPL" in line
         assert "Current medications: none" in text or "current medications: none" in text
+
+
+def test_monograph_lists_the_names_a_chart_may_use(kb):
+    from rplnav.monograph import build_monograph, render_monograph
+
+    m = build_monograph(kb, "lmwh")
+    names = {n for d in m["drug_names"] for n in d["names"]}
+    assert {"Clexane", "Fragmin", "tinzaparin"} <= names
+    assert "Clexane" in render_monograph(m, "md")
