@@ -174,3 +174,16 @@ def test_brand_coded_ivig_order_draws_the_boxed_warning_card(client):
     boxed = [c for c in cards if c["summary"].startswith("Intravenous immunoglobulin") and "boxed warning" in
              c["summary"].lower()]
     assert boxed and boxed[0]["indicator"] == "critical"
+
+
+def test_a_qualitative_result_for_a_numeric_only_test_is_listed_not_fatal(kb):
+    b = epic_bundle()
+    b["entry"].append({"resource": obs("b2q", "44448-9", "Beta-2 glycoprotein 1 IgG Ab", "2025-09-02",
+                                       valueCodeableConcept={"text": "Negative"})})
+    doc, not_used = convert(b, kb)
+    kind = kb.tests["anti_b2gpi_igg"].kind
+    if kind == "quantitative":
+        assert any(s.startswith("Observation/b2q") for s in not_used)
+    else:
+        assert {"test": "anti_b2gpi_igg", "date": "2025-09-02", "result": "negative"} in doc["labs"]
+    parse_patient(doc, kb.tests, set(kb.therapies), kb=kb)
