@@ -88,6 +88,7 @@ def epic_bundle() -> dict[str, Any]:
         obs("ft4", "3024-7", "Free T4", "2025-06-02", **qty(1.2, "ng/dL")),
         obs("plt", "777-3", "Platelets", "2025-06-02", **qty(250, "10*3/uL")),
         {"resourceType": "MedicationStatement", "id": "ms1", "status": "active", "subject": PT,
+         "effectivePeriod": {"start": "2023-06-01"},
          "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "966222",
                                                    "display": "Levothyroxine Sodium 50 MCG Oral Tablet"}],
                                        "text": "levothyroxine 50 mcg tablet"}},
@@ -136,8 +137,9 @@ def test_every_workup_loinc_is_read_with_units_flags_and_comments(kb):
 
 
 def test_medications_current_and_in_pregnancy(kb):
-    doc, _ = convert(epic_bundle(), kb)
+    doc, not_used = convert(epic_bundle(), kb)
     assert doc["medications"] == ["levothyroxine"]      # RxNorm code unknown to the table: read by its name
+    assert not any(s.startswith("MedicationStatement/ms1") for s in not_used)  # current, not a loss treatment
     assert doc["pregnancies"][2]["treatments"] == ["lmwh"]  # enoxaparin syringe, ordered within that pregnancy
 
 

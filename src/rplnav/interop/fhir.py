@@ -216,8 +216,9 @@ class FhirIntake:
         for date, therapy, ref, link in meds:
             target = by_ref.get(link) if link else self._pregnancy_for(date, pregs)
             if target is None:
-                self.skip(ref, f"{therapy} is not dated within a recorded pregnancy, so it is not counted "
-                               "as a treatment of a pregnancy")
+                if ref not in self.used:  # an active medication is already read as a current one
+                    self.skip(ref, f"{therapy} is not dated within a recorded pregnancy, so it is not counted "
+                                   "as a treatment of a pregnancy")
             elif therapy not in target.setdefault("treatments", []):
                 target["treatments"].append(therapy)
         if self._current_meds:
