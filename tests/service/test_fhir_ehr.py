@@ -189,3 +189,35 @@ def test_a_qualitative_result_for_a_numeric_only_test_is_listed_not_fatal(kb):
     else:
         assert {"test": "anti_b2gpi_igg", "date": "2025-09-02", "result": "negative"} in doc["labs"]
     parse_patient(doc, kb.tests, set(kb.therapies), kb=kb)
+
+
+def status(rid: str, date: str, code: str, display: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": rid, "status": "final", "subject": PT,
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "social-history"}]}],
+            "code": {"coding": [{"system": LOINC, "code": "82810-3", "display": "Pregnancy status"}]},
+            "effectiveDateTime": date,
+            "valueCodeableConcept": {"coding": [{"system": SCT, "code": code, "display": display}]}}
+
+
+def test_us_core_pregnancy_status_opens_the_current_pregnancy(kb):
+    b = epic_bundle()
+    b["entry"] += [{"resource": status("ps1", "2026-10-20", "77386006", "Pregnant")},
+                   {"resource": ga("ga-now", "2026-10-20", weeks=6)}]   # 12 days before the assessment
+    doc, not_used = convert(b, kb)
+    assert doc["current"] == {"gestational_age": "7+5"}               # 6+0 measured, carried to 2026-11-01
+    p = parse_patient(doc, kb.tests, set(kb.therapies), kb=kb).patient
+    assert p.current is not None and p.current.gestational_age == 7 * 7 + 5
+
+
+def test_a_later_outcome_or_not_pregnant_closes_it(kb):
+    b = epic_bundle()
+    b["entry"] += [{"resource": status("ps0", "2025-03-01", "77386006", "Pregnant")}]   # before loss3 (2025-04-20)
+    doc, not_used = convert(b, kb)
+    assert "current" not in doc
+    assert any(s.startswith("Observation/ps0") and "no current pregnancy" in s for s in not_used)
+    b["entry"] += [{"resource": status("ps2", "2026-10-01", "77386006", "Pregnant")},
+                   {"resource": status("ps3", "2026-10-25", "60001007", "Not pregnant")}]
+    doc, not_used = convert(b, kb)
+    assert "current" not in doc
+    assert any(s.startswith("Observation/ps2") and "earlier pregnancy status" in s for s in not_used)

@@ -50,6 +50,8 @@ class CodeTables:
     snomed_outcomes: dict[str, str]
     snomed_results: dict[str, str]
     gestational_age: frozenset[str]
+    pregnancy_status: frozenset[str]
+    pregnancy_values: dict[str, str]
     icd10: dict[str, tuple[str, object]]
     recomputed: dict[tuple[str, str], str]
     unread: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -61,6 +63,8 @@ class CodeTables:
         outcomes: dict[str, str] = {}
         results: dict[str, str] = {}
         ga: set[str] = set()
+        status: set[str] = set()
+        status_values: dict[str, str] = {}
         icd: dict[str, tuple[str, object]] = {}
         recomputed: dict[tuple[str, str], str] = {}
         unread: dict[tuple[str, str], str] = {}
@@ -88,6 +92,10 @@ class CodeTables:
                     results[c.code] = target
                 elif kind == "gestational_age":
                     ga.add(c.code)
+                elif kind == "pregnancy_status":
+                    status.add(c.code)
+                elif kind == "status":
+                    status_values[c.code] = target
                 elif kind == "condition":
                     icd[c.code] = ("conditions", target)
                 elif kind == "finding":
@@ -95,7 +103,8 @@ class CodeTables:
                     icd[c.code] = (f"findings.{name}", {"true": True, "false": False}.get(value, value))
                 else:
                     recomputed[(systems[m.system], c.code)] = m.reason or "recomputed by the engine"
-        return cls(loinc, rx, outcomes, results, frozenset(ga), icd, recomputed, unread)
+        return cls(loinc, rx, outcomes, results, frozenset(ga), frozenset(status), status_values, icd, recomputed,
+                   unread)
 
 
 # Unit spellings (UCUM codes and common variants) -> the knowledge base's unit names.

@@ -185,6 +185,7 @@ class FhirIntake:
         labs: list[dict[str, Any]] = []
         meds: list[tuple[str | None, str, str, str | None]] = []
         self._ga_obs: list[tuple[dict[str, Any], Any]] = []
+        self._status_obs: list[tuple[str | None, str, str]] = []
         self._current_meds: list[str] = []
         conditions: list[str] = []
         findings: dict[str, Any] = {}
@@ -209,6 +210,7 @@ class FhirIntake:
                 self.skip(_ref(r), f"resource type {r['resourceType']} is not used")
                 continue
             h(r)
+        self._pregnancy_status(pregnancies, doc)
         self._link_gestational_ages(pregnancies, doc)
         pregnancies.sort(key=lambda p: (p[0] is None, p[0] or "", p[1]))  # (date, order, doc, ref)
         pregs = [p[2] for p in pregnancies]
@@ -372,6 +374,15 @@ class FhirIntake:
             if c.get("system") == C.LOCAL_FINDING and isinstance(c.get("code"), str):
                 self._finding(c["code"], r, findings, thromboses)
                 return
+        if any(c.get("system") == C.LOINC and c.get("code") in self.codes.pregnancy_status for c in _codings(code)):
+            vcc = r.get("valueCodeableConcept")
+            status = next((self.codes.pregnancy_values[c["code"]] for c in _codings(vcc) if c.get("system") == C.SNOMED
+                           and c.get("code") in self.codes.pregnancy_values), None)
+            if status is None:
+                self.skip(f"{_ref(r)}, {_codes_text(code)}", "pregnancy status value not recognised")
+            else:
+                self._status_obs.append((_date(r, "effectiveDateTime", "effectivePeriod", "issued"), status, _ref(r)))
+            return
         if self._is_ga(code):
             value = _ga_value(r)
             if value is None:
@@ -444,6 +455,31 @@ class FhirIntake:
         labs.append(lab)
         self.used.append(_ref(r))
 
+    def _pregnancy_status(self, pregnancies: list[Any], doc: dict[str, Any]) -> None:
+        """The latest pregnancy-status Observation: 'pregnant', with no outcome recorded since, is a current pregnancy."""
+        if not self._status_obs:
+            return
+        dated = [s for s in self._status_obs if s[0]]
+        for date, _, ref in self._status_obs:
+            if not date:
+                self.skip(ref, "pregnancy status without a date")
+        if not dated:
+            return
+        date, status, ref = max(dated, key=lambda s: s[0])
+        for _d, _, other in dated:
+            if other != ref:
+                self.skip(other, f"an earlier pregnancy status; the latest ({ref}, {date}) is used")
+        if status != "pregnant" or "current" in doc:
+            self.used.append(ref)
+            return
+        ended = [p[3] for p in pregnancies if p[0] and p[0] >= date]
+        if ended:
+            self.skip(ref, f"'pregnant' on {date}, but {', '.join(ended)} records an outcome on or after it; "
+                           "no current pregnancy")
+            return
+        doc["current"] = {"_ref": ref, "_since": date}
+        self.used.append(ref)
+
     def _is_ga(self, cc: Any) -> bool:
         return any(c.get("system") == C.LOINC and c.get("code") in self.codes.gestational_age for c in _codings(cc))
 
@@ -459,7 +495,10 @@ class FhirIntake:
             date = _date(r, "effectiveDateTime", "effectivePeriod", "issued")
             current = doc.get("current")
             if not linked and current is not None and (current.get("_ref") in _references(r)
-                                                       or date == self.today.isoformat()):
+                                                       or date == self.today.isoformat()
+                                                       or (date and date >= current.get("_since", date)
+                                                           and not by_date.get(date)
+                                                           and all(p[0] and date > p[0] for p in pregnancies))):
                 linked = [current]
             if not linked and date and len(by_date.get(date, [])) == 1:
                 linked = by_date[date]
@@ -472,10 +511,19 @@ class FhirIntake:
                 self.skip(f"{_ref(r)}, gestational age", f"{value} differs from the {target['gestational_age']} "
                                                           "already recorded for that pregnancy; the first is kept")
                 continue
+            if target is current and date and date != self.today.isoformat():
+                try:  # measured on an earlier day: she is that many days further on today
+                    days = parse_gestational_age(value) + (self.today - dt.date.fromisoformat(date)).days
+                    value = f"{days // 7}+{days % 7}"
+                    parse_gestational_age(value)
+                except ValueError:
+                    self.skip(f"{_ref(r)}, gestational age", f"'{value}' on {date} could not be carried to today")
+                    continue
             target["gestational_age"] = value
             self.used.append(_ref(r))
         if doc.get("current") is not None:
             doc["current"].pop("_ref", None)
+            doc["current"].pop("_since", None)
 
     @staticmethod
     def _flags(r: dict[str, Any]) -> list[str]:

@@ -120,14 +120,16 @@ class Drug(Strict):
 class CodeMap(Strict):
     """Codes of one terminology that an EHR sends for one thing the patient model holds (or deliberately not).
 
-    `reads_as` is outcome:<outcome> | result:<qualitative result> | gestational_age | condition:<condition id> | finding:<field>=<value> |
+    `reads_as` is outcome:<outcome> | result:<qualitative result> | gestational_age | pregnancy_status |
+    status:pregnant | status:not_pregnant | condition:<condition id> | finding:<field>=<value> |
     recomputed (understood but not taken, because the engine recomputes it; `reason` says why).
     """
 
     id: str
     system: Literal["loinc", "snomed", "icd10"]
     reads_as: str = Field(
-        pattern=r"^(outcome:[a-z_]+|result:[a-z_]+|gestational_age|condition:[a-z_]+|finding:[a-z_]+=[a-z_]+|recomputed)$")
+        pattern=r"^(outcome:[a-z_]+|result:[a-z_]+|gestational_age|pregnancy_status|status:(pregnant|not_pregnant)|"
+                r"condition:[a-z_]+|finding:[a-z_]+=[a-z_]+|recomputed)$")
     reason: str | None = None
     note: str | None = None
     codes: list[Code] = Field(min_length=1)
