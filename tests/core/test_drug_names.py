@@ -24,7 +24,7 @@ def problems(kb, **over):
     ("cyclogest", "progesterone"), ("Duphaston", "dydrogesterone"), ("dydrogesterone", "dydrogesterone"),
     ("Gammagard", "ivig"), ("Privigen", "ivig"), ("octagam", "ivig"), ("Plaquenil", "hydroxychloroquine"),
     ("Eltroxin", "levothyroxine"), ("Synthroid", "levothyroxine"), ("aspirin 75 mg", "aspirin"),
-    ("Aspirin  81 mg", "aspirin"), ("aspirin 100 mg", "aspirin"), ("ivig", "ivig"),
+    ("Aspirin  81 mg", "aspirin"), ("aspirin 100 mg", "aspirin"), ("aspirin 75mg", "aspirin"), ("ivig", "ivig"),
 ])
 def test_names_map_to_therapy_ids(kb, name, therapy):
     p = parse(kb, pregnancies=[{"outcome": "miscarriage", "gestational_age": 7, "treatments": [name]}],

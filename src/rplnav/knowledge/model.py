@@ -7,6 +7,7 @@ nothing it would silently ignore (unknown keys are rejected).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -102,8 +103,8 @@ class Code(Strict):
 
 
 def normal_name(name: str) -> str:
-    """Case and spacing do not distinguish drug names ('Clexane ', 'clexane')."""
-    return " ".join(name.lower().split())
+    """Case and spacing do not distinguish drug names ('Clexane ', 'clexane', 'aspirin 75mg', 'aspirin 75 mg')."""
+    return " ".join(re.sub(r"(\d)([a-zµ%])", r"\1 \2", name.lower()).split())
 
 
 class Drug(Strict):
