@@ -36,6 +36,9 @@ EXT_DETAIL = "urn:rplnav:fhir:extension:detail"          # sub-extensions: url =
 EXT_PREGNANCY = "urn:rplnav:fhir:extension:pregnancy"    # on a medication: valueReference to the pregnancy
 
 
+_TABLES: dict[str, CodeTables] = {}
+
+
 def readable(code: Code) -> bool:
     """A code is read from FHIR only when it was checked: on the terminology's page or in a named secondary source."""
     return code.source.tier in ("primary", "secondary")
@@ -55,6 +58,16 @@ class CodeTables:
     icd10: dict[str, tuple[str, object]]
     recomputed: dict[tuple[str, str], str]
     unread: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def for_kb(cls, kb: Knowledge) -> CodeTables:
+        """The tables of a knowledge base, built once per knowledge version."""
+        hit = _TABLES.get(kb.version)
+        if hit is None:
+            if len(_TABLES) > 8:
+                _TABLES.clear()
+            hit = _TABLES[kb.version] = cls.from_kb(kb)
+        return hit
 
     @classmethod
     def from_kb(cls, kb: Knowledge) -> CodeTables:

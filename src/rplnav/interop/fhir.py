@@ -147,7 +147,7 @@ class FhirIntake:
         self.today = today or dt.date.today()
         self.assessed_on = today
         self.converted = False
-        self.codes = C.CodeTables.from_kb(kb)
+        self.codes = C.CodeTables.for_kb(kb)
         self.names = kb.drug_names
         self.loinc = self.codes.loinc_tests
         self.not_used: list[str] = []
@@ -662,15 +662,23 @@ class FhirIntake:
         return None
 
 
+_WORDS = re.compile(r"[^0-9a-z%/+.-]+")
+_NAME_KEYS: dict[int, tuple[dict[str, str], list[tuple[str, str]]]] = {}
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORDS.sub(" ", normal_name(text)).split())
+
+
 def name_match(text: str, names: dict[str, str]) -> set[str]:
     """Therapy ids of the synonym-table names that occur as whole words in a medication's text."""
-    blob = f" {' '.join(re.sub(r'[^0-9a-z%/+.-]+', ' ', normal_name(text)).split())} "
-    found: set[str] = set()
-    for name, tid in names.items():
-        key = " ".join(re.sub(r"[^0-9a-z%/+.-]+", " ", name).split())
-        if key and f" {key} " in blob:
-            found.add(tid)
-    return found
+    hit = _NAME_KEYS.get(id(names))
+    if hit is None or hit[0] is not names:  # the table is built once per knowledge base
+        if len(_NAME_KEYS) > 8:
+            _NAME_KEYS.clear()
+        hit = _NAME_KEYS[id(names)] = (names, [(f" {k} ", tid) for n, tid in names.items() if (k := _words(n))])
+    blob = f" {_words(text)} "
+    return {tid for key, tid in hit[1] if key in blob}
 
 
 def therapy_of(r: dict[str, Any], therapy_ids: set[str], by_name: bool = True, *,
@@ -684,7 +692,7 @@ def therapy_of(r: dict[str, Any], therapy_ids: set[str], by_name: bool = True, *
     """
     if codes is None or names is None:
         kb = default_knowledge()
-        codes = codes or C.CodeTables.from_kb(kb)
+        codes = codes or C.CodeTables.for_kb(kb)
         names = names or kb.drug_names
     cc = r.get("medicationCodeableConcept")
     why = None
