@@ -17,6 +17,7 @@ from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
 from rplnav.patient import Parsed, Patient
+from rplnav.plan import build_plan
 from rplnav.rules import FactGetter, fact_getter
 
 SCHEMA = "rplnav.assessment/v1"
@@ -126,6 +127,7 @@ class Engine:
             doc["assumptions"] = []
             if strict:
                 doc["strict"] = True
+            doc["plan"] = build_plan(doc)
             return doc
 
         def build(assumed: list[assumptions.HistoryList]) -> dict[str, Any]:
@@ -139,7 +141,9 @@ class Engine:
         rests = assumptions.attribute(
             changed, decided, lists,
             lambda h: assumptions.decisions(build([x for x in lists if x is not h])) if changed else {})
-        return assumptions.annotate(doc, lists, rests)
+        doc = assumptions.annotate(doc, lists, rests)
+        doc["plan"] = build_plan(doc)
+        return doc
 
     def _build(self, parsed: Parsed, facts: Facts, safety: Facts, guidelines: list[str] | None) -> dict[str, Any]:
         """The document for one set of facts; ``safety`` (the record as written) decides the safety checks,
@@ -410,6 +414,8 @@ class Engine:
             "stances": stances,
             "summary": summary,
             "timing": self._timing(t.timing, facts, src),
+            "regimens": [{"label": r.label, "dose": r.dose, "route": r.route, "frequency": r.frequency,
+                          "source": src(r.source)} for r in t.regimens],
             "regulatory": regulatory,
             "alerts": alerts,
             "evidence": self.evidence(tid, facts, src, study_memo),

@@ -59,6 +59,15 @@ def _engine():  # noqa: ANN202 - lazy import keeps `--help` fast
         raise  # pragma: no cover
 
 
+def _width(width: int | None) -> int:
+    """The text width: as asked, else the terminal's (COLUMNS or the tty), else 100; never below 60."""
+    import shutil
+
+    if width is None:
+        width = shutil.get_terminal_size(fallback=(100, 24)).columns
+    return max(60, width)
+
+
 def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -75,6 +84,7 @@ def assess(
     format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.text,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file")] = None,
     guidelines: Annotated[str | None, typer.Option(help="only these guideline ids, comma-separated")] = None,
+    width: Annotated[int | None, typer.Option(help="text width (default: the terminal's)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="history the record omits stays undecided instead of "
                                                          "being taken as absent (listed as assumptions)")] = False,
 ) -> None:
@@ -129,7 +139,7 @@ def assess(
         from rplnav.render.terminal import render_terminal
 
         color = out is None and sys.stdout.isatty()
-        _write(render_terminal(doc, color=color), out)
+        _write(render_terminal(doc, width=_width(width), color=color), out)
 
 
 @app.command()
@@ -197,9 +207,10 @@ def kb_stats(
 @app.command()
 def demo(
     examples_dir: Annotated[Path | None, typer.Option(help="folder of patient files")] = None,
-    width: Annotated[int, typer.Option(help="terminal width")] = 140,
+    width: Annotated[int | None, typer.Option(help="text width (default: the terminal's)")] = None,
 ) -> None:
     """Assess the bundled example patients and print a one-screen summary of each."""
+    width = _width(width)
     from rich.console import Console
     from rich.progress import track
 

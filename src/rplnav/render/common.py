@@ -125,3 +125,53 @@ def medications_text(meds: list[str] | None) -> str:
     if meds is None:
         return "not documented"
     return ", ".join(meds) if meds else "none"
+def _cite(statements: list[dict[str, Any]], compact: bool = False) -> str:
+    if compact:
+        n = sum(not s.get("verified") for s in statements)
+        return f" ({n} unverified)" if n else ""
+    ids = [s["id"] + ("" if s.get("verified") else " (unverified)") for s in statements]
+    return f" [{'; '.join(ids)}]" if ids else ""
+
+
+def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> list[tuple[str, list[str]]]:
+    """The plan as titled lists of plain lines, in reading order; the renderers share them so the bottom
+    line reads the same in every view. Each line ends with the statement ids it rests on (``compact``: only
+    how many of them are unverified, and no timing text, for narrow terminals)."""
+    p = a.get("plan")
+    if not p:
+        return []
+    out: list[tuple[str, list[str]]] = []
+    if p["assumptions"]:
+        out.append(("Assumed (record to confirm)", [
+            f"{x['text']} — decides {x['decides']}; record {x['confirm']}" for x in p["assumptions"]]))
+    sup = []
+    for x in p["supported"][:limit]:
+        when = "; ".join(f"{w['status_text']}" if compact else f"{w['label']}: {w['text']} ({w['status_text']})"
+                         for w in x["when"][:1])
+        dose = "; ".join(f"{r['dose']}" for r in x["regimens"][:1] if r.get("dose"))
+        extra = " · ".join(t for t in (dose, when) if t)
+        sup.append(f"{x['name']}: {x['agreement']}" + (f" — {extra}" if extra else "") + _cite(x["statements"], compact))
+    if len(p["supported"]) > limit:
+        sup.append(f"… and {len(p['supported']) - limit} more (see treatment options)")
+    out.append(("Supported for her", sup or ["no current guideline statement for a treatment applies to her yet"]))
+    against = [f"{x['name']}: {x['agreement'] or 'not permitted'}" + _cite(x["statements"], compact)
+               + "".join(f" — {r['text']}" for r in x.get("regulatory", [])) for x in p["against"]]
+    out.append(("Advised against for her", against or ["no current guideline statement against a treatment "
+                                                       "applies to her"]))
+    if p["research_only"]:
+        out.append(("Research only", [f"{x['name']}: {x['agreement']}" + _cite(x["statements"], compact)
+                                      for x in p["research_only"][:limit]]))
+    nxt = [f"{x['text']}: decides {x['decides']} statement(s)" for x in p["decide_first"]]
+    nxt += [f"{w['name']}: {w['status'].replace('_', ' ')} ({w['priority']})" + _cite(w["statements"], compact)
+            for w in p["workup_next"][:limit]]
+    if nxt:
+        out.append(("Next: record or test", nxt))
+    if p["safety"]:
+        out.append(("Safety", [f"{x['level'].upper()} {x['name'] + ': ' if x['name'] else ''}{x['text']}"
+                               for x in p["safety"][:limit]]))
+    if p["would_change"]:
+        out.append(("Would change the plan", [
+            f"{x['statement']['guideline']} {x['statement']['stance'].replace('_', ' ')} {x['name']} if "
+            f"{x['population'] or 'its population'} (decided by: {', '.join(x['if'][:3])})"
+            for x in p["would_change"]]))
+    return out

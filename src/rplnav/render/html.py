@@ -17,6 +17,7 @@ from rplnav.render.common import (
     assumption_lines,
     fmt_tri,
     medications_text,
+    plan_sections,
     result_text,
     stance_label,
 )
@@ -141,7 +142,8 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
         options.append({**o, "by_guideline": by})
     evidence = [(o, _evidence_html(o["evidence"])) for o in a["options"] if o.get("evidence")]
     return {"guidelines": guidelines, "options": options, "evidence": evidence, "timeline": timeline_svg(a),
-            "assumed": [line.replace("`", "") for line in assumption_lines(a)]}
+            "assumed": [line.replace("`", "") for line in assumption_lines(a)],
+            "plan_sections": plan_sections(a)}
 
 
 def render_html(a: dict[str, Any], *, pdf_url: str | None = None, nav: bool = False, for_print: bool = False) -> str:

@@ -10,6 +10,7 @@ from rplnav.render.common import (
     evidence_lines,
     fmt_tri,
     medications_text,
+    plan_sections,
     result_text,
     source_text,
     stance_label,
@@ -25,6 +26,12 @@ def render_markdown(a: dict[str, Any]) -> str:
     w("")
     w(f"Knowledge version `{a['knowledge_version']}` · assessed on {a['assessed_on']} · tool {a['tool_version']}")
     w("")
+    w(f"## The plan for her — {a['plan']['headline']}" if a.get("plan") else "## The plan for her")
+    for title, lines in plan_sections(a):
+        w(f"**{title}**")
+        for line in lines:
+            w(f"- {line}")
+        w("")
     assumed = assumption_lines(a)
     if assumed:
         w("## Assumptions: history the record does not give")

@@ -13,9 +13,9 @@ from rplnav.render.common import (
     GUIDELINE_ORDER,
     STANCE_SHORT,
     STANCE_STYLE,
-    assumption_lines,
     fmt_tri,
     medications_text,
+    plan_sections,
     pooled_text,
     result_text,
     source_text,
@@ -145,11 +145,7 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
             label = o["therapy"] + (" (association)" if "not a treatment" in (ev.get("comparison") or "") else "")
             evid.add_row(label, (ev.get("outcome") or "").replace("_", " "), pooled_text(ev.get("all")),
                          pooled_text(ev.get("stratum")), str(len(ev.get("unmatched") or [])))
-    assumed = Text()
-    for line in assumption_lines(a):
-        assumed.append("ASSUMED  ", style="bold yellow")
-        assumed.append(line.removeprefix("Assumed ").replace("`", "") + "\n")
-    parts: list[Any] = [head] + ([assumed] if assumed else []) + [rpl, aps, work]
+    parts: list[Any] = [head, plan_text(a), rpl, aps, work]  # the assumptions are in the plan
     if results.row_count:
         parts.append(results)
     parts += [meds, stance_matrix(a), legend()]
@@ -161,6 +157,22 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
     if full:
         parts.append(Text(f"knowledge {a['knowledge_version'][:19]}… · {a['intended_use']}", style="dim"))
     return parts
+
+
+SECTION_STYLE = {"Supported for her": "bold green", "Advised against for her": "bold red", "Safety": "bold red",
+                 "Assumed (record to confirm)": "bold yellow"}
+
+
+def plan_text(a: dict[str, Any]) -> Text:
+    """The plan for her, first: the same sections as every other view."""
+    out = Text()
+    if a.get("plan"):
+        out.append(f"PLAN: {a['plan']['headline']}\n", style="bold")
+    for title, lines in plan_sections(a, limit=4, compact=True):
+        out.append(f"{title}\n", style=SECTION_STYLE.get(title, "bold"))
+        for line in lines:
+            out.append(f" • {line}\n")
+    return out
 
 
 def render_terminal(a: dict[str, Any], width: int = 140, color: bool = True, full: bool = True) -> str:

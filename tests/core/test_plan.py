@@ -1,0 +1,93 @@
+"""The plan for her: a synthesis of the document that cites what it rests on and never hides an 'against'."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from rplnav.examples import example_files
+from rplnav.patient import InputError, parse_patient, read_patient
+from rplnav.plan import AGAINST, FOR
+from rplnav.render.markdown import render_markdown
+from rplnav.render.terminal import render_terminal
+
+from .test_assess_properties import rich_patients
+from .test_assumptions import OBSTETRIC_APS
+
+
+def _assess(kb, engine, data, **kw):
+    return engine.assess(parse_patient(data, kb.tests, set(kb.therapies)), **kw)
+
+
+def test_obstetric_aps_plan_supports_aspirin_and_heparin_with_timing_and_dose(kb, engine):
+    doc = _assess(kb, engine, OBSTETRIC_APS)
+    plan = doc["plan"]
+    line = next(x for x in plan["supported"] if x["therapy"] == "aspirin_lmwh")
+    cited = {(s["guideline"], s["stance"]) for s in line["statements"]}
+    assert ("ACR-2020", "strong_for") in cited
+    assert "ACR-2020 strong for" in line["agreement"] and "no guideline against" in line["agreement"]
+    # she is not pregnant: the preconception aspirin window is open now
+    assert line["when"] and line["when"][0]["status"] in ("open", "closing")
+    assert line["regimens"] and all(r["source"]["document"] for r in line["regimens"])
+    # the plan says it rests on the conditions assumption (hormonal causes excluded for Sydney 2006)
+    assert "no-conditions-recorded" in line["assumes"]
+    assert {a["id"] for a in plan["assumptions"]} == {a["id"] for a in doc["assumptions"]}
+    # the superseded RCOG 2011 edition is named as such, never as current support
+    assert all(not s.get("superseded_by") for s in line["statements"])
+
+
+def test_strict_plan_shows_what_would_change_it(kb, engine):
+    doc = _assess(kb, engine, OBSTETRIC_APS, strict=True)
+    plan = doc["plan"]
+    assert not any(x["therapy"] == "aspirin_lmwh" and any(s["guideline"] == "ACR-2020" for s in x["statements"])
+                   for x in plan["supported"])
+    assert any(x["statement"]["guideline"] == "ACR-2020" and x["therapy"] == "aspirin_lmwh"
+               for x in plan["would_change"]) or plan["decide_first"]
+    assert any(d["record"] == "conditions" for d in plan["decide_first"])
+
+
+def _check_plan(doc):
+    plan = doc["plan"]
+    by_id = {s["id"]: s for o in doc["options"] for s in o["stances"]}
+    for section in ("supported", "against", "research_only"):
+        for line in plan[section]:
+            for s in line["statements"]:
+                assert by_id[s["id"]]["applies"] is True, s["id"]
+                assert not s.get("superseded_by"), s["id"]
+    for line in plan["supported"]:
+        assert any(s["stance"] in FOR for s in line["statements"])
+        assert line["statements"], line["therapy"]
+    against = {x["therapy"] for x in plan["against"]}
+    for o in doc["options"]:
+        for s in o["stances"]:
+            if s["applies"] is True and s["stance"] in AGAINST and not s.get("superseded_by"):
+                assert o["therapy"] in against, (o["therapy"], s["id"])  # never hidden
+    for line in plan["against"]:
+        assert line["regimens"] == [] and line["when"] == []  # no dose or start time for what is advised against
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rich_patients)
+def test_plan_cites_only_applying_current_statements_and_hides_no_against(kb, engine, data):
+    try:
+        parsed = parse_patient(data, kb.tests, set(kb.therapies))
+    except InputError:
+        return
+    _check_plan(engine.assess(parsed))
+    _check_plan(engine.assess(parsed, strict=True))
+
+
+def test_every_view_puts_the_plan_first(kb, engine):
+    """Markdown: the plan is the first section. Terminal at 80 columns: what is supported and what is advised
+    against for her are headed within the first 30 lines, before the definitions table."""
+    for path in example_files():
+        doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+        _check_plan(doc)
+        md = render_markdown(doc)
+        sections = [line for line in md.splitlines() if line.startswith("## ")]
+        assert sections[0].startswith("## The plan for her"), path.name
+        lines = render_terminal(doc, width=80, color=False).splitlines()
+        assert max(len(x) for x in lines) <= 80
+        heads = {h: next(i for i, x in enumerate(lines) if h in x) for h in
+                 ("Supported for her", "Advised against for her", "RPL definition  ")}
+        assert heads["Supported for her"] < heads["Advised against for her"] < 30, (path.name, heads)
+        assert heads["Advised against for her"] < heads["RPL definition  "]
