@@ -11,6 +11,7 @@ import operator
 from typing import Any
 
 from rplnav import __version__, assumptions, rules
+from rplnav import labs as lab_results
 from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
@@ -177,7 +178,10 @@ class Engine:
             "live_births": facts["births.live"],
             "primary": facts["rpl.primary"],
         }
-        aps = facts.aps.as_dict()
+        aps = _aps_interpretation(facts.aps.as_dict(), facts.labs)
+        for t in aps_criteria.APL_TESTS:
+            if t in facts.labs:
+                cited.update(dict.fromkeys(facts.labs[t].basis_documents))
         # every APS block states its rule with its source: Sydney 2006 (Miyakis) and 2023 ACR/EULAR (Barbhaiya)
         cited[aps_criteria.MIYAKIS] = None
         cited[aps_criteria.BARBHAIYA] = None
@@ -323,7 +327,10 @@ class Engine:
             key = ("workup", test_id, frozenset(keep) if keep else None, values_of(facts))
             entry = self._cached(key, lambda rec, t=test_id, rs=recs: self._workup_item(t, rs, facts, rec, keep), src)
             if entry is not None:
-                items.append(entry)
+                history = facts.labs.get(test_id) if isinstance(facts, Facts) else None
+                if history is not None:
+                    src.cited.update(dict.fromkeys(history.basis_documents))
+                items.append(_with_interpretation(entry, history))
         order = {"repeat_needed": 0, "missing": 1, "done": 3, "not_indicated": 4}
         rank = {"recommended": 0, "consider": 1, "may_apply": 2, "none": 3}
         items.sort(key=lambda x: (order[x["status"]], rank[x["priority"]]))
@@ -547,6 +554,22 @@ class Engine:
             note += "; this cell is not verified against the paper"
         return {**base, "next_pregnancy_live_birth_percent": cell.live_birth_percent, "verified": cell.verified,
                 "cell": {"age": row, "losses": col}, "note": note}
+
+
+def _with_interpretation(entry: dict[str, Any], history: lab_results.TestHistory | None) -> dict[str, Any]:
+    """The work-up entry (shared, read-only) with what her results were judged against when the laboratory's
+    limit was not given (a copy only when there is something to say)."""
+    if history is None or not history.bases:
+        return entry
+    return {**entry, "interpretation": history.bases}
+
+
+def _aps_interpretation(aps: dict[str, Any], histories: dict[str, lab_results.TestHistory]) -> dict[str, Any]:
+    """Each APS block with the aPL results that were judged without the laboratory's own limit."""
+    bases = [b for t in aps_criteria.APL_TESTS if t in histories for b in histories[t].bases]
+    if not bases:
+        return aps
+    return {name: {**block, "interpretation": bases} for name, block in aps.items()}
 
 
 def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],

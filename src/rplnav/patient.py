@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,23 +127,65 @@ class Pregnancy(_Model):
         return self.outcome in LOSS_OUTCOMES
 
 
+QUALITATIVE_LEVELS = ("low_positive", "moderate_positive", "high_positive")
+# Qualitative readings every test accepts, whatever its own result list (CONTRACT: "any test may be reported
+# qualitatively").
+ANY_TEST_RESULTS = ("negative", "positive", *QUALITATIVE_LEVELS)
+_CENSORED = re.compile(r"^\s*([<>])\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+def parse_censored(text: str) -> tuple[Literal["below", "above"], float] | None:
+    """``"<2"`` -> ("below", 2.0), ``">150"`` -> ("above", 150.0); None when the text is not a censored value."""
+    m = _CENSORED.match(text)
+    if m is None:
+        return None
+    return ("below" if m.group(1) == "<" else "above"), float(m.group(2))
+
+
 class Lab(_Model):
+    """One result. A censored value (``value: "<2"``) is kept as its bound and direction (``bound``,
+    ``bound_side``), never as a number: ``value`` stays empty, so nothing can read the bound as a result."""
+
     test: str
     result: str | None = None
     value: float | None = None
+    bound: float | None = None
+    bound_side: Literal["below", "above"] | None = None
     unit: str | None = None
     reference_high: float | None = None
+    cutoff_p99: float | None = None
     date: PartialDate | None = None
     note: str | None = None
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
 
-    @field_validator("value", "reference_high", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _censored(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("value"), str):
+            parsed = parse_censored(data["value"])
+            if parsed is None:
+                raise ValueError(f"value '{data['value']}' is neither a number nor a censored value ('<x' or '>x')")
+            if data.get("bound") is not None or data.get("bound_side") is not None:
+                raise ValueError("give a censored value as value: '<x' or '>x' only")
+            data = {**data, "value": None, "bound_side": parsed[0], "bound": parsed[1]}
+        return data
+
+    @field_validator("value", "reference_high", "cutoff_p99", "bound", mode="before")
     @classmethod
     def _number(cls, v: object) -> object:
         if isinstance(v, int) and not isinstance(v, bool):
             return float(v)
         return v
+
+    @property
+    def shown_value(self) -> str | None:
+        """The value as the report gave it ("<2" for a censored one), in the canonical unit."""
+        if self.value is not None:
+            return f"{self.value:g}"
+        if self.bound is not None:
+            return f"{'<' if self.bound_side == 'below' else '>'}{self.bound:g}"
+        return None
 
     @field_validator("date", mode="before")
     @classmethod
@@ -406,15 +449,39 @@ def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[s
             seen.setdefault((test, day), (i, result))
         if result is None and value is None:
             problems.append(f"{where}: give 'result' (qualitative) or 'value' with 'unit' for {test}")
+        for key in ("bound", "bound_side"):
+            if key in lab:
+                problems.append(f"{where}.{key}: not an input field; give a censored value as value: '<x' or '>x'")
         if result is not None:
-            if spec.kind == "quantitative":
-                problems.append(f"{where}.result: {test} is reported as a number; give 'value' and 'unit'")
-            elif isinstance(result, str) and result not in spec.results:
+            allowed = list(dict.fromkeys([*spec.results, *ANY_TEST_RESULTS]))
+            if isinstance(result, str) and result not in allowed:
                 problems.append(
-                    f"{where}.result: '{result}' is not a result for {test}{closest(result, spec.results)}; "
-                    f"expected one of {', '.join(spec.results)}"
+                    f"{where}.result: '{result}' is not a result for {test}{closest(result, allowed)}; "
+                    f"expected one of {', '.join(allowed)}"
                 )
-        if value is not None:
+        censored = parse_censored(value) if isinstance(value, str) else None
+        if isinstance(value, str) and censored is None:
+            problems.append(f"{where}.value: '{value}' is neither a number nor a censored value ('<x' or '>x')")
+        elif censored is not None and value is not None:
+            if spec.kind == "qualitative":
+                problems.append(f"{where}.value: {test} is reported as a result (e.g. positive/negative), not a number")
+            elif unit is None:
+                problems.append(f"{where}.unit: required with a value for {test}; expected {'/'.join(spec.units)}")
+            elif not isinstance(unit, str) or unit not in spec.units:
+                problems.append(
+                    f"{where}.unit: '{unit}' is not a unit for {test}{closest(str(unit), list(spec.units))}; "
+                    f"expected {' or '.join(spec.units)}"
+                )
+            else:
+                side, bound = censored
+                canonical = spec.to_canonical(bound, unit)
+                if spec.min is not None and canonical < spec.min or spec.max is not None and canonical > spec.max:
+                    problems.append(f"{where}.value: bound {value} {unit} is impossible for {test}")
+                else:
+                    lab["value"] = f"{'<' if side == 'below' else '>'}{canonical!r}"
+                    problems += _limits_to_canonical(lab, spec, unit, where)
+                    lab["unit"] = spec.unit
+        elif value is not None:
             if spec.kind == "qualitative":
                 problems.append(f"{where}.value: {test} is reported as a result (e.g. positive/negative), not a number")
             elif unit is None:
@@ -432,12 +499,7 @@ def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[s
                     problems.append(f"{where}.value: {value} {unit} is impossible for {test} (above {spec.max} {spec.unit})")
                 else:
                     lab["value"] = canonical
-                    ref = lab.get("reference_high")
-                    if isinstance(ref, int | float) and not isinstance(ref, bool):
-                        if ref <= 0:
-                            problems.append(f"{where}.reference_high: must be above 0")
-                        else:
-                            lab["reference_high"] = spec.to_canonical(float(ref), unit)
+                    problems += _limits_to_canonical(lab, spec, unit, where)
                     lab["unit"] = spec.unit
         out.append(lab)
     return problems, out
@@ -480,6 +542,19 @@ def _check_drugs(data: dict[str, Any], kb: Knowledge) -> list[str]:
             for i, p in enumerate(pregs)]
     if "medications" in data and data["medications"] is not None:
         data["medications"] = _map_drugs(data["medications"], "medications", names, spellings, problems)
+    return problems
+
+
+def _limits_to_canonical(lab: dict[str, Any], spec: TestSpec, unit: str, where: str) -> list[str]:
+    """The laboratory's printed limits (``reference_high``, ``cutoff_p99``) in the test's canonical unit."""
+    problems = []
+    for key in ("reference_high", "cutoff_p99"):
+        ref = lab.get(key)
+        if isinstance(ref, int | float) and not isinstance(ref, bool):
+            if ref <= 0:
+                problems.append(f"{where}.{key}: must be above 0")
+            else:
+                lab[key] = spec.to_canonical(float(ref), unit)
     return problems
 
 

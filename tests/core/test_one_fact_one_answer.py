@@ -59,8 +59,8 @@ def test_a_possibly_positive_result_keeps_persistence_open(engine, make):
     negative result after both does not undo that: undecided, in the work-up as in the APS block (the work-up
     used to ignore the undecided result and call the test done)."""
     labs = [{"test": "anti_b2gpi_igg", "value": 79, "unit": "U/mL", "date": "2021-08-17"},
-            {"test": "anti_b2gpi_igg", "value": 79, "unit": "U/mL", "reference_high": 40, "date": "2022-04-15"},
-            {"test": "anti_b2gpi_igg", "value": 40, "unit": "U/mL", "reference_high": 40, "date": "2024-03-28"}]
+            {"test": "anti_b2gpi_igg", "value": 79, "unit": "U/mL", "cutoff_p99": 40, "date": "2022-04-15"},
+            {"test": "anti_b2gpi_igg", "value": 40, "unit": "U/mL", "cutoff_p99": 40, "date": "2024-03-28"}]
     parsed = make(pregnancies=THREE_EARLY, labs=labs, findings=CLEAN, conditions=[])
     assert engine.facts(parsed.patient)["lab.anti_b2gpi_igg.persistent"] is None
     doc = engine.assess(parsed)

@@ -55,7 +55,7 @@ def test_contradictions_rejected(kb):
 
 def test_qualitative_vs_quantitative(kb):
     p = problems(kb, labs=[{"test": "lupus_anticoagulant", "value": 3, "unit": "GPL"},
-                           {"test": "tsh", "result": "positive"},
+                           {"test": "tsh", "result": "borderline"},
                            {"test": "factor_v_leiden", "result": "maybe"}])
     assert any(x.startswith("labs[0].value") for x in p)
     assert any(x.startswith("labs[1].result") for x in p)

@@ -53,7 +53,7 @@ def test_all_negative_panel():
 
 def test_triple_positive():
     labs = [la("2024-09-02"), quant("anticardiolipin_igg", 50, "2024-09-02"),
-            quant("anti_b2gpi_igm", 30, "2024-09-02", ref=20)]
+            quant("anti_b2gpi_igm", 30, "2024-09-02", p99=20)]
     assert facts(labs=labs)["apl.triple_positive"] is True
     labs[0] = la("2024-09-02", "negative")
     assert facts(labs=labs)["apl.triple_positive"] is False
@@ -67,7 +67,7 @@ def test_high_risk_profile_la_persistent():
 def test_high_risk_profile_double_positivity():
     labs = [la("2024-09-02", "negative"), la("2024-12-09", "negative")]
     labs += [quant("anticardiolipin_igg", 50, "2024-09-02"), quant("anticardiolipin_igg", 50, "2024-12-09")]
-    labs += [quant("anti_b2gpi_igg", 30, "2024-09-02", ref=20), quant("anti_b2gpi_igg", 30, "2024-12-09", ref=20)]
+    labs += [quant("anti_b2gpi_igg", 30, "2024-09-02", p99=20), quant("anti_b2gpi_igg", 30, "2024-12-09", p99=20)]
     labs += [quant("anticardiolipin_igm", 5, "2024-09-02", ref=20), quant("anti_b2gpi_igm", 3, "2024-09-02", ref=20)]
     assert facts(labs=labs)["apl.high_risk_profile"] is True
 

@@ -54,11 +54,14 @@ def la(date: str, result: str = "positive") -> dict[str, Any]:
     return {"test": "lupus_anticoagulant", "result": result, "date": date}
 
 
-def quant(test: str, value: float, date: str, unit: str | None = None, ref: float | None = None) -> dict[str, Any]:
+def quant(test: str, value: float | str, date: str, unit: str | None = None, ref: float | None = None,
+          p99: float | None = None) -> dict[str, Any]:
     unit = unit or {"anticardiolipin_igg": "GPL", "anticardiolipin_igm": "MPL"}.get(test, "U/mL")
     d: dict[str, Any] = {"test": test, "value": value, "unit": unit, "date": date}
     if ref is not None:
         d["reference_high"] = ref
+    if p99 is not None:
+        d["cutoff_p99"] = p99
     return d
 
 
@@ -255,16 +258,23 @@ def test_anticardiolipin_40_vs_41_gpl_without_reference():
     at40 = syd(pregnancies=THREE_EARLY, labs=[quant("anticardiolipin_igg", 40, "2024-09-02"),
                                                quant("anticardiolipin_igg", 40, "2024-12-09")] + [la("2024-09-02", "negative")])
     assert at40["status"] == "indeterminate"  # might still exceed the laboratory's 99th percentile
-    assert any("reference_high" in m and "anticardiolipin IgG" in m for m in at40["missing"])
+    assert any("cutoff_p99" in m and "anticardiolipin IgG" in m for m in at40["missing"])
 
 
-def test_anticardiolipin_reference_high_present():
-    above = [quant("anticardiolipin_igg", 30, "2024-09-02", ref=20), quant("anticardiolipin_igg", 25, "2024-12-09", ref=20)]
-    assert syd(pregnancies=THREE_EARLY, labs=above)["status"] == "met"
+def test_anticardiolipin_99th_percentile_only_from_cutoff_p99():
+    """Sydney 2006's '>99th percentile' route reads the laboratory's cutoff_p99; its printed upper limit
+    (reference_high) is not a 99th percentile, so a titre above it but not above 40 stays undecided."""
+    above_p99 = [quant("anticardiolipin_igg", 30, "2024-09-02", p99=20), quant("anticardiolipin_igg", 25, "2024-12-09", p99=20)]
+    assert syd(pregnancies=THREE_EARLY, labs=above_p99)["status"] == "met"
+    above_uln = [quant("anticardiolipin_igg", 30, "2024-09-02", ref=20), quant("anticardiolipin_igg", 25, "2024-12-09", ref=20)]
+    s = syd(pregnancies=THREE_EARLY, labs=above_uln + [la("2024-09-02", "negative"), la("2024-12-09", "negative")]
+            + NEGATIVE_PANEL[1:])
+    assert s["status"] == "indeterminate"
+    assert any("cutoff_p99" in m and "not a 99th-percentile cut-off" in m for m in s["missing"])
     below = [quant("anticardiolipin_igg", 40, "2024-09-02", ref=45), quant("anticardiolipin_igg", 40, "2024-12-09", ref=45)]
     s = syd(pregnancies=THREE_EARLY, labs=below + [la("2024-09-02", "negative"), la("2024-12-09", "negative")]
             + NEGATIVE_PANEL[1:])
-    assert s["status"] == "not_met"
+    assert s["status"] == "not_met"  # not above the laboratory's own upper limit: negative there
 
 
 def test_anticardiolipin_igm_alone_meets_laboratory_criterion():
@@ -274,9 +284,11 @@ def test_anticardiolipin_igm_alone_meets_laboratory_criterion():
 
 
 def test_anti_b2gpi_needs_the_99th_percentile():
-    with_ref = [quant("anti_b2gpi_igm", 30, "2024-09-02", ref=20), quant("anti_b2gpi_igm", 28, "2024-12-09", ref=20)]
-    s = syd(pregnancies=THREE_EARLY, labs=with_ref)
+    with_p99 = [quant("anti_b2gpi_igm", 30, "2024-09-02", p99=20), quant("anti_b2gpi_igm", 28, "2024-12-09", p99=20)]
+    s = syd(pregnancies=THREE_EARLY, labs=with_p99)
     assert s["status"] == "met" and ids(s["laboratory"]) == {"sydney.laboratory.anti_b2gpi"}
+    with_uln = [quant("anti_b2gpi_igm", 30, "2024-09-02", ref=20), quant("anti_b2gpi_igm", 28, "2024-12-09", ref=20)]
+    assert syd(pregnancies=THREE_EARLY, labs=with_uln)["status"] == "indeterminate"
     no_ref = [quant("anti_b2gpi_igg", 30, "2024-09-02"), quant("anti_b2gpi_igg", 28, "2024-12-09")]
     s = syd(pregnancies=THREE_EARLY, labs=no_ref)
     assert s["status"] == "indeterminate"

@@ -537,7 +537,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     by_test = {t: lab_histories[t] for t in APL_TESTS if t in lab_histories}
 
     def at_level(test: str, level: float) -> list[Reading]:
-        return [Reading(r.lab, r.event, level_reached(r.lab, level, r.event.label, LEVELS_ASKED))
+        return [Reading(r.lab, r.event, level_reached(r.lab, level, r.event.label, LEVELS_ASKED, tests[test]))
                 for r in by_test[test].readings] if test in by_test else []
 
     syd = {t: list(by_test[t].readings) if t in by_test else [] for t in APL_TESTS}

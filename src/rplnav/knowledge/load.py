@@ -33,6 +33,7 @@ from rplnav.knowledge.model import (
     TestSpec,
     Therapy,
     Topic,
+    UsualLimits,
     normal_name,
 )
 
@@ -56,6 +57,7 @@ SECTIONS: dict[str, type] = {
     "countries": Country,
     "code_maps": CodeMap,
     "cds_suggestions": CdsSuggestion,
+    "usual_limits": UsualLimits,
 }
 
 
@@ -224,6 +226,17 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
             problems.append(f"{where[f'tests:{s.id}']}: a {s.kind} test needs units")
         if s.unit and s.units and s.unit not in s.units:
             problems.append(f"{where[f'tests:{s.id}']}: canonical unit '{s.unit}' is not among its units")
+    for s in kb.tests.values():
+        for u in s.usual_limits:
+            at = where[f"usual_limits:{u.id}"]
+            for end in (u.lowest, u.highest):
+                check_source(end.source, at)
+            if s.kind == "qualitative":
+                problems.append(f"{at}: {s.id} is a qualitative test; usual limits need a number")
+            if (u.side == "lower") != (u.means == "lower_reference_limit"):
+                problems.append(f"{at}: side '{u.side}' does not match '{u.means}'")
+            if s.positive is not None and s.positive.research_cutoff:
+                problems.append(f"{at}: {s.id} is read against a research cut-off; it has no usual range")
     for inv in kb.investigations.values():
         at = where[f"investigations:{inv.id}"]
         check_source(inv.source, at)
@@ -345,6 +358,23 @@ def _check_codes(kb: Knowledge, where: dict[str, str], check_source: Any) -> lis
     return problems
 
 
+def _with_limits(validated: dict[str, dict[str, Any]], problems: list[str]) -> dict[str, TestSpec]:
+    """The tests, each carrying the usual limits (lab-limits.yaml) that name it."""
+    tests: dict[str, TestSpec] = {k: v for k, (_, v) in validated["tests"].items()}
+    per: dict[str, list[UsualLimits]] = {}
+    for where, u in validated["usual_limits"].values():
+        if u.test not in tests:
+            problems.append(f"{where}: unknown test '{u.test}'")
+            continue
+        if any(x.side == u.side for x in per.get(u.test, [])):
+            problems.append(f"{where}: a second '{u.side}' span for {u.test}")
+            continue
+        per.setdefault(u.test, []).append(u)
+    for t, spans in per.items():
+        tests[t] = tests[t].model_copy(update={"usual_limits": tuple(spans)})
+    return tests
+
+
 def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledge, list[str]]:
     """Load and check the base; with ``strict`` raise KnowledgeError on any problem."""
     items, problems, version, files = _read_all(directory)
@@ -356,7 +386,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         sources={k: v for k, (_, v) in validated["sources"].items()},
         guidelines={k: v for k, (_, v) in validated["guidelines"].items()},
         therapies={k: v for k, (_, v) in validated["therapies"].items()},
-        tests={k: v for k, (_, v) in validated["tests"].items()},
+        tests=_with_limits(validated, problems),
         investigations={k: v for k, (_, v) in validated["investigations"].items()},
         derived=[v for _, v in validated["derived_facts"].values()],
         recommendations=[v for _, v in validated["recommendations"].values()],

@@ -83,10 +83,12 @@ class Source(Strict):
     citation: str
     year: int | None = None
     kind: Literal[
-        "guideline", "criteria", "trial", "meta_analysis", "cohort", "review", "seed", "regulatory", "standard", "other"
+        "guideline", "criteria", "trial", "meta_analysis", "cohort", "review", "seed", "regulatory", "standard",
+        "lab_catalogue", "other"
     ]
     doi: str | None = None
     url: str | None = None
+    accessed: str | None = Field(None, description="date a web page (e.g. a laboratory test catalogue) was read")
     note: str | None = None
 
 
@@ -271,10 +273,67 @@ class PositiveRule(Strict):
     above: float | None = None
     at_or_above: float | None = None
     below: float | None = None
-    use_reference_high: bool = Field(False, description="the lab's upper limit decides when it is given")
+    use_reference_high: bool = Field(False, description="the lab's upper limit (reference_high) decides when given")
+    use_cutoff_p99: bool = Field(False, description="the lab's 99th-percentile cut-off (cutoff_p99) decides when "
+                                                    "given; reference_high never stands in for it")
     reference_high_means: str = Field("upper reference limit",
                                       description="what the laboratory's limit is, as the source names it")
+    research_cutoff: bool = Field(False, description="the fixed threshold is a research cut-off, not a reference "
+                                                     "range: the lab's range is not read and the output says so")
     source: SourceRef
+
+    @model_validator(mode="after")
+    def _one_lab_limit(self) -> PositiveRule:
+        if self.use_reference_high and self.use_cutoff_p99:
+            raise ValueError("give use_reference_high or use_cutoff_p99, not both")
+        if self.research_cutoff and (self.use_reference_high or self.use_cutoff_p99):
+            raise ValueError("a research cut-off is never read against the laboratory's range")
+        return self
+
+
+class Limit(Strict):
+    """One laboratory's (or study's) limit, in the test's canonical unit, with where it was read."""
+
+    value: float
+    at_limit: Literal["normal", "abnormal"] = Field(
+        description="how that source reads a result equal to the limit (e.g. '<10 negative' -> abnormal)")
+    source: SourceRef
+
+
+class UsualLimits(Strict):
+    """The span of limits in use for one test across laboratories and assays.
+
+    A result beyond the highest limit is abnormal wherever it was measured, one within the lowest is normal
+    wherever it was measured; in between only the laboratory's own limit can decide. ``side: upper`` spans
+    upper limits (abnormal above), ``side: lower`` lower limits (abnormal below: TSH, for example)."""
+
+    id: str
+    test: str
+    side: Literal["upper", "lower"] = "upper"
+    means: Literal["upper_reference_limit", "positivity_cutoff", "lower_reference_limit"]
+    lowest: Limit
+    highest: Limit
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UsualLimits:
+        if self.lowest.value > self.highest.value:
+            raise ValueError("lowest limit is above the highest")
+        return self
+
+
+class ResultLevels(Strict):
+    """What the qualitative levels mean in units, for tests whose source defines them (2023 ACR/EULAR for
+    aCL and anti-β2GPI): each band is [from, to) in the canonical unit, ``to`` empty for no upper end."""
+
+    low_positive: tuple[float, float | None] | None = None
+    moderate_positive: tuple[float, float | None] | None = None
+    high_positive: tuple[float, float | None] | None = None
+    source: SourceRef
+
+    def band(self, level: str) -> tuple[float, float | None] | None:
+        return getattr(self, level, None) if level in ("low_positive", "moderate_positive", "high_positive") \
+            else None
 
 
 class TestSpec(Strict):
@@ -289,6 +348,8 @@ class TestSpec(Strict):
     min: float | None = Field(None, description="smallest possible value in the canonical unit")
     max: float | None = Field(None, description="largest possible value in the canonical unit")
     positive: PositiveRule | None = None
+    levels: ResultLevels | None = None
+    usual_limits: tuple[UsualLimits, ...] = Field((), description="filled from lab-limits.yaml when loaded")
     loinc: list[Code] = Field(default_factory=list, description="LOINC codes an EHR reports this test under")
     source: SourceRef
 

@@ -63,6 +63,8 @@ def render_markdown(a: dict[str, Any]) -> str:
             w(f"  - to decide: {m}")
         if block.get("note"):
             w(f"  - note: {block['note']}")
+        for b in block.get("interpretation", []):
+            w(f"  - {b}")
     w("")
     w("## Work-up")
     w("| Test | Status | Guidelines |")
@@ -73,6 +75,12 @@ def render_markdown(a: dict[str, Any]) -> str:
             for r in item["recommendations"])
         status = item["status"] if item["status"] != "missing" else f"missing ({item['priority'].replace('_', ' ')})"
         w(f"| {item['name']} | {status} | {gl} |")
+    judged = [b for item in a["workup"] for b in item.get("interpretation", [])]
+    if judged:
+        w("")
+        w("Results read without the laboratory's own limit:")
+        for b in judged:
+            w(f"- {b}")
     w("")
     w("## Results as reported")
     w(f"Current medications: {medications_text(a.get('medications'))}.")

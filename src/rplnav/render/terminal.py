@@ -93,6 +93,8 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
         aps.append("\n")
         for m in block.get("missing", [])[:4 if not full else 20]:
             aps.append(f"   to decide: {m}\n", style="dim")
+        for b in block.get("interpretation", [])[:2 if not full else 20]:
+            aps.append(f"   {b}\n", style="dim")
     work = Table(show_header=True, header_style="bold", box=None)
     work.add_column("work-up")
     work.add_column("status")
