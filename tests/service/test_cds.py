@@ -189,18 +189,57 @@ def test_discovery(client):
 
 # ------------------------------------------------------------------ patient-view
 def test_patient_view_with_prefetch(client):
+    """One plan card (supported and advised against, both in the summary, cut at a word), then only critical
+    safety cards; the detail is the plan with its citations, and the report is one link away."""
     r = client.post(PV, json=pv_request())
     assert r.status_code == 200, r.text
     cards = check_cards(r.json())
-    summaries = [c["summary"] for c in cards]
-    assert summaries[0].startswith("Recurrent pregnancy loss (3 losses): meets")
-    aps = next(c for c in cards if c["summary"].startswith("APS:"))
-    assert aps["indicator"] == "warning" and "Sydney 2006 met" in aps["summary"]
-    assert any(s.startswith("Option: Low-dose aspirin + prophylactic-dose heparin") for s in summaries)
-    assert any(s.startswith("Work-up missing") for s in summaries)
-    assert any(c["indicator"] in ("warning", "critical") and c["summary"].startswith("Not recommended for her")
-               for c in cards)
+    plan = cards[0]
+    assert plan["summary"].startswith("For her: Low-dose aspirin + prophylactic-dose heparin/LMWH (ACR-2020")
+    assert " · Against: " in plan["summary"]
+    assert "**Supported for her**" in plan["detail"] and "**Advised against for her**" in plan["detail"]
+    assert "acr-oaps-aspirin-lmwh" in plan["detail"]
+    assert all(c["indicator"] == "critical" for c in cards[1:])
+    assert len(cards) <= 1 + len({c["summary"] for c in cards[1:]})
+    assert any(lk["label"] == "Full RPL Navigator report" for lk in plan["links"])
     assert all(lk["url"].startswith("http://testserver/") for c in cards for lk in c.get("links", []))
+
+
+def test_card_summaries_are_never_cut_mid_word():
+    from rplnav.service.cards import clip
+
+    text = "Against: Lymphocyte immunotherapy (partner or third-party lymphocytes), Prednisolone / prednisone"
+    out = clip(text, 60)
+    assert len(out) <= 60 and out.endswith("…")
+    assert text.startswith(out[:-1]) and text[len(out) - 1] in " ,/("
+
+
+def test_order_sign_lmwh_with_active_aspirin_in_aps_is_supported_and_timed(client):
+    """LA-positive obstetric APS, already on aspirin 81 mg (an active order on her record): a drafted
+    enoxaparin is the combination the guidelines support — no 'no guideline supports it' card — and the
+    suggestion for a patient without either order times heparin from the positive pregnancy test."""
+    bundle = aps_bundle()
+    bundle["entry"].append({"resource": {
+        "resourceType": "MedicationRequest", "id": "asa-active", "status": "active", "intent": "order",
+        "subject": {"reference": "Patient/" + next(e["resource"]["id"] for e in bundle["entry"]
+                                                   if e["resource"]["resourceType"] == "Patient")},
+        "authoredOn": "2026-10-01",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "243670"}],
+                                      "text": "aspirin 81 MG Oral Tablet"}}})
+    req = order_request(bundle, [med("d1", rxnorm="854235")])
+    cards = check_cards(client.post(SIGN, json=req).json())
+    assert not any("no guideline statement supports it" in c["summary"] for c in cards), \
+        [c["summary"] for c in cards]
+    assert not any(c.get("suggestions") for c in cards)
+    # without any order on record, the suggestion proposes both, heparin from the positive test
+    req = order_request(aps_bundle(), [med("d1", text="Immunoglobulin G 100 MG/ML Injectable Solution")])
+    cards = check_cards(client.post(SIGN, json=req).json())
+    actions = [a for c in cards for s in c.get("suggestions", []) for a in s["actions"]]
+    lmwh = next(a for a in actions if a["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "854235")
+    assert "positive pregnancy test" in lmwh["description"]
+    assert "positive pregnancy test" in lmwh["resource"]["dosageInstruction"][0]["text"]
+    ivig = [c for c in cards if c["summary"].startswith("This order (Intravenous immunoglobulin")]
+    assert ivig
 
 
 def test_spec_style_request_fetches_from_fhir_server(client, fake_fhir):
@@ -215,7 +254,7 @@ def test_spec_style_request_fetches_from_fhir_server(client, fake_fhir):
     r = client.post(PV, json=req)
     assert r.status_code == 200, r.text
     cards = check_cards(r.json())
-    assert cards[0]["summary"].startswith("Recurrent pregnancy loss (3 losses)")
+    assert cards[0]["summary"].startswith("For her: ")
     paths = [p for p, _ in fake.seen]
     assert any(p.startswith("/fhir/Patient/1288992") for p in paths)
     assert any("page=2" in p for p in paths)                       # followed the next link
@@ -260,7 +299,7 @@ def test_prefetch_nulls_and_cqf_ruler_wrapping(client):
     req["context"]["patientId"] = "Patient/pat-aps"
     r = client.post(PV, json=req)
     assert r.status_code == 200
-    assert check_cards(r.json())[0]["summary"].startswith("Recurrent pregnancy loss")
+    assert check_cards(r.json())[0]["summary"].startswith("For her: ")
 
 
 def test_patient_without_losses_gets_no_cards(client):
@@ -308,15 +347,16 @@ def test_order_sign_ivig_in_obstetric_aps_suggests_aspirin_lmwh(client):
     r = client.post(SIGN, json=req)
     assert r.status_code == 200, r.text
     cards = check_cards(r.json())
-    ivig = [c for c in cards if c["summary"].startswith("Intravenous immunoglobulin")]
+    ivig = [c for c in cards if c["summary"].startswith("This order (Intravenous immunoglobulin")
+            or c["summary"].startswith("Intravenous immunoglobulin")]
     assert ivig and all(c["indicator"] in ("warning", "critical") for c in ivig)
     with_sugg = [c for c in cards if c.get("suggestions")]
     assert len(with_sugg) == 1
     sugg = with_sugg[0]["suggestions"][0]
     created = [a["resource"] for a in sugg["actions"]]
-    # the patient already has aspirin on her record, but the draft orders do not: both are proposed
+    # aspirin is an active order on her record, so only the missing LMWH is proposed
     codes = {r["medicationCodeableConcept"]["coding"][0]["code"] for r in created}
-    assert codes == {"243670", "854235"}
+    assert codes == {"854235"}
     assert all(r["intent"] == "proposal" and r["status"] == "draft" for r in created)
     assert with_sugg[0]["overrideReasons"]
     assert all(c["source"]["label"] for c in cards)
@@ -325,7 +365,7 @@ def test_order_sign_ivig_in_obstetric_aps_suggests_aspirin_lmwh(client):
 def test_order_sign_prednisolone_against_guideline(client):
     req = order_request(aps_bundle(), [med("d1", rxnorm="198142")])
     cards = check_cards(client.post(SIGN, json=req).json())
-    pred = [c for c in cards if c["summary"].startswith("Prednisolone")]
+    pred = [c for c in cards if c["summary"].startswith(("Prednisolone", "This order (Prednisolone"))]
     assert pred and pred[0]["indicator"] in ("warning", "critical")
     assert "ESHRE-2022" in pred[0]["summary"] or "ESHRE-2022" in pred[0]["detail"]
 
@@ -340,7 +380,7 @@ def test_order_sign_aspirin_and_lmwh_in_obstetric_aps_is_quiet(client):
 def test_order_sign_heparin_in_unexplained_rpl(client):
     req = order_request(example_bundle("02"), [med("d1", rxnorm="5224")])
     cards = check_cards(client.post(SIGN, json=req).json())
-    hep = [c for c in cards if c["summary"].startswith("Low-molecular-weight heparin")]
+    hep = [c for c in cards if c["summary"].startswith(("Low-molecular-weight heparin", "This order (Low-molecular-weight heparin"))]
     assert hep and hep[0]["indicator"] in ("warning", "critical")
     assert not any(c.get("suggestions") for c in cards)
 
@@ -352,14 +392,14 @@ def test_order_sign_lymphocyte_immunotherapy_in_the_us_is_critical(client):
             e["resource"]["address"] = [{"country": "US"}]
     req = order_request(b, [med("d1", local="lymphocyte_immunotherapy")])
     cards = check_cards(client.post(SIGN, json=req).json())
-    lit = [c for c in cards if c["summary"].startswith("Lymphocyte immunotherapy")]
+    lit = [c for c in cards if c["summary"].startswith(("Lymphocyte immunotherapy", "This order (Lymphocyte immunotherapy"))]
     assert any(c["indicator"] == "critical" for c in lit)
 
 
 def test_order_sign_intralipid_warns(client):
     req = order_request(example_bundle("02"), [med("d1", text="Intralipid 20% lipid emulsion")])
     cards = check_cards(client.post(SIGN, json=req).json())
-    assert any(c["summary"].startswith("Intralipid") and c["indicator"] in ("warning", "critical") for c in cards)
+    assert any(c["summary"].startswith(("Intralipid", "This order (Intralipid")) and c["indicator"] in ("warning", "critical") for c in cards)
 
 
 def test_order_sign_progesterone_past_its_window(client):

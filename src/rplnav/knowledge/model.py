@@ -152,6 +152,9 @@ class Proposal(Strict):
     rxnorm: str = Field(description="RxNorm code of the product; must be listed for the therapy in drugs.yaml")
     display: str
     dosage: str
+    start: str | None = Field(None, description="when to start, as the source times it (e.g. from the day of a "
+                                                "positive pregnancy test)")
+    start_source: SourceRef | None = None
     source: SourceRef
 
 

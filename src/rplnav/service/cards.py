@@ -13,7 +13,7 @@ from rplnav.interop.codes import RXNORM
 from rplnav.interop.fhir import therapy_of
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, CdsSuggestion
-from rplnav.render.common import GUIDELINE_ORDER, source_text, stance_label
+from rplnav.render.common import plan_sections, source_text, stance_label
 
 FOR = ("strong_for", "conditional_for", "good_practice")
 SUMMARY_MAX = 139
@@ -29,8 +29,14 @@ STANCE_RANK = {"strong_for": 0, "conditional_for": 1, "good_practice": 2}
 
 
 def clip(text: str, limit: int = SUMMARY_MAX) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary (never mid-word) with an ellipsis."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip(" ,;:") + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:·(") + "…"
 
 
 class CardMaker:
@@ -78,70 +84,67 @@ class CardMaker:
 
     # ------------------------------------------------------------------ patient-view
     def patient_view(self, a: dict[str, Any]) -> list[dict[str, Any]]:
-        cards: list[dict[str, Any]] = []
-        lo = a["losses"]
-        meets = [g for g, r in a["rpl"].items() if r["meets"] is True]
-        first = a["rpl"][meets[0]] if meets else next(iter(a["rpl"].values()), None)
-        detail = "\n".join(f"- **{g}**: {'meets' if r['meets'] else 'does not meet' if r['meets'] is False else 'unknown'}"
-                           f" — {r['reason']} *[{source_text(r['source'])}]*" for g, r in a["rpl"].items())
-        if meets:
-            summary = f"Recurrent pregnancy loss ({lo['total']} losses): meets {', '.join(meets)}"
-        else:
-            summary = f"{lo['total']} pregnancy loss(es): no RPL definition met yet"
-        cards.append(self.card(summary, "info", detail, self.source(first["source"] if first else None,
-                                                                     meets[0] if meets else None)))
-        cards.append(self._aps_card(a))
-        missing = [w for w in a["workup"] if w["status"] in ("missing", "repeat_needed")]
-        if missing:
-            names = [f"{w['name']}{' (repeat)' if w['status'] == 'repeat_needed' else ''}" for w in missing]
-            top = missing[0]
-            rec = next((r for r in top["recommendations"] if r["applies"] is True and r["stance"] in FOR),
-                       top["recommendations"][0])
-            detail = "\n".join(
-                f"- **{w['name']}** ({w['status'].replace('_', ' ')}): " + "; ".join(
-                    f"{r['guideline']} {stance_label(r['stance'])} *[{source_text(r['source'])}]*"
-                    for r in w["recommendations"] if r["applies"] is not False) for w in missing)
-            cards.append(self.card(f"Work-up missing: {', '.join(names)}", "warning" if any(
-                w["status"] == "repeat_needed" for w in missing) else "info", detail,
-                self.source(rec["source"], rec["guideline"])))
-        supported = []
-        for o in a["options"]:
-            best = sorted((s for s in o["stances"] if s["applies"] is True and s["stance"] in FOR),
-                          key=lambda s: (STANCE_RANK[s["stance"]], GUIDELINE_ORDER.get(s["guideline"], 99)))
-            if best:
-                supported.append((STANCE_RANK[best[0]["stance"]], -len(best), o, best))
-        supported.sort(key=lambda x: (x[0], x[1]))
-        for _, _, o, best in supported[:3]:
-            who = ", ".join(f"{s['guideline']} {stance_label(s['stance'])}" for s in best)
-            detail = "\n".join(self.stance_line(s) for s in best)
-            if o["timing"]["status"] not in ("n/a",):
-                detail += f"\n\n**Timing** ({o['timing']['status'].replace('_', ' ')}): {o['timing']['window']}"
-            cards.append(self.card(f"Option: {o['name']} ({who})", "info", detail,
-                                   self.source(best[0]["source"], best[0]["guideline"]),
-                                   links=[self.therapy_link(o["therapy"])]))
-        against = []
-        for o in a["options"]:
-            ag = [s for s in o["stances"] if s["applies"] is True and s["stance"] in AGAINST]
-            if ag:
-                against.append((o, ag))
-        if against:
-            names = ", ".join(o["name"] for o, _ in against)
-            detail = "\n\n".join(f"**{o['name']}**\n" + "\n".join(self.stance_line(s) for s in ag)
-                                 for o, ag in against)
-            o0, ag0 = against[0]
-            critical = any(s["stance"] == "not_permitted" for _, ag in against for s in ag)
-            cards.append(self.card(f"Not recommended for her: {names}", "critical" if critical else "warning",
-                                   detail, self.source(ag0[0]["source"], ag0[0]["guideline"])))
-        for al in a["alerts"]:
-            if al["level"] in ("warning", "critical") and al.get("kind") != "input":
-                cards.append(self.card(al["text"], al["level"], al["text"] + (
-                    f"\n\n*[{source_text(al['source'])}]*" if al.get("source") else ""), self.source(al.get("source"))))
-        for o in a["options"]:
-            for al in o["alerts"]:
-                if al.get("kind") == "regulatory" and al["level"] == "critical":
-                    cards.append(self.card(f"{o['name']}: {al['text']}", "critical",
-                                           f"{al['text']} *[{source_text(al['source'])}]*", self.source(al["source"])))
+        """One plan card (the assessment's plan: supported, advised against, next steps, assumptions), then
+        at most one card per critical safety item. The detail of everything else is one link away."""
+        plan = a.get("plan")
+        if not plan:
+            return [self._aps_card(a)]
+        cards = [self._plan_card(a, plan)]
+        seen: set[str] = set()
+        for item in plan["safety"]:
+            if item["level"] != "critical" or item["text"] in seen:
+                continue
+            seen.add(item["text"])
+            who = f"{item['name']}: " if item.get("name") else ""
+            links = [self.therapy_link(item["therapy"])] if item.get("therapy") else None
+            cards.append(self.card(f"{who}{item['text']}", "critical",
+                                   item["text"] + (f"\n\n*[{source_text(item['source'])}]*"
+                                                   if item.get("source") else ""),
+                                   self.source(item.get("source")), links))
+        for line in plan["against"]:
+            for reg in line.get("regulatory", []):
+                if reg["text"] not in seen:
+                    seen.add(reg["text"])
+                    cards.append(self.card(f"{line['name']}: {reg['text']}", "critical",
+                                           f"{reg['text']} *[{source_text(reg['source'])}]*",
+                                           self.source(reg.get("source")), [self.therapy_link(line["therapy"])]))
         return cards
+
+    def _plan_card(self, a: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+        def short(line: dict[str, Any]) -> str:
+            top = line["statements"][0] if line["statements"] else None
+            return line["name"] + (f" ({top['guideline']} {stance_label(top['stance'])})" if top else "")
+
+        # both halves always show: what is supported for her and what is advised against (never cut away);
+        # whole items only, then "+N more"
+        def fit(head: str, items: list[str], room: int) -> str:
+            out = ""
+            for i, item in enumerate(items):
+                more = f" +{len(items) - i - 1} more" if i < len(items) - 1 else ""
+                trial = f"{head}{out}{'; ' if out else ''}{item}"
+                if len(trial + more) > room:
+                    if out:
+                        return f"{head}{out} +{len(items) - i} more"
+                    bare = item.split(" (")[0]  # the first item alone, without its parenthesis
+                    rest = f" +{len(items) - 1} more" if len(items) > 1 else ""
+                    return clip(head + bare, room - len(rest)) + rest
+                out = trial[len(head):]
+            return head + out
+
+        against_text = fit("Against: ", [x["name"] for x in plan["against"]], 64) if plan["against"] else ""
+        room = SUMMARY_MAX - (len(against_text) + 3 if against_text else 0)
+        sup_text = fit("For her: ", [short(x) for x in plan["supported"][:3]], room) if plan["supported"] else ""
+        summary = " · ".join(t for t in (sup_text, against_text) if t) or clip(plan["headline"])
+        against = bool(plan["against"])
+        lines = [f"**{plan['headline']}**", ""]
+        for title, items in plan_sections(a):
+            lines.append(f"**{title}**")
+            lines += [f"- {x}" for x in items]
+            lines.append("")
+        top = (plan["supported"] or plan["against"] or [None])[0]
+        src = top["statements"][0] if top and top["statements"] else None
+        return self.card(summary, "warning" if against or plan["assumptions"] else "info", "\n".join(lines).strip(),
+                         self.source(src["source"], src["guideline"]) if src else self.source(None))
 
     def _aps_card(self, a: dict[str, Any]) -> dict[str, Any]:
         parts, lines, met, src = [], [], False, None
@@ -174,10 +177,14 @@ class CardMaker:
             tid = therapy_of(r, set(by_id))
             if tid and tid not in ordered:
                 ordered[tid] = r
+        # what she already takes counts with the drafted orders (an active aspirin order + a drafted LMWH is
+        # the combination); her current medications come from the record (FHIR: active MedicationRequests)
+        active = set(a.get("medications") or ()) & set(by_id)
+        have = set(ordered) | active
         cards: list[dict[str, Any]] = []
         suggestion, sg = {}, None
         for sg in self.kb.cds_suggestions.values():
-            suggestion = self._suggestion(sg, a, set(ordered), patient_ref)
+            suggestion = self._suggestion(sg, a, have, patient_ref)
             if suggestion:
                 break
         for tid, _res in ordered.items():
@@ -185,19 +192,28 @@ class CardMaker:
             checks = [tid] + ([combo] if combo in by_id else [])
             o = by_id[tid]
             applying = [s for t in checks for s in by_id[t]["stances"] if s["applies"] is True]
+            # a superseded edition never speaks alone: it is named only next to a current statement
+            current = [s for s in applying if not s.get("superseded_by")]
+            superseded = [s for s in applying if s.get("superseded_by")]
+            applying = current
             against = [s for s in applying if s["stance"] in AGAINST]
             research = [s for s in applying if s["stance"] in ("research_only", "insufficient_evidence")]
             supports = [s for s in applying if s["stance"] in FOR]
             parts = {t for t, c in self.combination_of.items() if c == combo}
-            if combo and not parts <= set(ordered):
-                supports = [s for s in by_id[tid]["stances"] if s["applies"] is True and s["stance"] in FOR]
+            if combo and not parts <= have:
+                supports = [s for s in by_id[tid]["stances"] if s["applies"] is True and s["stance"] in FOR
+                            and not s.get("superseded_by")]
+            with_active = sorted(active & parts - {tid}) if combo else []
+            this = f"This order ({o['name']}" + (f", with her current {', '.join(with_active)}" if with_active
+                                                  else "") + ")"
             links = [self.therapy_link(tid)]
             if against:
                 worst = "critical" if any(s["stance"] in ("strong_against", "not_permitted") for s in against) \
                     else "warning"
                 g = ", ".join(sorted({f"{s['guideline']} {stance_label(s['stance'])}" for s in against}))
-                detail = f"Drafted: **{o['name']}**. For her:\n" + "\n".join(self.stance_line(s) for s in applying)
-                cards.append(self.card(f"{o['name']}: not recommended for her ({g})", worst, detail,
+                detail = f"{this}. For her:\n" + "\n".join(self.stance_line(s) for s in applying)
+                detail += _superseded_note(superseded)
+                cards.append(self.card(f"{this}: not recommended for her ({g})", worst, detail,
                                        self.source(against[0]["source"], against[0]["guideline"]), links,
                                        overrideReasons=OVERRIDE_REASONS, **suggestion))
             elif research or not supports:
@@ -207,14 +223,18 @@ class CardMaker:
                 elif research:
                     why = "evidence insufficient / research only (" + ", ".join(sorted({
                         s["guideline"] for s in research})) + ")"
+                elif superseded:
+                    why = "only a superseded edition speaks to it for her (" + ", ".join(sorted({
+                        f"{s['guideline']} {stance_label(s['stance'])}, superseded by {s['superseded_by']}"
+                        for s in superseded})) + ")"
                 else:
                     why = "no guideline statement supports it for her"
                 shown = [s for s in by_id[tid]["stances"] if s["applies"] is not False]
-                detail = f"Drafted: **{o['name']}** — {why}."
+                detail = f"{this} — {why}."
                 if shown:
                     detail += "\n" + "\n".join(self.stance_line(s) for s in shown)
                 src = research[0]["source"] if research else self._therapy_source(tid)
-                cards.append(self.card(f"{o['name']}: {why}", "warning", detail,
+                cards.append(self.card(f"{this}: {why}", "warning", detail,
                                        self.source(src, research[0]["guideline"] if research else None), links,
                                        overrideReasons=OVERRIDE_REASONS, **suggestion))
             t = o["timing"]
@@ -252,7 +272,8 @@ class CardMaker:
         if combo is None:
             return {}
         support = [s for s in combo["stances"] if s["applies"] is True and s["stance"] in ("strong_for",
-                                                                                              "conditional_for")]
+                                                                                              "conditional_for")
+                   and not s.get("superseded_by")]
         need = [p for p in sg.proposals if p.therapy not in ordered]
         if not support or not need:
             return {}
@@ -260,16 +281,23 @@ class CardMaker:
         for p in need:
             actions.append({
                 "type": "create",
-                "description": f"Propose {p.display} ({p.dosage})",
+                "description": f"Propose {p.display} ({p.dosage}" + (f"; {p.start}" if p.start else "") + ")",
                 "resource": {
                     "resourceType": "MedicationRequest", "status": "draft", "intent": "proposal",
                     "subject": {"reference": patient_ref},
                     "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": p.rxnorm,
                                                               "display": p.display}], "text": p.display},
-                    "dosageInstruction": [{"text": p.dosage}],
+                    "dosageInstruction": [{"text": p.dosage + (f", {p.start}" if p.start else "")}],
                 },
             })
         label = sg.add_label.format(parts=" and ".join(p.label for p in need))
         return {"suggestions": [{"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True,
                                  "actions": actions}],
                 "selectionBehavior": "at-most-one", "_support": support}
+
+
+def _superseded_note(superseded: list[dict[str, Any]]) -> str:
+    if not superseded:
+        return ""
+    return "\n\nSuperseded editions (not current guidance): " + "; ".join(sorted({
+        f"{s['guideline']} {stance_label(s['stance'])} (superseded by {s['superseded_by']})" for s in superseded}))
