@@ -85,6 +85,71 @@ def verification(kb: Knowledge) -> dict[str, Any]:
     }
 
 
+def trial_registry(kb: Knowledge) -> dict[str, Any]:
+    """Per therapy: randomised trials (each counted once, subgroup rows not counted), women, verified rows.
+
+    A trial is a randomised row without `subgroup`, identified by its `trial` id (or its own id); several
+    outcome rows of one trial count once. Women are the randomised totals where given, else the largest
+    analysed totals among the trial's rows. A trial is verified when every one of its primary rows is.
+    Reviews reproduced are the reviews with a reproduction entry that matches its printed figures.
+    """
+    from rplnav.evidence.reproduce import reproduce_all
+
+    trials: dict[str, dict[str, dict[str, Any]]] = {}
+    for st in kb.studies:
+        if st.design != "rct" or st.subgroup is not None:
+            continue
+        key = st.trial or st.id
+        t = trials.setdefault(st.therapy, {}).setdefault(key, {"rows": 0, "verified_rows": 0, "women": 0})
+        t["rows"] += 1
+        t["verified_rows"] += st.source.verified
+        n = 0
+        if st.randomised is not None:
+            n = st.randomised.n1i + st.randomised.n2i
+        elif st.counts is not None:
+            n = st.counts.n1i + st.counts.n2i
+        t["women"] = max(t["women"], n)
+    repro = reproduce_all(kb)
+    out: dict[str, Any] = {}
+    for th in kb.therapies:
+        ts = trials.get(th, {})
+        rows = sum(t["rows"] for t in ts.values())
+        vrows = sum(t["verified_rows"] for t in ts.values())
+        mine = [r for r in repro if r["therapy"] == th]
+        out[th] = {
+            "primary_trials": len(ts),
+            "women_randomised": sum(t["women"] for t in ts.values()),
+            "primary_rows": rows,
+            "rows_verified": vrows,
+            "share_rows_verified": _share(vrows, rows),
+            "trials_verified": sum(t["rows"] == t["verified_rows"] for t in ts.values()),
+            "reviews_reproduced": sorted({r["review"] for r in mine if r["match"]}),
+            "reproductions": len(mine),
+            "reproductions_matching": sum(r["match"] for r in mine),
+            "trials": sorted(ts),
+        }
+    everyone: dict[str, int] = {}  # a trial of two therapies (e.g. a three-arm trial) counts once overall
+    for ts in trials.values():
+        for key, t in ts.items():
+            everyone[key] = max(everyone.get(key, 0), t["women"])
+    total_rows = sum(v["primary_rows"] for v in out.values())
+    total_vrows = sum(v["rows_verified"] for v in out.values())
+    return {
+        "per_therapy": {k: v for k, v in out.items() if v["primary_trials"] or v["reproductions"]},
+        "total": {
+            "primary_trials": len(everyone),
+            "women_randomised": sum(everyone.values()),
+            "primary_rows": total_rows,
+            "rows_verified": total_vrows,
+            "share_rows_verified": _share(total_vrows, total_rows),
+            "trials_verified": sum(v["trials_verified"] for v in out.values()),
+            "reproductions": len(repro),
+            "reproductions_matching": sum(r["match"] for r in repro),
+            "reviews_reproduced": sorted({r["review"] for r in repro if r["match"]}),
+        },
+    }
+
+
 def coverage(kb: Knowledge) -> dict[str, Any]:
     """Therapy x guideline and test x guideline matrices of stances ("silent" where none), counts and shares."""
     guidelines = list(kb.guidelines)
@@ -139,6 +204,7 @@ def coverage(kb: Knowledge) -> dict[str, Any]:
         "alerts": len(kb.alerts),
         "alerts_verified": sum(a.source.verified for a in kb.alerts),
         "verification": verification(kb),
+        "trial_registry": trial_registry(kb),
     }
 
 
@@ -181,6 +247,7 @@ def render_stats(stats: dict[str, Any]) -> str:
     out.append(f"{'all':<20} {'':>7} {'':>5} {v['total']:>6} {v['verified']:>9} {v['share']:>6.0%}")
     out += ["", f"Alerts: {stats['alerts']} ({stats['alerts_verified']} verified)"]
     out += [""] + render_verification(stats["verification"])
+    out += [""] + render_registry(stats["trial_registry"])
     if stats["silent_therapies"]:
         out.append("Therapies with no encoded statement: " + ", ".join(stats["silent_therapies"]))
     if stats["silent_tests"]:
@@ -208,4 +275,16 @@ def render_verification(v: dict[str, Any]) -> list[str]:
         out.append(f"({v['secondary_in_seed_documents']} of the secondary reads are in the seed documents.)")
     if v["secondary_sources"]:
         out.append("Secondary sources read: " + ", ".join(f"{k} ({n})" for k, n in v["secondary_sources"].items()))
+    return out
+
+
+def render_registry(reg: dict[str, Any]) -> list[str]:
+    """The trial-registry table: per therapy, trials, women, verified rows, reproductions matching."""
+    out = ["Trial registry (randomised trials, each counted once; subgroup rows not counted)",
+           f"{'therapy':<22} {'trials':>6} {'women':>7} {'rows':>5} {'verified':>9} {'share':>6} {'reproduced':>11}"]
+    rows = [*reg["per_therapy"].items(), ("all", reg["total"])]
+    for name, v in rows:
+        rep = f"{v['reproductions_matching']}/{v['reproductions']}"
+        out.append(f"{name:<22} {v['primary_trials']:>6} {v['women_randomised']:>7} {v['primary_rows']:>5} "
+                   f"{v['rows_verified']:>9} {v['share_rows_verified']:>6.0%} {rep:>11}")
     return out

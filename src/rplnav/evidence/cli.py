@@ -343,3 +343,23 @@ def show_cmd(
         typer.echo(_show_text(rep, patient_id), nl=False)
         if plot is not None:
             typer.echo(f"Forest plot: {plot}")
+
+
+@app.command("reproduce")
+def reproduce_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Published meta-analyses re-computed from the encoded trials: printed vs reproduced, k, and why any differ."""
+    from rplnav.knowledge.load import default_knowledge
+
+    from .reproduce import render_table, reproduce_all
+
+    if fmt not in ("text", "json"):
+        _fail(f"--format must be text or json, not {fmt!r}")
+    rows = reproduce_all(default_knowledge())
+    if fmt == "json":
+        summary = {"reproductions": len(rows), "matching": sum(r["match"] for r in rows),
+                   "reviews": len({r["review"] for r in rows})}
+        typer.echo(json.dumps(_clean({"summary": summary, "reproductions": rows}), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_table(rows), nl=False)

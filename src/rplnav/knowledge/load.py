@@ -27,6 +27,7 @@ from rplnav.knowledge.model import (
     Investigation,
     PrognosisTable,
     Recommendation,
+    Reproduction,
     Source,
     SourceRef,
     Study,
@@ -58,6 +59,7 @@ SECTIONS: dict[str, type] = {
     "code_maps": CodeMap,
     "cds_suggestions": CdsSuggestion,
     "usual_limits": UsualLimits,
+    "reproductions": Reproduction,
 }
 
 
@@ -80,6 +82,7 @@ class Knowledge:
     alerts: list[Alert]
     prognosis: list[PrognosisTable]
     studies: list[Study] = field(default_factory=list)
+    reproductions: list[Reproduction] = field(default_factory=list)
     topics: dict[str, Topic] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     conditions: dict[str, rules.Node] = field(default_factory=dict)
@@ -304,6 +307,27 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
                 problems.append(f"{where[f'drugs:{d.id}']}: RxNorm {c.code} already maps to '{codes[c.code]}'")
             codes.setdefault(c.code, d.therapy)
     problems += _check_codes(kb, where, check_source)
+    ids = {x.id: x for x in kb.studies}
+    for rp in kb.reproductions:
+        at = where[f"reproductions:{rp.id}"]
+        check_source(rp.source, at)
+        if rp.review not in kb.sources:
+            problems.append(f"{at}: unknown review '{rp.review}'")
+        if rp.therapy not in kb.therapies:
+            problems.append(f"{at}: unknown therapy '{rp.therapy}'")
+        for sid in rp.studies:
+            st = ids.get(sid)
+            if st is None:
+                problems.append(f"{at}: unknown study '{sid}'")
+            elif st.counts is None or st.design == "meta_analysis":
+                problems.append(f"{at}: study '{sid}' has no arm counts to pool (or is itself a meta-analysis)")
+            elif st.outcome != rp.outcome:
+                problems.append(f"{at}: study '{sid}' reports {st.outcome}, the reproduction pools {rp.outcome}")
+        if len(rp.studies) + len(rp.not_encoded) != rp.k_printed:
+            problems.append(f"{at}: {len(rp.studies)} encoded + {len(rp.not_encoded)} not encoded trials "
+                            f"!= k_printed {rp.k_printed}")
+        if rp.not_encoded and not rp.discrepancy:
+            problems.append(f"{at}: trials are missing (not_encoded), so a `discrepancy` must say so")
     for p in kb.prognosis:
         at = where[f"prognosis:{p.id}"]
         check_source(p.source, at)
@@ -393,6 +417,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         alerts=[v for _, v in validated["alerts"].values()],
         prognosis=[v for _, v in validated["prognosis"].values()],
         studies=[v for _, v in validated["studies"].values()],
+        reproductions=[v for _, v in validated["reproductions"].values()],
         topics={k: v for k, (_, v) in validated["topics"].items()},
         files=files,
         drugs={k: v for k, (_, v) in validated["drugs"].items()},

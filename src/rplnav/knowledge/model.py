@@ -494,3 +494,40 @@ class Study(Strict):
     conception: Literal["natural", "ivf", "mixed", "unknown"] = "unknown"
     risk_of_bias: str | None = Field(None, description="as the review states it, with the review named")
     source: SourceRef
+
+
+class PrintedEstimate(Strict):
+    """A pooled estimate as the review prints it, with the number of decimals it prints."""
+
+    value: float
+    ci_lower: float
+    ci_upper: float
+    decimals: int = Field(2, ge=0, le=4, description="decimals printed; a reproduction must agree when rounded so")
+
+
+class Reproduction(Strict):
+    """A published meta-analysis re-computed from the encoded trial rows.
+
+    `method` is the pooling as the review states it (or, where the review's text was not read, as its figures
+    imply, said in `method_text`). A reproduction either matches the printed estimate and CI to the printed
+    precision, or carries a `discrepancy` naming what a reader can check (a trial not encoded, another
+    analysis set). The test suite holds both to account.
+    """
+
+    id: str
+    review: str = Field(description="id of the review in sources.yaml")
+    label: str
+    therapy: str
+    comparison: str
+    outcome: Literal["live_birth", "miscarriage", "ongoing_pregnancy", "clinical_pregnancy", "other"]
+    measure: Literal["RR", "OR", "RD"]
+    method: Literal["MH", "IV", "DL", "MH-DL"] = Field(
+        description="MH = Mantel-Haenszel fixed effect; IV = inverse-variance fixed effect; DL = inverse-variance "
+                    "random effects (DerSimonian-Laird); MH-DL = RevMan 5 'M-H, Random'")
+    method_text: str = Field(min_length=1, description="the method in the review's words, or why it is inferred")
+    studies: list[str] = Field(min_length=1, description="ids of the encoded study rows the review pools")
+    not_encoded: list[str] = Field(default_factory=list, description="trials the review pools that are not encoded")
+    k_printed: int = Field(ge=1, description="number of trials the review pools")
+    printed: PrintedEstimate
+    discrepancy: str | None = Field(None, description="why the reproduction differs, when it does")
+    source: SourceRef
