@@ -281,10 +281,10 @@ def render_verification(v: dict[str, Any]) -> list[str]:
 def render_registry(reg: dict[str, Any]) -> list[str]:
     """The trial-registry table: per therapy, trials, women, verified rows, reproductions matching."""
     out = ["Trial registry (randomised trials, each counted once; subgroup rows not counted)",
-           f"{'therapy':<22} {'trials':>6} {'women':>7} {'rows':>5} {'verified':>9} {'share':>6} {'reproduced':>11}"]
+           f"{'therapy':<26} {'trials':>6} {'women':>7} {'rows':>5} {'verified':>9} {'share':>6} {'reproduced':>11}"]
     rows = [*reg["per_therapy"].items(), ("all", reg["total"])]
     for name, v in rows:
         rep = f"{v['reproductions_matching']}/{v['reproductions']}"
-        out.append(f"{name:<22} {v['primary_trials']:>6} {v['women_randomised']:>7} {v['primary_rows']:>5} "
+        out.append(f"{name:<26} {v['primary_trials']:>6} {v['women_randomised']:>7} {v['primary_rows']:>5} "
                    f"{v['rows_verified']:>9} {v['share_rows_verified']:>6.0%} {rep:>11}")
     return out
