@@ -36,3 +36,12 @@ def test_web_form_defaults_the_medication_list_to_not_documented(client):
     page = client.get("/").text
     select = re.search(r'<select name="medications_known">(.*?)</select>', page, re.S).group(1)
     assert re.findall(r'<option value="([^"]*)" selected', select) in ([], [""])
+
+
+def test_web_form_keeps_a_lab_comment(client):
+    from rplnav.service.web import form_to_patient
+
+    doc = form_to_patient({"id": ["x"], "age": ["33"], "labs.0.test": ["anticardiolipin_igm"],
+                           "labs.0.value": ["28"], "labs.0.unit": ["MPL"], "labs.0.note": ["low positive"]})
+    assert doc["labs"] == [{"test": "anticardiolipin_igm", "value": 28, "unit": "MPL", "note": "low positive"}]
+    assert 'name="labs.__i__.note"' in client.get("/").text
