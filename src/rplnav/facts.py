@@ -107,6 +107,7 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
             FactSpec(f"lab.{t}.value", "float", f"latest {t} value in the canonical unit"),
             FactSpec(f"lab.{t}.positive", "bool", f"latest {t} result positive/abnormal"),
             FactSpec(f"lab.{t}.ever_positive", "bool", f"{t} positive/abnormal at least once"),
+            FactSpec(f"lab.{t}.low", "bool", f"latest {t} result below the range (usual lower limits)"),
             FactSpec(f"lab.{t}.persistent", "bool", f"{t} positive on two occasions at least 12 weeks apart"),
         ]
     for th in therapy_ids:
@@ -128,8 +129,8 @@ class FactCatalogue:
             self.specs[name] = FactSpec(name, "bool", description)
         # fact names built once (derive() runs per patient)
         self.lab_keys = {t: tuple(f"lab.{t}.{part}" for part in ("tested", "value", "positive", "ever_positive",
-                                                                     "persistent")) for t in tests}
-        self.untested = {k: v for t in tests for k, v in zip(self.lab_keys[t], (False, None, None, None, None),
+                                                                     "persistent", "low")) for t in tests}
+        self.untested = {k: v for t in tests for k, v in zip(self.lab_keys[t], (False, None, None, None, None, None),
                                                                 strict=True)}
         self.therapy_keys = tuple((th, f"treated.{th}", f"loss_despite.{th}") for th in self.therapy_ids)
         self.untreated = {k: False for _, a, b in self.therapy_keys for k in (a, b)}
@@ -325,8 +326,9 @@ def derive(patient: Patient, catalogue: FactCatalogue,
 
     f.update(catalogue.untested)
     for t, h in histories.items():
-        tested, value, positive, ever, persistent = catalogue.lab_keys[t]
+        tested, value, positive, ever, persistent, low = catalogue.lab_keys[t]
         latest = h.latest
+        f[low] = h.latest_low.value
         f[tested] = True
         f[value] = latest.lab.value
         f[positive] = latest.pos.value

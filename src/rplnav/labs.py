@@ -246,6 +246,26 @@ def _p99(span: Span, lab: Lab, spec: TestSpec, rule: PositiveRule, fixed_hit: Re
                    f"criterion needs {_p99_words(rule)}{above_ref})"), None
 
 
+def below_range(lab: Lab, spec: TestSpec, label: str) -> tuple[Result, Basis | None]:
+    """Whether one result lies below the test's range (a low TSH): read against the usual lower limits, the
+    only lower limits the input can hold; undecided between them, or for a test without a lower span."""
+    if lab.result is not None:
+        if lab.result in NEGATIVE_WORDS:
+            return FALSE, None
+        return unknown(f"{label} is '{lab.result}'; give the value"), None
+    span = span_of(lab, spec)
+    if span is None:
+        return unknown(f"{label} has no result"), None
+    v, u = _usual(span, spec, "lower")
+    if u is None:
+        return unknown(f"{spec.name}: no lower limit is known"), None
+    if v is None:
+        return unknown(f"{label} ({span.text(spec.unit)}) lies between the usual lower limits "
+                       f"({u.lowest.value:g}-{u.highest.value:g}); record a thyroid or pituitary disorder under "
+                       "conditions if the laboratory reported it low"), None
+    return Result(v), usual_basis(u, spec.unit, v)
+
+
 def positivity(lab: Lab, spec: TestSpec, label: str) -> Result:
     """Whether one result is positive/abnormal by its test's rule (see :func:`interpret`)."""
     return interpret(lab, spec, label)[0]
@@ -330,6 +350,7 @@ class TestHistory:
     name: str
     readings: tuple[Reading, ...]
     persistent: Result
+    latest_low: Result = FALSE  # the latest result below the range (tests with a lower span: TSH)
 
     @property
     def ever_positive(self) -> Result:
@@ -371,5 +392,7 @@ def histories(labs: Iterable[Lab], tests: Mapping[str, TestSpec], names: Mapping
             event = Event(lab.date, _label(lab, i, name))
             pos, basis = interpret(lab, spec, event.label)
             readings.append(Reading(lab, event, pos, basis))
-        out[t] = TestHistory(t, name, tuple(readings), persistence(readings, name, today, interval_days))
+        low = below_range(readings[-1].lab, spec, readings[-1].event.label)[0] \
+            if any(u.side == "lower" for u in spec.usual_limits) else unknown(f"{name}: no lower limit is known")
+        out[t] = TestHistory(t, name, tuple(readings), persistence(readings, name, today, interval_days), low)
     return out

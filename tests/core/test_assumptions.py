@@ -33,6 +33,10 @@ OBSTETRIC_APS = base_patient(
 )
 
 
+# The same letter without the TSH result: only the (omitted) conditions list can then exclude hormonal causes.
+NO_TSH = {**OBSTETRIC_APS, "labs": [x for x in OBSTETRIC_APS["labs"] if x["test"] != "tsh"]}
+
+
 def _assess(kb, engine, data, **kw):
     return engine.assess(parse_patient(data, kb.tests, set(kb.therapies)), **kw)
 
@@ -46,8 +50,20 @@ def _stance(doc, therapy, guideline, stance):
     raise AssertionError(f"no {guideline} {stance} statement on {therapy}")
 
 
+def test_a_normal_tsh_excludes_hormonal_causes_without_any_assumption(kb, engine):
+    """Sydney 2(c): the normal TSH decides 'hormonal causes excluded' (prolactin and HbA1c not done are named);
+    no conditions list is needed, so neither the classification nor ACR's aspirin + heparin rests on one."""
+    for strict in (False, True):
+        doc = _assess(kb, engine, OBSTETRIC_APS, strict=strict)
+        sydney = doc["aps"]["sydney-2006"]
+        assert sydney["status"] == "met" and not sydney.get("assumes")
+        assert "without prolactin, HbA1c (not tested)" in sydney["note"]
+        acr = _stance(doc, "aspirin_lmwh", "ACR-2020", "strong_for")
+        assert acr["applies"] is True and "no-conditions-recorded" not in acr.get("assumes", [])
+
+
 def test_obstetric_aps_from_a_letter_is_decided_and_says_what_it_assumed(kb, engine):
-    doc = _assess(kb, engine, OBSTETRIC_APS)
+    doc = _assess(kb, engine, NO_TSH)
     sydney = doc["aps"]["sydney-2006"]
     assert sydney["status"] == "met"
     assert sydney["assumes"] == ["no-conditions-recorded"]
@@ -64,7 +80,7 @@ def test_obstetric_aps_from_a_letter_is_decided_and_says_what_it_assumed(kb, eng
 
 
 def test_strict_keeps_omitted_history_undecided(kb, engine):
-    doc = _assess(kb, engine, OBSTETRIC_APS, strict=True)
+    doc = _assess(kb, engine, NO_TSH, strict=True)
     assert doc["aps"]["sydney-2006"]["status"] == "indeterminate"
     assert _stance(doc, "aspirin_lmwh", "ACR-2020", "strong_for")["applies"] is None
     assert doc["assumptions"] == [] and doc["strict"] is True

@@ -221,3 +221,40 @@ def test_low_titre_acl_igm_above_the_uln_never_makes_aps(engine, make, with_igg)
         for s in o["stances"]:
             if s["guideline"].startswith("ACR") and s["stance"] == "strong_for":
                 assert s["applies"] is not True, (o["therapy"], s)
+
+
+# ---------------------------------------------------------------- tests exclude what they test for
+
+@pytest.mark.parametrize(("tsh", "expected"), [(2.1, False), (0.1, True), (0.3, None), (7.5, True)])
+def test_a_tsh_result_decides_untreated_thyroid_dysfunction(engine, make, tsh, expected):
+    facts = engine.facts(_note(make, [{"test": "tsh", "value": tsh, "unit": "mIU/L", "date": "2025-03-01"}]).patient)
+    assert facts["thyroid.untreated_dysfunction"] is expected
+
+
+def test_a_fully_negative_work_up_without_a_problem_list_is_unexplained(engine, make):
+    """Conditions and thromboses omitted (not documented): the tests alone decide 'unexplained'."""
+    parsed = _note(make, CLINIC_NEGATIVE)
+    assert parsed.patient.conditions is None
+    facts = engine.facts(parsed.patient)
+    assert facts["aps.sydney_2006"] is False
+    assert facts["rpl.unexplained"] is True
+
+
+def test_an_abnormal_hormone_test_means_hormonal_causes_are_not_excluded(engine, make):
+    labs = [{"test": "lupus_anticoagulant", "result": "positive", "date": "2025-01-10"},
+            {"test": "lupus_anticoagulant", "result": "positive", "date": "2025-04-18"},
+            {"test": "tsh", "value": 1.7, "unit": "mIU/L", "date": "2025-01-10"},
+            {"test": "prolactin", "value": 60, "unit": "ng/mL", "date": "2025-01-10"}]
+    syd = engine.assess(_note(make, labs))["aps"]["sydney-2006"]
+    assert syd["status"] != "met"
+    assert "prolactin outside the range" in syd["note"]
+
+
+def test_hormone_tests_not_done_are_named_as_caveats(engine, make):
+    labs = [{"test": "lupus_anticoagulant", "result": "positive", "date": "2025-01-10"},
+            {"test": "lupus_anticoagulant", "result": "positive", "date": "2025-04-18"},
+            {"test": "tsh", "value": 1.7, "unit": "mIU/L", "date": "2025-01-10"},
+            {"test": "hba1c", "value": 5.2, "unit": "%", "date": "2025-01-10"}]
+    syd = engine.assess(_note(make, labs))["aps"]["sydney-2006"]
+    assert syd["status"] == "met"
+    assert "without prolactin (not tested)" in syd["note"]

@@ -11,7 +11,7 @@ from rplnav.render.markdown import render_markdown
 from rplnav.render.terminal import render_terminal
 
 from .test_assess_properties import rich_patients
-from .test_assumptions import OBSTETRIC_APS
+from .test_assumptions import NO_TSH, OBSTETRIC_APS
 
 
 def _assess(kb, engine, data, **kw):
@@ -28,21 +28,21 @@ def test_obstetric_aps_plan_supports_aspirin_and_heparin_with_timing_and_dose(kb
     # she is not pregnant: the preconception aspirin window is open now
     assert line["when"] and line["when"][0]["status"] in ("open", "closing")
     assert line["regimens"] and all(r["source"]["document"] for r in line["regimens"])
-    # the plan says it rests on the conditions assumption (hormonal causes excluded for Sydney 2006)
-    assert "no-conditions-recorded" in line["assumes"]
+    # hormonal causes are excluded by her normal TSH: the line rests on no conditions assumption
+    assert "no-conditions-recorded" not in line.get("assumes", [])
     assert {a["id"] for a in plan["assumptions"]} == {a["id"] for a in doc["assumptions"]}
     # the superseded RCOG 2011 edition is named as such, never as current support
     assert all(not s.get("superseded_by") for s in line["statements"])
 
 
 def test_strict_plan_shows_what_would_change_it(kb, engine):
-    doc = _assess(kb, engine, OBSTETRIC_APS, strict=True)
+    doc = _assess(kb, engine, NO_TSH, strict=True)  # without TSH only the conditions list can exclude hormonal causes
     plan = doc["plan"]
     assert not any(x["therapy"] == "aspirin_lmwh" and any(s["guideline"] == "ACR-2020" for s in x["statements"])
                    for x in plan["supported"])
     assert any(x["statement"]["guideline"] == "ACR-2020" and x["therapy"] == "aspirin_lmwh"
                for x in plan["would_change"]) or plan["decide_first"]
-    assert any(d["record"] == "conditions" for d in plan["decide_first"])
+    assert any(d["record"] == "conditions" or "conditions list" in d["record"] for d in plan["decide_first"])
 
 
 def _check_plan(doc):

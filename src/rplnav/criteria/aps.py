@@ -52,8 +52,11 @@ Interpretations that the papers leave open (stated so that a reviewer can disagr
   resolved PUL) neither count towards nor interrupt a consecutive run; any other pregnancy, a loss beyond the
   window, or a loss with an abnormal (aneuploid/unbalanced) karyotype interrupts it.
 * Uterine anomalies taken to explain losses: septate, subseptate, bicornuate, unicornuate, didelphys,
-  submucosal fibroid, adhesions. Hormonal causes are excluded when a conditions list is given and names none
-  of hypothyroidism, hyperthyroidism, diabetes, hyperprolactinaemia.
+  submucosal fibroid, adhesions. Hormonal causes are excluded by the hormone tests, each excluding what it
+  tests for (a TSH within the range: untreated thyroid dysfunction; prolactin: hyperprolactinaemia; HbA1c:
+  diabetes), with the tests not done named as caveats; a conditions list naming none of hypothyroidism,
+  hyperthyroidism, diabetes, hyperprolactinaemia also excludes them. A listed disorder or an abnormal test
+  means they are not excluded; without TSH and without a conditions list they are undecided.
 * 2023: "placental_insufficiency" on a pregnancy is read as placental insufficiency with severe features; a
   clinical criterion is counted unless the input documents an explanation (abnormal karyotype of the pregnancy,
   abnormal morphology, an explanatory uterine anomaly or parental rearrangement for recurrent early loss);
@@ -224,7 +227,45 @@ def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Result, Result, Result] |
     return before34, pe, pi
 
 
-def _exclusions(patient: Patient) -> tuple[Result, list[str]]:
+# The hormone tests that exclude what they test for: TSH (thyroid dysfunction, above or below the range),
+# prolactin (hyperprolactinaemia), HbA1c (diabetes). TSH is the one the RPL guidelines ask of every woman.
+HORMONE_TESTS = (("tsh", "TSH"), ("prolactin", "prolactin"), ("hba1c", "HbA1c"))
+
+
+def _hormonal(patient: Patient, hist: dict[str, TestHistory], notes: list[str]) -> Result:
+    """Maternal hormonal causes excluded: by the hormone tests (a normal TSH excludes untreated thyroid
+    dysfunction, a normal prolactin hyperprolactinaemia, a normal HbA1c diabetes), or by a conditions list
+    naming none; an abnormal test or a listed disorder means they are not excluded. Tests not done are caveats.
+    A conditions list that is not given blocks the exclusion only when TSH was not tested either."""
+    listed = [c for c in HORMONAL_CONDITIONS if patient.conditions and c in patient.conditions]
+    if listed:
+        notes.append(f"{', '.join(listed)} listed, so hormonal causes are not excluded")
+        return FALSE
+    parts: list[Result] = []
+    abnormal: list[str] = []
+    untested: list[str] = []
+    for test, name in HORMONE_TESTS:
+        h = hist.get(test)
+        if h is None:
+            untested.append(name)
+            continue
+        out = any_of([h.latest.pos, h.latest_low]) if test == "tsh" else h.latest.pos
+        if out.value is True:
+            abnormal.append(f"{name} outside the range ({h.latest.event.label})")
+        parts.append(Result(None if out.value is None else not out.value, out.needs))
+    if abnormal:
+        notes.append("; ".join(abnormal) + ", so hormonal causes are not excluded")
+        return FALSE
+    if "TSH" in untested and patient.conditions is None:
+        parts.append(unknown("exclusion of maternal hormonal causes not documented: TSH not tested and no "
+                             "conditions list (test TSH, or give the conditions list)"))
+    decided = all_of(parts) if parts else TRUE
+    if decided.value is True and untested:
+        notes.append(f"maternal hormonal causes taken as excluded without {', '.join(untested)} (not tested)")
+    return decided
+
+
+def _exclusions(patient: Patient, hist: dict[str, TestHistory]) -> tuple[Result, list[str]]:
     """Sydney 2(c): maternal anatomical, hormonal and parental chromosomal causes excluded."""
     notes: list[str] = []
     fi = patient.findings
@@ -242,20 +283,11 @@ def _exclusions(patient: Patient) -> tuple[Result, list[str]]:
         notes.append(f"parental karyotype abnormal ({fi.parental_karyotype}), so chromosomal causes are not excluded")
     else:
         karyo = TRUE
-    if patient.conditions is None:
-        hormonal = unknown(
-            "exclusion of maternal hormonal causes (thyroid disease, hyperprolactinaemia, diabetes) not documented "
-            "(give the conditions list)"
-        )
-    else:
-        listed = [c for c in HORMONAL_CONDITIONS if c in patient.conditions]
-        hormonal = Result(not listed)
-        if listed:
-            notes.append(f"{', '.join(listed)} listed, so hormonal causes are not excluded")
+    hormonal = _hormonal(patient, hist, notes)
     return all_of([uterus, karyo, hormonal]), notes
 
 
-def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
+def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[list[Criterion], list[str]]:
     pregs = patient.pregnancies
     out: list[Criterion] = []
     notes: list[str] = []
@@ -331,7 +363,7 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
                   _src(MIYAKIS, "Clinical criterion 2(c) (three consecutive losses before 10 weeks)"), FALSE)
     run, members = _consecutive_early(pregs, W10, "Sydney 2(c): losses before 10 weeks")
     if run.value is not False:
-        excluded, why = _exclusions(patient)
+        excluded, why = _exclusions(patient, hist)
         c.value = all_of([run, excluded])
         c.events = [_preg_event(pregs[i], i) for i in members]
         if run.value:
@@ -339,6 +371,8 @@ def _sydney_clinical(patient: Patient) -> tuple[list[Criterion], list[str]]:
         if excluded.value is False:
             notes.append("Three or more consecutive early losses, but Sydney 2(c) requires other causes excluded: "
                          + "; ".join(why) + ".")
+        elif excluded.value is True and why and run.value:
+            notes.append("Sydney 2(c) causes excluded; " + "; ".join(why) + ".")
     out.append(c)
     return out, notes
 
@@ -550,7 +584,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
                     for t, r in high.items()}
 
     # ---------------- Sydney 2006
-    clinical, notes_sydney = _sydney_clinical(patient)
+    clinical, notes_sydney = _sydney_clinical(patient, lab_histories)
     labs = [
         Criterion("sydney.laboratory.lupus_anticoagulant",
                   "Lupus anticoagulant on 2 or more occasions at least 12 weeks apart",
