@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +24,7 @@ from pydantic import (
 )
 
 from rplnav.gestation import format_ga, parse_gestational_age
+from rplnav.inputdoc import MAX_BYTES, DocumentError, parse_document
 from rplnav.knowledge.model import TestSpec, normal_name
 from rplnav.partial_date import PartialDate
 
@@ -55,12 +54,17 @@ NON_VISUALISED = frozenset({"biochemical", "pul_resolved"})
 
 # Bounds on what is physically possible in an input, not clinical thresholds.
 AGE_MIN, AGE_MAX = 12, 65
+MAX_PROBLEMS, MAX_PROBLEM = 100, 500  # problems listed, characters per problem
 
 
 class InputError(Exception):
     """Invalid patient input: every problem, each naming its field path."""
 
     def __init__(self, problems: list[str]):
+        # bounded whatever the input: a long list or an echoed value must not become a huge response or log row
+        problems = [p if len(p) <= MAX_PROBLEM else p[:MAX_PROBLEM] + " …" for p in problems[:MAX_PROBLEMS]] + (
+            [f"(document): {len(problems) - MAX_PROBLEMS} more problem(s) not listed"]
+            if len(problems) > MAX_PROBLEMS else [])
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -303,32 +307,12 @@ class Parsed(BaseModel):
 
 # ---------------------------------------------------------------- reading files
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text, so YYYY-MM and YYYY-MM-DD are parsed the same way."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_document(text: str, name: str = "<input>") -> Any:
-    """Parse YAML or JSON text; a syntax error names its line and column."""
-    stripped = text.lstrip()
-    if stripped.startswith("{") or stripped.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError([f"{name}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}"]) from None
+    """Parse YAML or JSON text within the input bounds (inputdoc.py); a syntax error names its line and column."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError([f"{name}: {where}invalid YAML: {e.problem or e}"]) from None
-    except yaml.YAMLError as e:  # pragma: no cover - other YAML errors carry no mark
-        raise InputError([f"{name}: invalid YAML: {e}"]) from None
+        return parse_document(text, name)
+    except DocumentError as e:
+        raise InputError(e.problems) from None
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -336,12 +320,14 @@ def read_text(path: str) -> tuple[str, str]:
     import sys
 
     if path == "-":
-        return sys.stdin.read(), "<stdin>"
+        return sys.stdin.read(MAX_BYTES + 1), "<stdin>"
     p = Path(path)
     if not p.exists():
         raise InputError([f"{path}: no such file"])
     if p.is_dir():
         raise InputError([f"{path}: is a directory, expected a patient file"])
+    if p.stat().st_size > MAX_BYTES:
+        raise InputError([f"{path}: larger than {MAX_BYTES} bytes"])
     try:
         return p.read_text(encoding="utf-8"), path
     except UnicodeDecodeError:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from rplnav.audit import sha256_of
 from rplnav.patient import InputError
 from rplnav.service.cards import CardMaker, clip
+from rplnav.service.errors import ClientError
 from rplnav.service.security import Unauthorized
 
 log = logging.getLogger("rplnav.service.cds")
@@ -93,6 +94,12 @@ def outcome(status: int, text: str, code: str = "processing", headers: dict[str,
     body = {"resourceType": "OperationOutcome",
             "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def malformed(e: ClientError) -> JSONResponse:
+    """A body the bounded parser refused (400, 413, 415) as an OperationOutcome naming the problem."""
+    text = "; ".join([e.title] + [str(p) for p in (e.problems or [])[:5]] + ([e.detail] if e.detail else []))
+    return outcome(e.status, text, "invalid" if e.status == 400 else "not-supported")
 
 
 def _service_url(request: Request, path: str) -> str:
@@ -268,13 +275,13 @@ async def call_service(request: Request, service_id: str) -> Response:
         return caller
     body = await request.body()
     try:
-        raw = core.decode(body, request.headers.get("content-type"))
+        raw = core.decode(body, request.headers.get("content-type"), yaml_ok=False)
         req = HookRequest.model_validate(raw)
     except ValidationError as e:
         return outcome(400, "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
                                       for err in e.errors()[:20]), "invalid")
-    except Exception as e:  # noqa: BLE001 - ClientError from decode and anything else malformed
-        return outcome(400, getattr(e, "title", "malformed request"), "invalid")
+    except ClientError as e:
+        return malformed(e)
     hook = SERVICES[service_id]["hook"]
     if req.hook != hook:
         return outcome(400, f"service '{service_id}' answers the '{hook}' hook, not '{req.hook}'", "invalid")
@@ -346,12 +353,12 @@ async def feedback(request: Request, service_id: str) -> Response:
         return caller
     body = await request.body()
     try:
-        fb = FeedbackRequest.model_validate(core.decode(body, request.headers.get("content-type")))
+        fb = FeedbackRequest.model_validate(core.decode(body, request.headers.get("content-type"), yaml_ok=False))
     except ValidationError as e:
         return outcome(400, "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
                                       for err in e.errors()[:20]), "invalid")
-    except Exception as e:  # noqa: BLE001
-        return outcome(400, getattr(e, "title", "malformed request"), "invalid")
+    except ClientError as e:
+        return malformed(e)
     for i, it in enumerate(fb.feedback):
         if it.outcome == "accepted" and not it.acceptedSuggestions:
             return outcome(400, f"feedback[{i}]: acceptedSuggestions is required when the outcome is accepted",

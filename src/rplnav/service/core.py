@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from rplnav.assess import Engine
 from rplnav.audit import AuditLog
+from rplnav.inputdoc import DocumentError, parse_document
 from rplnav.interop.fhir import FhirIntake, is_bundle
 from rplnav.knowledge.load import Knowledge, default_knowledge
-from rplnav.patient import InputError, closest, load_document, parse_patient
+from rplnav.patient import InputError, closest, parse_patient
 from rplnav.service.config import Settings
 from rplnav.service.errors import ClientError
 from rplnav.service.security import JwtVerifier
@@ -19,10 +19,6 @@ log = logging.getLogger("rplnav.service")
 JSON_TYPES = ("application/json", "application/fhir+json")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 CLIENT_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in clinical input")
 
 
 class Core:
@@ -35,30 +31,27 @@ class Core:
         self.verifier = JwtVerifier(settings.cds_clients, settings.jwt_leeway_seconds)
 
     # ------------------------------------------------------------------ input
-    def decode(self, body: bytes, content_type: str | None) -> Any:
+    def decode(self, body: bytes, content_type: str | None, yaml_ok: bool = True) -> Any:
+        """A request body -> a document, through the bounded parser every input path shares (inputdoc.py).
+        Media types are matched exactly; CDS Hooks requests (`yaml_ok=False`) are JSON only."""
         ctype = (content_type or "application/json").split(";")[0].strip().lower()
+        if ctype in JSON_TYPES:
+            syntax = "json"
+        elif ctype in YAML_TYPES and yaml_ok:
+            syntax = "yaml"
+        else:
+            accepted = ", ".join(JSON_TYPES + (YAML_TYPES[:1] if yaml_ok else ()))
+            raise ClientError(415, "Unsupported media type", f"'{ctype[:100]}'; send {accepted}")
         if not body.strip():
             raise ClientError(400, "Empty body", "send a patient document (JSON or YAML) or a FHIR R4 Bundle")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise ClientError(400, "Body is not UTF-8 text") from None
-        if ctype in YAML_TYPES:
-            try:
-                return load_document(text, "body")
-            except InputError as e:
-                raise ClientError(400, "Malformed YAML", None, e.problems) from None
-            except CLIENT_FAULTS as e:
-                raise ClientError(400, "Malformed YAML", str(e)) from None
-        if ctype not in JSON_TYPES and not ctype.endswith("+json"):
-            raise ClientError(415, "Unsupported media type",
-                              f"'{ctype}'; send application/json, application/fhir+json or application/yaml")
         try:
-            return json.loads(text, parse_constant=_no_constants)
-        except json.JSONDecodeError as e:
-            raise ClientError(400, "Malformed JSON", f"line {e.lineno}, column {e.colno}: {e.msg}") from None
-        except (ValueError, RecursionError) as e:
-            raise ClientError(400, "Malformed JSON", str(e)) from None
+            return parse_document(text, "", syntax)
+        except DocumentError as e:
+            raise ClientError(400, f"Malformed {syntax.upper()}", None, e.problems) from None
 
     def guideline_list(self, text: str | None) -> list[str] | None:
         if not text:
