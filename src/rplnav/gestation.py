@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-_WD = re.compile(r"^\s*(\d{1,2})\s*\+\s*(\d)\s*$")
+# ASCII digits only: Python's \d and float() also take fullwidth and other Unicode digits
+_WD = re.compile(r"^\s*([0-9]{1,2})\s*\+\s*([0-9])\s*$", re.ASCII)
+_WEEKS = re.compile(r"^[0-9]{1,2}(\.[0-9]+)?$", re.ASCII)
 MAX_WEEKS = 44
 
 
@@ -17,7 +20,7 @@ def parse_gestational_age(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a gestational age; expected weeks (7 or 6.3) or weeks+days ('6+2')")
     if isinstance(value, int | float):
-        if value != value or value < 0:  # NaN or negative
+        if not math.isfinite(value) or value < 0:
             raise ValueError(f"{value!r} is outside 0-{MAX_WEEKS} weeks")
         days = round(float(value) * 7)
     elif isinstance(value, str):
@@ -29,13 +32,10 @@ def parse_gestational_age(value: object) -> int:
                 raise ValueError(f"'{value}' has {extra} days; the days part of weeks+days is 0-6")
             days = weeks * 7 + extra
         else:
-            try:
-                number = float(text)
-            except ValueError:
+            if not _WEEKS.match(text):
                 raise ValueError(
-                    f"'{value}' is not a gestational age; expected weeks (7 or 6.3) or weeks+days ('6+2')"
-                ) from None
-            return parse_gestational_age(number)
+                    f"'{value}' is not a gestational age; expected weeks (7 or 6.3) or weeks+days ('6+2')")
+            return parse_gestational_age(float(text))
     else:
         raise ValueError(f"{value!r} is not a gestational age; expected weeks (7 or 6.3) or weeks+days ('6+2')")
     if days > MAX_WEEKS * 7:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from rplnav.logic import Result, known, unknown
 
-_PATTERN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_PATTERN = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$", re.ASCII)  # ASCII digits only
 
 
 @dataclass(frozen=True, order=True)

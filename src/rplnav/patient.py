@@ -70,7 +70,8 @@ class InputError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: NaN and infinities are refused with the field's path (subclasses inherit it)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _today() -> dt.date:

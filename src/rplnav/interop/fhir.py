@@ -249,11 +249,15 @@ class FhirIntake:
         pid = _ID_OK.sub("-", str(p.get("id") or "fhir-patient"))[:64] or "fhir-patient"
         doc["id"] = pid
         bd = p.get("birthDate")
-        if isinstance(bd, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", bd):
-            b = dt.date.fromisoformat(bd)
-            t = self.today
-            doc["age"] = t.year - b.year - ((t.month, t.day) < (b.month, b.day))
-        elif isinstance(bd, str) and re.match(r"^\d{4}(-\d{2})?$", bd):
+        if isinstance(bd, str) and re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", bd):
+            try:
+                b = dt.date.fromisoformat(bd)
+            except ValueError:  # 2024-02-30: named, and her age stays unknown
+                self.skip(f"{_ref(p)} birthDate", f"'{bd}' is not a calendar date, so her age is unknown")
+            else:
+                t = self.today
+                doc["age"] = t.year - b.year - ((t.month, t.day) < (b.month, b.day))
+        elif isinstance(bd, str) and re.match(r"^[0-9]{4}(-[0-9]{2})?$", bd):
             y = int(bd[:4])
             m = int(bd[5:7]) if len(bd) >= 7 else 7
             doc["age"] = self.today.year - y - (1 if (self.today.month < m) else 0)

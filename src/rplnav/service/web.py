@@ -36,12 +36,17 @@ def _page(name: str, **ctx: Any) -> HTMLResponse:
     return HTMLResponse(env.get_template(name).render(**ctx), status_code=ctx.pop("status", 200))
 
 
+_DECIMAL = re.compile(r"^-?[0-9]{1,15}(?:[.,][0-9]{1,15})?$", re.ASCII)
+
+
 def _number(text: str) -> Any:
-    try:
-        f = float(text.replace(",", "."))
-    except ValueError:
-        return text  # the validator names the field and says it is not a number
-    return int(f) if f.is_integer() and "." not in text and "," not in text else f
+    """A typed number (ASCII digits, '.' or ',' as the decimal mark); anything else (nan, inf, 1e400,
+    fullwidth digits) is passed on as text, and the validator names the field and says it is not a number."""
+    if not _DECIMAL.match(text):
+        return text
+    if "." in text or "," in text:
+        return float(text.replace(",", "."))
+    return int(text)
 
 
 def _tri(text: str) -> bool | None:
