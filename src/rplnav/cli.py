@@ -248,13 +248,15 @@ def serve(
 
     from rplnav.service.app import create_app
     from rplnav.service.config import Settings
+    from rplnav.service.server import uvicorn_options
 
     try:
         settings = Settings.from_env(insecure_dev=insecure_dev or None)
     except (OSError, ValueError) as e:
         _fail([f"configuration: {e}"], 1)
         return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                **uvicorn_options(settings.header_timeout, settings.max_header_bytes, settings.forwarded_allow_ips))
 
 
 EVIDENCE_HELP = "Pooled evidence, forest plots, stratified pooling (`rplnav evidence --help`)."

@@ -145,7 +145,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def secure_client(tmp_path: Path, signer: Signer) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}",
-                              cds_clients=[signer.client_config()]))
+                              cds_clients=[signer.client_config()], public_url="http://testserver"))
     with TestClient(app) as c:
         yield c
 

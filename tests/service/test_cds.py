@@ -152,7 +152,8 @@ class FakeFhir:
 
 
 @pytest.fixture
-def fake_fhir() -> Iterator[Any]:
+def fake_fhir(client) -> Iterator[Any]:
+    """Starts fake FHIR servers, each put on the client app's list of FHIR servers it may query."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def start(bundle: dict[str, Any], fail: bool = False) -> tuple[FakeFhir, str]:
@@ -165,6 +166,7 @@ def fake_fhir() -> Iterator[Any]:
         while not server.started and time.time() < deadline:
             time.sleep(0.02)
         servers.append((server, t))
+        client.app.state.core.settings.fhir_servers.append(f"http://127.0.0.1:{port}/fhir")
         return fake, f"http://127.0.0.1:{port}/fhir"
 
     yield start

@@ -60,3 +60,99 @@ def test_duplicate_keys_and_huge_numbers_are_400_naming_the_field(client):
     r = client.post("/api/v1/assess", content=b"[" * 100_000 + b"]" * 100_000,
                     headers={"content-type": "application/json"})
     assert r.status_code == 400 and "nested deeper" in r.text
+
+
+def test_web_form_refuses_non_finite_and_fullwidth_numbers(client):
+    base = {"id": "f1", "age": "33", "pregnancies.0.outcome": "miscarriage", "labs.0.test": "tsh",
+            "labs.0.unit": "mIU/L"}
+    for bad in ("nan", "inf", "1e400", "２"):
+        r = client.post("/assess", data={**base, "labs.0.value": bad}, follow_redirects=False)
+        assert r.status_code == 422, bad
+        assert "labs[0].value" in r.text
+    r = client.post("/assess", data={**base, "age": "３３", "labs.0.value": "2"}, follow_redirects=False)
+    assert r.status_code == 422 and "age" in r.text
+    r = client.post("/assess", data={**base, "labs.0.value": "2,5"}, follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_api_nan_is_a_400_and_never_audited_as_200(client):
+    doc = b'{"schema": "rplnav.patient/v1", "id": "n1", "age": 33, "labs": [{"test": "tsh", "value": NaN, ' \
+          b'"unit": "mIU/L"}]}'
+    r = client.post("/api/v1/assess", content=doc, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not a finite number" in r.text
+    assert all(row.status != 200 for row in client.app.state.core.audit.recent(10))
+    r = client.post("/api/v1/assess", content=b"schema: rplnav.patient/v1\nid: n1\nage: 33\nlabs:\n"
+                    b"  - {test: platelet_count, value: .inf, unit: 10^9/L}\n", headers=YAML)
+    assert r.status_code == 400 and "not a finite number" in r.text
+
+
+# ------------------------------------------------------------------ hole 3: the EHR's FHIR token stays on its server
+FHIR = "https://fhir.example.org/r4"
+
+
+def _mock_fhir(client, next_url: str | None = None) -> list[tuple[str, str | None]]:
+    """Replaces the service's HTTP client by one answering FHIR queries; returns the (url, Authorization) seen."""
+    import httpx
+
+    from tests.service.test_fhir import aps_bundle
+
+    seen: list[tuple[str, str | None]] = []
+    resources = [e["resource"] for e in aps_bundle()["entry"]]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        if request.url.host != "fhir.example.org":
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+        if "/Patient/" in request.url.path:
+            return httpx.Response(200, json=next(r for r in resources if r["resourceType"] == "Patient"))
+        body = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+        if next_url:
+            body["link"] = [{"relation": "next", "url": next_url}]
+        return httpx.Response(200, json=body)
+
+    client.app.state.http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return seen
+
+
+def _hook(fhir_server: str, patient: str = "pat-aps") -> dict:
+    return {"hook": "patient-view", "hookInstance": "h-1", "fhirServer": fhir_server,
+            "fhirAuthorization": {"access_token": "EHR-SECRET", "token_type": "Bearer", "expires_in": 300,
+                                  "scope": "patient/*.read", "subject": "rplnav"},
+            "context": {"userId": "Practitioner/1", "patientId": patient}}
+
+
+def test_fhir_server_must_be_on_the_configured_list(client):
+    seen = _mock_fhir(client)
+    r = client.post(PV, json=_hook("https://attacker.example/fhir"))
+    assert r.status_code == 412 and "RPLNAV_FHIR_SERVERS" in r.text
+    assert seen == []  # nothing sent anywhere, so no token either
+
+
+def test_next_links_never_leave_the_fhir_server(client):
+    client.app.state.core.settings.fhir_servers.append(FHIR)
+    for away in ("https://evil.example/steal", "http://fhir.example.org/r4/Observation", "https://fhir.example.org:444/r4/x",
+                 "https://fhir.example.org/other/x", "https://u:p@fhir.example.org/r4/x"):
+        seen = _mock_fhir(client, next_url=away)
+        r = client.post(PV, json=_hook(FHIR))
+        assert r.status_code == 412 and "next link points away" in r.text, away
+        assert all(u.startswith(FHIR + "/") for u, _ in seen) and seen
+        assert all(a == "Bearer EHR-SECRET" for _, a in seen)
+
+
+def test_invalid_fhir_server_is_a_400(client):
+    for bad in ("not a url", "ftp://fhir.example.org/r4", "http://user:pw@fhir.example.org/r4", "http://[::1/fhir",
+                "https://fhir.example.org/r4?x=1", "http:///r4"):
+        r = client.post(PV, json=_hook(bad))
+        assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome", bad
+
+
+def test_context_values_cannot_change_the_query_target(client):
+    client.app.state.core.settings.fhir_servers.append(FHIR)
+    seen = _mock_fhir(client)
+    client.post(PV, json=_hook(FHIR, patient="x?_include=*&a=@evil.example#"))
+    import httpx
+
+    urls = [httpx.URL(u) for u, _ in seen]
+    assert urls and all(u.host == "fhir.example.org" and u.path.startswith("/r4/") for u in urls)
+    assert all(set(u.params) <= {"patient", "category", "code"} for u in urls)  # no _include smuggled in
+    assert any("/Patient/x%3F_include%3D%2A%26a%3D%40evil.example%23" in u for u, _ in seen)

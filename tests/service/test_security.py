@@ -165,3 +165,90 @@ def test_bad_client_configuration_is_refused(bad):
 
     with pytest.raises(ValueError):
         parse_clients(bad)
+
+
+# ------------------------------------------------------------------ issue 13: audience pinning, forwarded headers
+def test_secure_mode_refuses_to_start_without_a_public_url(tmp_path, signer):
+    from rplnav.service.config import Settings
+
+    with pytest.raises(ValueError, match="RPLNAV_PUBLIC_URL is required"):
+        Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", cds_clients=[signer.client_config()])
+    with pytest.raises(ValueError, match="RPLNAV_PUBLIC_URL"):
+        Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", cds_clients=[signer.client_config()],
+                 public_url="cds.example.org/x?y=1")
+
+
+def _pinned(tmp_path, signer, wrap=None):
+    from fastapi.testclient import TestClient
+
+    from rplnav.service.app import create_app
+    from rplnav.service.config import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", public_url="https://cds.example.org/",
+                              cds_clients=[signer.client_config()]))
+    return TestClient(wrap(app) if wrap else app, base_url="http://127.0.0.1:8000")
+
+
+def test_audience_does_not_follow_the_host_header(tmp_path, signer):
+    with _pinned(tmp_path, signer) as c:
+        other = "http://other-cds.example" + PV
+        assert_bare_401(c.post(PV, json=pv_request(), headers={**signer.headers(other), "Host": "other-cds.example"}))
+        here = "http://127.0.0.1:8000" + PV
+        assert_bare_401(c.post(PV, json=pv_request(), headers=signer.headers(here)))
+        r = c.post(PV, json=pv_request(), headers={**signer.headers("https://cds.example.org" + PV),
+                                                   "Host": "other-cds.example"})
+        assert r.status_code == 200
+        links = [lk["url"] for card in r.json()["cards"] for lk in card.get("links", [])]
+        assert links and all(u.startswith("https://cds.example.org/") for u in links)
+
+
+def test_audience_does_not_follow_forwarded_headers(tmp_path, signer):
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    # even behind a server that trusts every X-Forwarded-* header, the audience stays the configured URL
+    with _pinned(tmp_path, signer, lambda app: ProxyHeadersMiddleware(app, trusted_hosts="*")) as c:
+        fwd = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example"}
+        for aud in ("https://127.0.0.1:8000" + PV, "https://evil.example" + PV):
+            assert_bare_401(c.post(PV, json=pv_request(), headers={**signer.headers(aud), **fwd}))
+        assert c.post(PV, json=pv_request(), headers={**signer.headers("https://cds.example.org" + PV), **fwd}
+                      ).status_code == 200
+
+
+def test_serve_trusts_forwarded_headers_only_when_configured(monkeypatch, tmp_path):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from rplnav.cli import app as cli_app
+
+    seen: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append(kw))
+    monkeypatch.setenv("RPLNAV_DATABASE_URL", f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    for var in ("RPLNAV_CDS_CLIENTS", "RPLNAV_CDS_CLIENTS_FILE", "RPLNAV_FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(var, raising=False)
+    assert CliRunner().invoke(cli_app, ["serve"]).exit_code == 0
+    monkeypatch.setenv("RPLNAV_FORWARDED_ALLOW_IPS", "10.0.0.5")
+    assert CliRunner().invoke(cli_app, ["serve"]).exit_code == 0
+    assert (seen[0]["proxy_headers"], seen[0]["forwarded_allow_ips"]) == (False, "")
+    assert (seen[1]["proxy_headers"], seen[1]["forwarded_allow_ips"]) == (True, "10.0.0.5")
+    assert seen[0]["h11_max_incomplete_event_size"] == 16 * 1024
+
+
+def test_serve_refuses_secure_mode_without_public_url(monkeypatch, tmp_path, signer):
+    from typer.testing import CliRunner
+
+    from rplnav.cli import app as cli_app
+
+    monkeypatch.setenv("RPLNAV_DATABASE_URL", f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    monkeypatch.setenv("RPLNAV_CDS_CLIENTS", json.dumps({"clients": [signer.client_config()]}))
+    monkeypatch.delenv("RPLNAV_PUBLIC_URL", raising=False)
+    r = CliRunner().invoke(cli_app, ["serve"])
+    assert r.exit_code == 1 and "RPLNAV_PUBLIC_URL is required" in r.stderr
+
+
+def test_api_fhir_links_use_the_public_url_not_the_host_header(tmp_path, signer):
+    from tests.service.conftest import example
+
+    with _pinned(tmp_path, signer) as c:
+        r = c.post("/api/v1/assess?format=fhir", json=example("03"), headers={"Host": "evil.example"})
+        assert r.status_code == 200
+        assert "evil.example" not in r.text and "https://cds.example.org/" in r.text

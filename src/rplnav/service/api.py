@@ -92,7 +92,9 @@ async def assess(
         await _record(request, "assess", body, 422, {"problems": e.problems})
         raise
     if format == "fhir":
-        out: Any = guidance_response(a, _cards(request, a), module_uri=str(request.url_for("assess")))
+        from rplnav.service.cds import service_url
+
+        out: Any = guidance_response(a, _cards(request, a), module_uri=service_url(request, "/api/v1/assess"))
         await _record(request, "assess", body, 200, a)
         return JSONResponse(out, media_type="application/fhir+json")
     eid = await _record(request, "assess", body, 200, a)
@@ -109,8 +111,9 @@ async def assess(
 
 def _cards(request: Request, a: dict[str, Any]) -> list[dict[str, Any]]:
     from rplnav.service.cards import CardMaker
+    from rplnav.service.cds import service_url
 
-    return CardMaker(request.app.state.core.kb, str(request.base_url)).patient_view(a)
+    return CardMaker(request.app.state.core.kb, service_url(request, "")).patient_view(a)
 
 
 @router.get("/therapies/{therapy_id}", summary="Therapy monograph",

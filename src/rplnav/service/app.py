@@ -18,6 +18,7 @@ from rplnav import __version__
 from rplnav.service import api, cds, errors, web
 from rplnav.service.config import Settings
 from rplnav.service.core import Core
+from rplnav.service.server import install_log_filter
 
 log = logging.getLogger("rplnav.service")
 STATIC = Path(__file__).parent / "static"
@@ -46,6 +47,7 @@ class InsecureDevHeader:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     core = Core(settings)
+    install_log_filter()  # also under `uvicorn --factory`: no query strings (tokens) in the access log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 import httpx
 from fastapi import APIRouter, Request
@@ -20,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rplnav.audit import sha256_of
+from rplnav.inputdoc import MAX_BYTES, DocumentError, parse_document
 from rplnav.patient import InputError
 from rplnav.service.cards import CardMaker, clip
+from rplnav.service.config import base_url
 from rplnav.service.errors import ClientError
 from rplnav.service.security import Unauthorized
 
@@ -102,10 +105,12 @@ def malformed(e: ClientError) -> JSONResponse:
     return outcome(e.status, text, "invalid" if e.status == 400 else "not-supported")
 
 
-def _service_url(request: Request, path: str) -> str:
+def service_url(request: Request, path: str) -> str:
+    """The configured public URL + path. The request's own URL (Host header, scheme) is used only when no
+    public URL is set, which settings allow only without CDS clients or with --insecure-dev."""
     base = request.app.state.core.settings.public_url
     if base:
-        return base.rstrip("/") + path
+        return base + path
     return str(request.base_url).rstrip("/") + path
 
 
@@ -114,7 +119,7 @@ def authorise(request: Request) -> str:
     core = request.app.state.core
     if core.settings.insecure_dev:
         return "insecure-dev"
-    claims = core.verifier.verify(request.headers.get("authorization"), _service_url(request, request.url.path))
+    claims = core.verifier.verify(request.headers.get("authorization"), service_url(request, request.url.path))
     who = claims["iss"]
     if claims.get("tenant"):
         who += f" tenant={claims['tenant']}"
@@ -160,13 +165,14 @@ def _resources(value: Any) -> list[dict[str, Any]]:
 
 def _render(template: str, req: HookRequest, patient_id: str) -> str:
     user = str(req.context.get("userId") or "")
-    out = template.replace("{{context.patientId}}", patient_id)
+    # every value is percent-encoded: an id cannot add a path segment, a query or another host
+    out = template.replace("{{context.patientId}}", quote(patient_id, safe=""))
     for k, v in req.context.items():
         if isinstance(v, str | int | float):
-            out = out.replace("{{context." + k + "}}", str(v))
+            out = out.replace("{{context." + k + "}}", quote(str(v), safe=""))
     for token, prefix in (("userPractitionerId", "Practitioner/"), ("userPractitionerRoleId", "PractitionerRole/"),
                           ("userPatientId", "Patient/"), ("userRelatedPersonId", "RelatedPerson/")):
-        out = out.replace("{{" + token + "}}", user[len(prefix):] if user.startswith(prefix) else "")
+        out = out.replace("{{" + token + "}}", quote(user[len(prefix):], safe="") if user.startswith(prefix) else "")
     return out
 
 
@@ -182,6 +188,46 @@ class PrefetchMissing(Exception):
         self.keys, self.why = keys, why
 
 
+def allowed_server(request: Request, req: HookRequest) -> str:
+    """The request's fhirServer, normalised, when it is on the configured list (RPLNAV_FHIR_SERVERS)."""
+    try:
+        base = base_url(req.fhirServer or "", "fhirServer")
+    except ValueError:
+        raise PrefetchMissing(list(PREFETCH), "fhirServer is not an absolute http(s) URL") from None
+    if base not in request.app.state.core.settings.fhir_servers:
+        raise PrefetchMissing(list(PREFETCH), "fhirServer is not one of the FHIR servers this service may query "
+                                              "(RPLNAV_FHIR_SERVERS)")
+    return base
+
+
+def on_server(url: str, base: str) -> bool:
+    """Same scheme, host and port as `base`, and a path under its path."""
+    try:
+        u, b = urlsplit(url), urlsplit(base)
+        same_origin = (u.scheme, (u.hostname or "").lower(), u.port) == (b.scheme, b.hostname, b.port)
+    except ValueError:
+        return False
+    return same_origin and not u.username and not u.password and (u.path == b.path or
+                                                                  u.path.startswith(b.path + "/"))
+
+
+async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float, key: str
+               ) -> tuple[int, Any]:
+    """GET a FHIR resource: the body read up to the input limit and parsed by the bounded parser."""
+    async with client.stream("GET", url, headers=headers, timeout=timeout) as r:
+        if r.status_code != 200:
+            return r.status_code, None
+        body = bytearray()
+        async for chunk in r.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BYTES:
+                raise PrefetchMissing([key], f"the FHIR server's answer is larger than {MAX_BYTES} bytes")
+    try:
+        return 200, parse_document(body.decode("utf-8"), "", "json")
+    except (UnicodeDecodeError, DocumentError):
+        raise PrefetchMissing([key], "the FHIR server answered with invalid or oversized JSON") from None
+
+
 async def _fetch(request: Request, req: HookRequest, key: str, patient_id: str) -> Any:
     client: httpx.AsyncClient | None = request.app.state.http
     if client is None:  # app used without its lifespan (e.g. some test harnesses)
@@ -191,25 +237,27 @@ async def _fetch(request: Request, req: HookRequest, key: str, patient_id: str) 
                 return await _fetch(request, req, key, patient_id)
             finally:
                 request.app.state.http = None
-    url = req.fhirServer.rstrip("/") + "/" + _render(PREFETCH[key], req, patient_id)  # type: ignore[union-attr]
+    base = allowed_server(request, req)
+    url = base + "/" + _render(PREFETCH[key], req, patient_id)
     headers = {"Accept": "application/fhir+json"}
     if req.fhirAuthorization is not None:
         headers["Authorization"] = f"Bearer {req.fhirAuthorization.access_token}"
     timeout = request.app.state.core.settings.fhir_timeout
     pages: list[dict[str, Any]] = []
     for _ in range(10):
-        r = await client.get(url, headers=headers, timeout=timeout)
-        if r.status_code == 404 and key == "patient":
+        if not on_server(url, base):  # the EHR's token is only ever sent to the fhirServer it was issued for
+            raise PrefetchMissing([key], "a next link points away from the fhirServer; not followed")
+        status, doc = await _get(client, url, headers, timeout, key)
+        if status == 404 and key == "patient":
             raise PrefetchMissing([key], "the FHIR server does not know this patient")
-        if r.status_code != 200:
-            raise PrefetchMissing([key], f"the FHIR server answered {r.status_code}")
-        doc = r.json()
+        if status != 200:
+            raise PrefetchMissing([key], f"the FHIR server answered {status}")
         if not isinstance(doc, dict):
             raise PrefetchMissing([key], "the FHIR server answered with something that is not a resource")
         pages.append(doc)
         nxt = next((lk.get("url") for lk in doc.get("link") or [] if isinstance(lk, dict) and lk.get("relation")
                     == "next"), None) if doc.get("resourceType") == "Bundle" else None
-        if not nxt:
+        if not isinstance(nxt, str) or not nxt:
             break
         url = nxt
     if len(pages) == 1:
@@ -234,7 +282,7 @@ async def gather(request: Request, req: HookRequest, patient_id: str) -> list[di
             raise PrefetchMissing(missing, "prefetch incomplete and no fhirServer to query")
         try:
             results = await asyncio.gather(*(_fetch(request, req, k, patient_id) for k in missing))
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
             raise PrefetchMissing(missing, f"the FHIR server could not be queried ({type(e).__name__})") from None
         except ValueError:
             raise PrefetchMissing(missing, "the FHIR server answered with invalid JSON") from None
@@ -287,6 +335,11 @@ async def call_service(request: Request, service_id: str) -> Response:
         return outcome(400, f"service '{service_id}' answers the '{hook}' hook, not '{req.hook}'", "invalid")
     if req.fhirAuthorization is not None and not req.fhirServer:
         return outcome(400, "fhirAuthorization requires fhirServer (cds-r-1)", "invalid")
+    if req.fhirServer is not None:
+        try:
+            base_url(req.fhirServer, "fhirServer")
+        except ValueError as e:
+            return outcome(400, str(e)[:300], "invalid")
     pid = req.context.get("patientId")
     if not isinstance(pid, str) or not pid:
         return outcome(400, "context.patientId is required", "required")
@@ -310,8 +363,8 @@ async def call_service(request: Request, service_id: str) -> Response:
         return outcome(412, f"{e.why}: {', '.join(e.keys)}", "incomplete")
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     event_id = uuid.uuid4().hex
-    report_url = _service_url(request, f"/reports/{event_id}")
-    maker = CardMaker(core.kb, _service_url(request, ""), report_url)
+    report_url = service_url(request, f"/reports/{event_id}")
+    maker = CardMaker(core.kb, service_url(request, ""), report_url)
     try:
         # On the event loop, not in a worker thread: the assessment is pure Python (~3-4 ms, holding the GIL),
         # so a thread adds a hand-off and GIL contention with the loop and nothing in parallel; each worker

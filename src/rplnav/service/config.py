@@ -7,10 +7,15 @@
 | RPLNAV_INSECURE_DEV | "1" turns CDS Hooks JWT verification off (local testing only) | off |
 | RPLNAV_CDS_CLIENTS | JSON: trusted CDS clients `{"clients": [{"iss": ..., "jwks": {"keys": [...]}}]}` | none |
 | RPLNAV_CDS_CLIENTS_FILE | the same JSON in a file | none |
-| RPLNAV_PUBLIC_URL | the service's public base URL (the JWT `aud` is checked against it) | the request's URL |
+| RPLNAV_PUBLIC_URL | the service's public base URL: the JWT `aud` is checked against it and card links use it; required when CDS clients are configured | none (then only with --insecure-dev or no clients: the request's URL) |
 | RPLNAV_MAX_BODY_BYTES | largest request body accepted (413 above) | 2 MiB |
-| RPLNAV_CORS_ORIGINS | comma-separated origins allowed by CORS ("*" for any) | * |
+| RPLNAV_CORS_ORIGINS | comma-separated origins allowed by CORS on the API ("*" for any) | none (CORS off) |
 | RPLNAV_FHIR_TIMEOUT | seconds allowed for each FHIR server query | 5 |
+| RPLNAV_FHIR_SERVERS | comma-separated FHIR base URLs a CDS request's `fhirServer` may name | none (no FHIR queries) |
+| RPLNAV_FORWARDED_ALLOW_IPS | comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted | none |
+| RPLNAV_JWT_MAX_LIFETIME | longest accepted CDS Hooks JWT lifetime (`exp` - `iat`, and `exp` from now), seconds | 300 |
+| RPLNAV_MAX_HEADER_BYTES | largest request line + headers (400 above) | 16384 |
+| RPLNAV_HEADER_TIMEOUT | seconds a client has to send its request line and headers | 10 |
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 def default_database_url() -> str:
@@ -35,9 +41,14 @@ class Settings:
     cds_clients: list[dict[str, Any]] = field(default_factory=list)
     public_url: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
-    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    cors_origins: list[str] = field(default_factory=list)
     fhir_timeout: float = 5.0
+    fhir_servers: list[str] = field(default_factory=list)
+    forwarded_allow_ips: list[str] = field(default_factory=list)
     jwt_leeway_seconds: int = 5
+    jwt_max_lifetime: int = 300
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
     # Fault injection for the durability test only: pause after the audit row is committed and before the
     # response is sent, so a test can kill the server mid-request. Never set in production.
     pause_after_audit_seconds: float = 0.0
@@ -45,6 +56,13 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.database_url:
             self.database_url = default_database_url()
+        if self.public_url is not None:
+            self.public_url = base_url(self.public_url, "RPLNAV_PUBLIC_URL")
+        self.fhir_servers = [base_url(u, "RPLNAV_FHIR_SERVERS") for u in self.fhir_servers]
+        if self.cds_clients and not self.insecure_dev and not self.public_url:
+            # without it the audience would follow the request's Host header, which the caller chooses
+            raise ValueError("RPLNAV_PUBLIC_URL is required when CDS clients are configured: the JWT audience "
+                             "is checked against it")
 
     @classmethod
     def from_env(cls, **over: Any) -> Settings:
@@ -62,12 +80,29 @@ class Settings:
             "cds_clients": clients,
             "public_url": env.get("RPLNAV_PUBLIC_URL") or None,
             "max_body_bytes": int(env.get("RPLNAV_MAX_BODY_BYTES", 2 * 1024 * 1024)),
-            "cors_origins": [o.strip() for o in env.get("RPLNAV_CORS_ORIGINS", "*").split(",") if o.strip()],
+            "cors_origins": _list(env.get("RPLNAV_CORS_ORIGINS")),
             "fhir_timeout": float(env.get("RPLNAV_FHIR_TIMEOUT", 5)),
+            "fhir_servers": _list(env.get("RPLNAV_FHIR_SERVERS")),
+            "forwarded_allow_ips": _list(env.get("RPLNAV_FORWARDED_ALLOW_IPS")),
+            "jwt_max_lifetime": int(env.get("RPLNAV_JWT_MAX_LIFETIME", 300)),
+            "max_header_bytes": int(env.get("RPLNAV_MAX_HEADER_BYTES", 16 * 1024)),
+            "header_timeout": float(env.get("RPLNAV_HEADER_TIMEOUT", 10)),
             "pause_after_audit_seconds": float(env.get("RPLNAV_TEST_PAUSE_AFTER_AUDIT", 0)),
         }
         kw.update({k: v for k, v in over.items() if v is not None})
         return cls(**kw)
+
+
+def _list(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def base_url(url: str, name: str) -> str:
+    """An absolute http(s) URL without credentials, query or fragment, with no trailing slash."""
+    u = urlsplit(url.strip())
+    if u.scheme not in ("http", "https") or not u.hostname or u.username or u.password or u.query or u.fragment:
+        raise ValueError(f"{name}: '{url}' is not an absolute http(s) URL without credentials, query or fragment")
+    return urlunsplit((u.scheme, u.netloc.lower(), u.path.rstrip("/"), "", ""))
 
 
 def parse_clients(doc: Any) -> list[dict[str, Any]]:
