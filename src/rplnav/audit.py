@@ -27,14 +27,28 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 import zlib
 from typing import Any
 
 import orjson
 import zstandard
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, Text, create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 log = logging.getLogger("rplnav.audit")
@@ -81,6 +95,19 @@ class Feedback(Base):
     caller: Mapped[str] = mapped_column(String(300))
 
 
+class SeenToken(Base):
+    """A CDS Hooks JWT already presented (hash of iss and jti), kept until it would have expired."""
+
+    __tablename__ = "rplnav_seen_token"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires: Mapped[float] = mapped_column(Float, index=True)  # Unix seconds
+
+
+_SEEN_INSERT = SeenToken.__table__.insert()
+_SEEN_PRUNE_EVERY = 256  # claims between two deletions of expired tokens
+
+
 def sha256_of(data: bytes | str | Any) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -125,6 +152,15 @@ def unpack_detail(blob: bytes | None) -> Any:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _private(db_file: str) -> None:
+    """Audit files readable by their owner only (0600; -wal and -shm too): they hold clinical outputs."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(db_file + suffix, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 # pages (4 KiB) the WAL may hold before a request connection checkpoints it itself: only when the background
@@ -178,6 +214,9 @@ class AuditLog:
         kw: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kw = {"connect_args": {"check_same_thread": False, "timeout": 5}}
+        db_file = make_url(url).database if url.startswith("sqlite") else None
+        if db_file and db_file != ":memory:" and not db_file.startswith("file:") and not os.path.exists(db_file):
+            os.close(os.open(db_file, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite gives -wal/-shm the same mode
         self.engine = create_engine(url, json_serializer=_dumps, **kw)
         if url.startswith("sqlite"):
             _sqlite_pragmas(self.engine)
@@ -188,6 +227,9 @@ class AuditLog:
         self._checkpointer: _Checkpointer | None = None
         self._checkpointer_pid = 0
         self._lock = threading.Lock()
+        self._claims = 0
+        if self._wal_file:
+            _private(self._wal_file)
 
     @property
     def local(self) -> bool:
@@ -234,6 +276,32 @@ class AuditLog:
                     outcome_timestamp=str(it["outcomeTimestamp"]), caller=caller[:300],
                 ))
         return len(items)
+
+    def claim(self, key: str, expires: float) -> bool:
+        """Replay store for CDS Hooks JWTs: True the first time `key` is seen, False after (until `expires`).
+        One INSERT on the primary key; every few hundred claims the expired tokens are deleted."""
+        self._ensure_checkpointer()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(_SEEN_INSERT, {"key": key, "expires": expires})
+        except IntegrityError:
+            return False
+        with self._lock:
+            self._claims += 1
+            prune = self._claims % _SEEN_PRUNE_EVERY == 0
+        if prune:
+            with self.engine.begin() as conn:
+                conn.execute(delete(SeenToken).where(SeenToken.expires < time.time()))
+        return True
+
+    def prune(self, older_than: dt.timedelta) -> int:
+        """Delete audit rows and card feedback older than `older_than` (the retention period); returns rows."""
+        cut = _now() - older_than
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(AuditEvent).where(AuditEvent.at < cut)).rowcount or 0
+            n += conn.execute(delete(Feedback).where(Feedback.at < cut)).rowcount or 0
+            conn.execute(delete(SeenToken).where(SeenToken.expires < time.time()))
+        return n
 
     def get(self, event_id: str) -> AuditEvent | None:
         with self._session() as s:

@@ -128,10 +128,28 @@ def test_unknown_path_is_problem_json(client):
     assert r.headers["content-type"] == PROBLEM
 
 
-def test_cors_preflight_without_jwt(secure_client):
+def test_cors_preflight_without_jwt(tmp_path, signer):
+    from fastapi.testclient import TestClient
+
+    from rplnav.service.app import create_app
+    from rplnav.service.config import Settings
+
+    preflight = {"Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", cds_clients=[signer.client_config()],
+                        public_url="http://testserver", cors_origins=["https://ehr.example.org"])
+    with TestClient(create_app(settings)) as c:
+        r = c.options("/cds-services/rplnav-patient-view", headers=preflight)
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://ehr.example.org"
+        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        r = c.options("/cds-services/rplnav-patient-view", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_is_off_by_default(secure_client):
     r = secure_client.options("/cds-services/rplnav-patient-view", headers={
-        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
-    assert r.status_code == 200
-    assert r.headers["access-control-allow-origin"] in ("*", "https://ehr.example.org")
-    assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+    r = secure_client.get("/api/v1/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers

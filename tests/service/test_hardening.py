@@ -156,3 +156,60 @@ def test_context_values_cannot_change_the_query_target(client):
     assert urls and all(u.host == "fhir.example.org" and u.path.startswith("/r4/") for u in urls)
     assert all(set(u.params) <= {"patient", "category", "code"} for u in urls)  # no _include smuggled in
     assert any("/Patient/x%3F_include%3D%2A%26a%3D%40evil.example%23" in u for u, _ in seen)
+
+
+# ------------------------------------------------------------------ hole 5: bounded request heads
+def _serve(client_app, header_timeout: float):
+    import threading
+
+    import uvicorn
+
+    from rplnav.service.server import uvicorn_options
+    from tests.service.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(client_app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", **uvicorn_options(header_timeout, 16 * 1024, [])))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    return server, t, port
+
+
+def test_oversized_headers_refused_and_slow_heads_cut_off(client):
+    import socket
+
+    import httpx
+
+    server, t, port = _serve(client.app, header_timeout=1.0)
+    try:
+        t0 = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ")
+            try:
+                for _ in range(64):  # 4 MiB offered; the server stops reading after 16 KiB
+                    s.sendall(b"A" * 65536)
+            except OSError:
+                pass
+            reply = b""
+            try:
+                reply = s.recv(200)
+            except OSError:
+                pass
+        assert reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply
+        assert time.perf_counter() - t0 < 5
+        # a client that never finishes its request head is disconnected after the header timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+            t0 = time.perf_counter()
+            assert s.recv(100) == b""
+            assert 0.5 < time.perf_counter() - t0 < 5
+        # meanwhile ordinary calls are answered promptly
+        t0 = time.perf_counter()
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
+        assert time.perf_counter() - t0 < 2
+    finally:
+        server.should_exit = True
+        t.join(5)

@@ -252,3 +252,105 @@ def test_api_fhir_links_use_the_public_url_not_the_host_header(tmp_path, signer)
         r = c.post("/api/v1/assess?format=fhir", json=example("03"), headers={"Host": "evil.example"})
         assert r.status_code == 200
         assert "evil.example" not in r.text and "https://cds.example.org/" in r.text
+
+
+# ------------------------------------------------------------------ issue 13: query tokens, burnt jti, restarts
+def test_query_string_token_is_refused_and_used_up(secure_client, signer):
+    tok = signer.token(AUD)
+    assert_bare_401(secure_client.post(PV + "?access_token=" + tok, json=pv_request()))
+    # the refused call used the token up: it does not work afterwards as a Bearer token either
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers={"Authorization": f"Bearer {tok}"}))
+    tok2 = signer.token(AUD)
+    assert_bare_401(secure_client.post(PV + "?x=" + tok2, json=pv_request(), headers={"Authorization": f"Bearer {tok2}"}))
+
+
+def test_a_refused_token_still_burns_its_jti(secure_client, signer):
+    jti = "burn-me-1"
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers("https://elsewhere" + PV, jti=jti)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, jti=jti)))
+    assert secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, jti="burn-me-2")).status_code == 200
+
+
+def test_access_log_never_shows_a_query_string():
+    from rplnav.service.app import create_app  # noqa: F401 - installs the filter on import of an app
+    from rplnav.service.server import NoQueryInAccessLog, install_log_filter
+
+    install_log_filter()
+    logger = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, NoQueryInAccessLog) for f in logger.filters)
+    rec = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                            ("127.0.0.1:5000", "POST", PV + "?access_token=SECRET.TOKEN.X", "1.1", 401), None)
+    assert all(f.filter(rec) for f in logger.filters)
+    assert "SECRET" not in rec.getMessage() and PV in rec.getMessage()
+
+
+def test_replayed_token_refused_after_a_restart(tmp_path, signer):
+    from fastapi.testclient import TestClient
+
+    from rplnav.service.app import create_app
+    from rplnav.service.config import Settings
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}", cds_clients=[signer.client_config()],
+                        public_url=BASE)
+    h = signer.headers(AUD)
+    with TestClient(create_app(settings)) as c:
+        assert c.post(PV, json=pv_request(), headers=h).status_code == 200
+    with TestClient(create_app(settings)) as c:  # a new process would see the same database
+        assert_bare_401(c.post(PV, json=pv_request(), headers=h))
+
+
+def test_replay_store_in_postgresql(pg_url, signer):
+    from rplnav.audit import AuditLog
+
+    log_ = AuditLog(pg_url)
+    try:
+        key = "k-" + str(time.time())
+        assert log_.claim(key, time.time() + 60) is True
+        assert log_.claim(key, time.time() + 60) is False
+    finally:
+        log_.close()
+
+
+def test_maximum_token_lifetime(secure_client, signer):
+    now = int(time.time())
+    assert_bare_401(secure_client.post(PV, json=pv_request(),
+                                       headers=signer.headers(AUD, exp=now + 10 * 365 * 86400)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, iat=now - 400, exp=now + 60)))
+    assert_bare_401(secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, iat=now + 120, exp=now + 200)))
+    assert secure_client.post(PV, json=pv_request(), headers=signer.headers(AUD, iat=now, exp=now + 295)
+                              ).status_code == 200
+
+
+def test_replay_checks_stay_cheap_with_many_live_tokens():
+    from rplnav.service.security import MemoryReplayStore
+
+    store = MemoryReplayStore()
+    later = time.time() + 300
+    for i in range(30_000):
+        assert store.claim(f"k{i}", later)
+    t = time.perf_counter()
+    for i in range(2_000):
+        assert store.claim(f"n{i}", later)
+        assert not store.claim(f"k{i}", later)
+    per_check_ms = (time.perf_counter() - t) / 4_000 * 1000
+    assert per_check_ms < 0.1, per_check_ms  # was about 2.3 ms: the whole cache rebuilt on each check
+    # expired tokens leave the store as time passes
+    store2 = MemoryReplayStore()
+    for i in range(100):
+        store2.claim(f"old{i}", time.time() - 1)
+    store2.claim("new", later)
+    assert len(store2) == 1
+
+
+def test_seen_tokens_expire_from_the_audit_database(tmp_path):
+    from rplnav.audit import AuditLog, SeenToken
+
+    log_ = AuditLog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    for i in range(600):
+        log_.claim(f"old{i}", time.time() - 1)
+    with log_.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        left = conn.execute(select(func.count()).select_from(SeenToken)).scalar_one()
+    assert left < 256
+    log_.close()

@@ -87,11 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.insecure_dev:
         app.add_middleware(InsecureDevHeader)
-    app.add_middleware(
-        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Accept"], expose_headers=[INSECURE_HEADER],
-        max_age=600,
-    )
+    if settings.cors_origins:  # off unless RPLNAV_CORS_ORIGINS names the browser origins (EHR apps) to allow
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept"], expose_headers=[INSECURE_HEADER],
+            max_age=600,
+        )
     return app
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 def default_database_url() -> str:
     data = Path(os.environ.get("RPLNAV_DATA_DIR") or Path.home() / ".local" / "share" / "rplnav")
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{data / 'audit.sqlite3'}"
 
 

@@ -28,7 +28,9 @@ class Core:
         self.engine = Engine(self.kb)
         self.therapy_ids = set(self.kb.therapies)
         self.audit = AuditLog(settings.database_url)
-        self.verifier = JwtVerifier(settings.cds_clients, settings.jwt_leeway_seconds)
+        # seen tokens are kept in the audit database: a restart (or another worker) does not forget them
+        self.verifier = JwtVerifier(settings.cds_clients, settings.jwt_leeway_seconds, settings.jwt_max_lifetime,
+                                    replay=self.audit)
 
     # ------------------------------------------------------------------ input
     def decode(self, body: bytes, content_type: str | None, yaml_ok: bool = True) -> Any:
