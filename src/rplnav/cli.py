@@ -259,6 +259,38 @@ def serve(
                 **uvicorn_options(settings.header_timeout, settings.max_header_bytes, settings.forwarded_allow_ips))
 
 
+audit_app = typer.Typer(no_args_is_help=True, help="The service's audit log.")
+app.add_typer(audit_app, name="audit-log")
+
+
+@audit_app.command("prune")
+def audit_prune(
+    older_than_days: Annotated[float | None, typer.Option(help="delete rows older than this many days "
+                                                          "(default: RPLNAV_AUDIT_RETENTION_DAYS)")] = None,
+) -> None:
+    """Delete audit rows and card feedback past the retention period (RPLNAV_DATABASE_URL's database)."""
+    import datetime as dt
+
+    from rplnav.audit import AuditLog
+    from rplnav.service.config import Settings
+
+    try:
+        settings = Settings.from_env()
+    except (OSError, ValueError) as e:
+        _fail([f"configuration: {e}"], 1)
+        return
+    days = older_than_days if older_than_days is not None else settings.audit_retention_days
+    if days is None or days < 0:
+        _fail(["--older-than-days: give a number of days >= 0, or set RPLNAV_AUDIT_RETENTION_DAYS"])
+        return
+    log = AuditLog(settings.database_url)
+    try:
+        n = log.prune(dt.timedelta(days=days))
+    finally:
+        log.close()
+    typer.echo(f"{n} audit row(s) older than {days:g} days deleted")
+
+
 EVIDENCE_HELP = "Pooled evidence, forest plots, stratified pooling (`rplnav evidence --help`)."
 
 

@@ -134,6 +134,12 @@ def signer() -> Signer:
     return Signer()
 
 
+def csrf(client: TestClient) -> str:
+    """The form token a browser gets with the patient form (cookie + hidden field), for posting the forms."""
+    client.get("/")
+    return client.cookies["rplnav_csrf"]
+
+
 # ------------------------------------------------------------------ app clients
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:

@@ -7,6 +7,7 @@ import time
 
 from benchmarks.alias_bomb import bomb
 
+from tests.service.conftest import csrf
 from tests.service.test_cds import PV
 
 YAML = {"content-type": "application/yaml"}
@@ -28,7 +29,8 @@ def test_alias_bomb_on_the_api_is_a_fast_small_400(client):
 
 def test_alias_bomb_on_the_upload_form(client):
     t = time.perf_counter()
-    r = client.post("/upload", files={"file": ("bomb.yaml", bomb(6).encode(), "application/yaml")})
+    r = client.post("/upload", files={"file": ("bomb.yaml", bomb(6).encode(), "application/yaml")},
+                    data={"csrf": csrf(client)})
     assert r.status_code == 400 and time.perf_counter() - t < 1.0
     assert "anchors and aliases" in r.text and len(r.content) < 200_000
 
@@ -64,7 +66,7 @@ def test_duplicate_keys_and_huge_numbers_are_400_naming_the_field(client):
 
 def test_web_form_refuses_non_finite_and_fullwidth_numbers(client):
     base = {"id": "f1", "age": "33", "pregnancies.0.outcome": "miscarriage", "labs.0.test": "tsh",
-            "labs.0.unit": "mIU/L"}
+            "labs.0.unit": "mIU/L", "csrf": csrf(client)}
     for bad in ("nan", "inf", "1e400", "２"):
         r = client.post("/assess", data={**base, "labs.0.value": bad}, follow_redirects=False)
         assert r.status_code == 422, bad
@@ -213,3 +215,114 @@ def test_oversized_headers_refused_and_slow_heads_cut_off(client):
     finally:
         server.should_exit = True
         t.join(5)
+
+
+# ------------------------------------------------------------------ hole 9: web and audit
+def _report_id(client) -> str:
+    from tests.service.conftest import example
+
+    r = client.post("/api/v1/assess", json=example("03"))
+    assert r.status_code == 200
+    return r.headers["x-rplnav-report"].rsplit("/", 1)[-1]
+
+
+def test_security_headers_on_every_page_and_the_pdf(client):
+    eid = _report_id(client)
+    for path in ("/", "/guidelines", "/therapies/ivig", f"/reports/{eid}", f"/reports/{eid}.pdf", "/docs",
+                 "/api/v1/health", "/nope"):
+        r = client.get(path)
+        assert r.status_code < 500, path
+        csp = r.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "script-src 'self'" in csp, path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "no-referrer", path
+        assert r.headers["x-frame-options"] == "DENY", path
+
+
+def test_swagger_ui_is_served_locally(client):
+    import re
+
+    page = client.get("/docs").text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    assert "<script>" not in page  # no inline script: the strict CSP holds on /docs too
+    for a in assets:
+        assert client.get(a).status_code == 200, a
+
+
+def test_audit_caller_is_not_taken_from_a_client_header(client):
+    from tests.service.conftest import example
+
+    client.post("/api/v1/assess", json=example("03"), headers={"X-RPLNav-Caller": "https://trusted-ehr.example"})
+    assert client.app.state.core.audit.recent(1)[0].caller == "api"
+
+
+def test_audit_files_are_private(tmp_path):
+    import os
+    import stat
+
+    from rplnav.audit import AuditLog
+
+    log_ = AuditLog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    log_.record(kind="assess", endpoint="x", caller="t", input_sha256="0" * 64, status=200, output={},
+                knowledge_version=None)
+    try:
+        for f in tmp_path.iterdir():
+            assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f.name
+    finally:
+        log_.close()
+
+
+def test_report_links_expire(client):
+    eid = _report_id(client)
+    assert client.get(f"/reports/{eid}").status_code == 200
+    client.app.state.core.settings.report_ttl_hours = 0
+    r = client.get(f"/reports/{eid}")
+    assert r.status_code == 410 and "expired" in r.text
+    assert client.get(f"/reports/{eid}.pdf").status_code == 410
+
+
+def test_audit_log_prune_command(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from typer.testing import CliRunner
+
+    from rplnav.audit import AuditEvent, AuditLog
+    from rplnav.cli import app as cli_app
+
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    log_ = AuditLog(url)
+    for _ in range(3):
+        log_.record(kind="assess", endpoint="x", caller="t", input_sha256="0" * 64, status=200, output={},
+                    knowledge_version=None)
+    old = log_.recent(1)[0].id
+    with log_.engine.begin() as conn:
+        conn.execute(AuditEvent.__table__.update().where(AuditEvent.id == old).values(
+            at=dt.datetime.now(dt.UTC) - dt.timedelta(days=400)))
+    log_.close()
+    monkeypatch.setenv("RPLNAV_DATABASE_URL", url)
+    monkeypatch.delenv("RPLNAV_AUDIT_RETENTION_DAYS", raising=False)
+    r = CliRunner().invoke(cli_app, ["audit-log", "prune"])
+    assert r.exit_code == 2 and "RPLNAV_AUDIT_RETENTION_DAYS" in r.stderr
+    monkeypatch.setenv("RPLNAV_AUDIT_RETENTION_DAYS", "365")
+    r = CliRunner().invoke(cli_app, ["audit-log", "prune"])
+    assert r.exit_code == 0 and r.stdout.startswith("1 audit row(s)")
+    log_ = AuditLog(url)
+    assert len(log_.recent(10)) == 2 and log_.get(old) is None
+    log_.close()
+
+
+def test_cross_site_form_posts_are_refused(client):
+    form = {"id": "x1", "age": "33", "pregnancies.0.outcome": "miscarriage"}
+    # another site can make the browser post (with its cookies) but cannot know the token
+    for data in (form, {**form, "csrf": "A" * 43}):
+        r = client.post("/assess", data=data, follow_redirects=False)
+        assert r.status_code == 403 and "csrf" in r.text
+    r = client.post("/upload", files={"file": ("p.yaml", b"schema: rplnav.patient/v1\n", "application/yaml")})
+    assert r.status_code == 403
+    assert client.app.state.core.audit.recent(10) == []  # nothing was assessed, no report was made
+    token = csrf(client)
+    assert 'name="csrf" value="' + token + '"' in client.get("/").text
+    cookie = client.get("/").headers.get("set-cookie")  # the cookie is set once and kept
+    assert cookie is None
+    assert client.post("/assess", data={**form, "csrf": token}, follow_redirects=False).status_code == 303

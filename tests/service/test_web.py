@@ -12,7 +12,7 @@ from rplnav.cli import app as cli_app
 from rplnav.examples import examples_dir
 from rplnav.render.html import render_html
 from rplnav.render.pdf import render_pdf
-from tests.service.conftest import example
+from tests.service.conftest import csrf, example
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -60,7 +60,7 @@ def test_form_pages(client):
     r = client.get("/?example=03-obstetric-aps")
     assert 'value="demo-aps-obstetric"' in r.text
     r = client.post("/assess", data={"id": "x", "age": "3", "labs.0.test": "tsh", "labs.0.value": "abc",
-                                     "labs.0.unit": "mIU/L"})
+                                     "labs.0.unit": "mIU/L", "csrf": csrf(client)})
     assert r.status_code == 422 and "labs[0].value" in r.text and "age" in r.text
     assert client.get("/therapies/ivig").status_code == 200
     assert client.get("/therapies/nope").status_code == 404
@@ -98,9 +98,10 @@ def test_upload_yaml_and_bundle(client):
     from tests.service.test_fhir import aps_bundle
 
     y = next(examples_dir().glob("03*.yaml")).read_bytes()
-    r = client.post("/upload", files={"file": ("p.yaml", y, "application/yaml")})
+    r = client.post("/upload", files={"file": ("p.yaml", y, "application/yaml")}, data={"csrf": csrf(client)})
     assert r.status_code == 200 and 'id="stance-matrix"' in r.text
-    r = client.post("/upload", files={"file": ("b.json", json.dumps(aps_bundle()).encode(), "application/json")})
+    r = client.post("/upload", files={"file": ("b.json", json.dumps(aps_bundle()).encode(), "application/json")},
+                    data={"csrf": csrf(client)})
     assert r.status_code == 200 and "FHIR data not used" in r.text
 
 

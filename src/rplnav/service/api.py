@@ -46,7 +46,9 @@ OBJ = {"schema": {"type": "object"}}
 
 
 def caller_of(request: Request) -> str:
-    return "api:" + (request.headers.get("x-rplnav-caller") or "anonymous")[:100]
+    """The audit caller of a REST call: the API does not authenticate, so no client-chosen label is taken
+    (the X-RPLNav-Caller header was); verified callers are the CDS Hooks JWT issuers."""
+    return "api"
 
 
 async def _record(request: Request, kind: str, body: bytes, status: int, output: Any,

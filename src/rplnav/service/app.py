@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import fastapi_offline
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,8 +24,44 @@ from rplnav.service.server import install_log_filter
 
 log = logging.getLogger("rplnav.service")
 STATIC = Path(__file__).parent / "static"
+SWAGGER = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 (OpenAPI 3.1) shipped as package data
 INSECURE_HEADER = "X-RPLNav-Insecure-Dev"
 INSECURE_TEXT = "JWT verification is OFF (--insecure-dev); never use with patient data"
+
+
+# No network assets, no inline script, no framing, no referrer: the pages hold clinical reports.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>RPL Navigator API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head><body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script></body></html>"""
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (HTML pages, the PDF, JSON), unless a route set its own."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                have = {k.lower() for k, _ in msg.get("headers", [])}
+                msg["headers"] = list(msg.get("headers", [])) + [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+            await send(msg)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class InsecureDevHeader:
@@ -76,15 +114,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Cited, guideline-by-guideline decision support for recurrent pregnancy loss: REST API, "
                     "CDS Hooks 2.0 services and a web app. For clinicians; not a prescription.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files (Swagger UI was loaded from a public CDN)
+        redoc_url=None,
     )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
     app.state.core = core
     app.state.http = None
     errors.install(app)
     app.include_router(api.router)
     app.include_router(cds.router)
     app.include_router(web.router)
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     if settings.insecure_dev:
         app.add_middleware(InsecureDevHeader)
     if settings.cors_origins:  # off unless RPLNAV_CORS_ORIGINS names the browser origins (EHR apps) to allow

@@ -16,6 +16,8 @@
 | RPLNAV_JWT_MAX_LIFETIME | longest accepted CDS Hooks JWT lifetime (`exp` - `iat`, and `exp` from now), seconds | 300 |
 | RPLNAV_MAX_HEADER_BYTES | largest request line + headers (400 above) | 16384 |
 | RPLNAV_HEADER_TIMEOUT | seconds a client has to send its request line and headers | 10 |
+| RPLNAV_REPORT_TTL_HOURS | hours a report link (/reports/ID) keeps working (410 after) | 24 |
+| RPLNAV_AUDIT_RETENTION_DAYS | default age for `rplnav audit-log prune` (rows older are deleted) | none |
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Settings:
     jwt_max_lifetime: int = 300
     max_header_bytes: int = 16 * 1024
     header_timeout: float = 10.0
+    report_ttl_hours: float = 24.0
+    audit_retention_days: float | None = None
     # Fault injection for the durability test only: pause after the audit row is committed and before the
     # response is sent, so a test can kill the server mid-request. Never set in production.
     pause_after_audit_seconds: float = 0.0
@@ -87,6 +91,9 @@ class Settings:
             "jwt_max_lifetime": int(env.get("RPLNAV_JWT_MAX_LIFETIME", 300)),
             "max_header_bytes": int(env.get("RPLNAV_MAX_HEADER_BYTES", 16 * 1024)),
             "header_timeout": float(env.get("RPLNAV_HEADER_TIMEOUT", 10)),
+            "report_ttl_hours": float(env.get("RPLNAV_REPORT_TTL_HOURS", 24)),
+            "audit_retention_days": float(env["RPLNAV_AUDIT_RETENTION_DAYS"])
+            if env.get("RPLNAV_AUDIT_RETENTION_DAYS") else None,
             "pause_after_audit_seconds": float(env.get("RPLNAV_TEST_PAUSE_AFTER_AUDIT", 0)),
         }
         kw.update({k: v for k, v in over.items() if v is not None})

@@ -3,8 +3,11 @@ therapy monographs, guideline comparison."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 import json
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +150,39 @@ def _errors_by_row(problems: list[str]) -> dict[str, list[str]]:
     return out
 
 
+CSRF_COOKIE = "rplnav_csrf"
+_CSRF = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def _csrf_token(request: Request) -> tuple[str, bool]:
+    """The browser's form token (double-submit: a SameSite cookie and a hidden field); (token, is_new)."""
+    have = request.cookies.get(CSRF_COOKIE) or ""
+    return (have, False) if _CSRF.match(have) else (secrets.token_urlsafe(32), True)
+
+
+def _csrf_ok(request: Request, form: Any) -> bool:
+    """A form post counts only with the token of a form this service served to this browser: another site can
+    make the browser post, but cannot read the cookie to copy it into the form."""
+    cookie, sent = request.cookies.get(CSRF_COOKIE) or "", form.get("csrf")
+    return bool(_CSRF.match(cookie)) and isinstance(sent, str) and hmac.compare_digest(cookie, sent)
+
+
+CSRF_PROBLEM = "csrf: the form was not submitted (it came from another site, or expired); please submit it again"
+
+
 def _form_page(request: Request, doc: dict[str, Any] | None = None, problems: list[str] | None = None,
                status: int = 200) -> HTMLResponse:
+    token, new = _csrf_token(request)
+    resp = _form_html(request, doc, problems, status, token)
+    if new:
+        public = request.app.state.core.settings.public_url or ""
+        resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/",
+                        secure=public.startswith("https://"))
+    return resp
+
+
+def _form_html(request: Request, doc: dict[str, Any] | None, problems: list[str] | None, status: int,
+               csrf: str) -> HTMLResponse:
     kb = request.app.state.core.kb
     doc = doc or {}
     tests = [t for t in kb.tests.values()]
@@ -162,7 +196,7 @@ def _form_page(request: Request, doc: dict[str, Any] | None = None, problems: li
         uteri=UTERI, parental=PARENTAL, condition_ids=CONDITION_IDS, therapy_ids=sorted(kb.therapies),
         units_for=lambda t: units.get(t or "", sorted({u for us in units.values() for u in us})),
         units_json=json.dumps(units).replace("</", "<\\/"), examples=[p.stem for p in example_files()],
-        status=status)
+        status=status, csrf=csrf)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -194,7 +228,9 @@ async def _assess_and_show(request: Request, doc: Any, raw: bytes, form_doc: dic
 @router.post("/assess")
 async def assess_form(request: Request) -> Response:
     form = await request.form()
-    data = {k: [str(v) for v in form.getlist(k)] for k in form.keys()}
+    if not _csrf_ok(request, form):
+        return _form_page(request, None, [CSRF_PROBLEM], status=403)
+    data = {k: [str(v) for v in form.getlist(k) if k != "csrf"] for k in form.keys()}
     doc = form_to_patient(data)
     return await _assess_and_show(request, doc, json.dumps(doc, sort_keys=True).encode(), doc)
 
@@ -203,6 +239,8 @@ async def assess_form(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     core = request.app.state.core
     form = await request.form()
+    if not _csrf_ok(request, form):
+        return _form_page(request, None, [CSRF_PROBLEM], status=403)
     f = form.get("file")
     if f is None or isinstance(f, str):
         return _form_page(request, None, ["file: choose a YAML, JSON or FHIR Bundle file"], status=400)
@@ -224,9 +262,15 @@ async def upload(request: Request) -> Response:
 def _stored(request: Request, event_id: str) -> dict[str, Any]:
     if not re.fullmatch(r"[0-9a-f]{32}", event_id):
         raise ClientError(404, "No such report")
-    row = request.app.state.core.audit.get(event_id)
+    core = request.app.state.core
+    row = core.audit.get(event_id)
     if row is None or not isinstance(row.output, dict):
         raise ClientError(404, "No such report")
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)  # SQLite keeps naive UTC times
+    if dt.datetime.now(dt.UTC) - at > dt.timedelta(hours=core.settings.report_ttl_hours):
+        # a report link is a bearer secret: it stops working after RPLNAV_REPORT_TTL_HOURS
+        raise ClientError(410, "Report link expired", f"report links work for {core.settings.report_ttl_hours:g} "
+                                                      "hours; assess the patient again")
     if "cards" in row.output:  # hook rows: the cards; the assessment behind them is kept compressed
         return row.detail_json() or {}
     return row.output
