@@ -118,9 +118,15 @@ def span_of(lab: Lab, spec: TestSpec) -> Span | None:
     if lab.value is not None:
         return Span(lab.value, lab.value)
     if lab.bound is not None:
-        floor = spec.min if spec.min is not None else -INF
-        return Span(floor, lab.bound, hi_open=True) if lab.bound_side == "below" else Span(lab.bound, INF, lo_open=True)
+        return _bound_span(lab, spec.min if spec.min is not None else -INF)
     return None
+
+
+def _bound_span(lab: Lab, floor: float) -> Span:
+    assert lab.bound is not None
+    if lab.bound_side in ("below", "at_or_below"):
+        return Span(floor, lab.bound, hi_open=lab.bound_side == "below")
+    return Span(lab.bound, INF, lo_open=lab.bound_side == "above")
 
 
 def _usual(span: Span, spec: TestSpec, side: str = "upper") -> tuple[bool | None, UsualLimits | None]:
@@ -277,7 +283,7 @@ def level_reached(lab: Lab, level: float, label: str, ask: str, spec: TestSpec |
     titre is asked for (``ask`` says what the levels are)."""
     span = span_of(lab, spec) if spec is not None else (Span(lab.value, lab.value) if lab.value is not None else None)
     if span is None and lab.value is None and lab.bound is not None:
-        span = Span(-INF, lab.bound, hi_open=True) if lab.bound_side == "below" else Span(lab.bound, INF, lo_open=True)
+        span = _bound_span(lab, -INF)
     if span is not None:
         v = span.above(level, at_limit_abnormal=True)
         if v is not None:

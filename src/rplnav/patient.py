@@ -136,15 +136,20 @@ QUALITATIVE_LEVELS = ("low_positive", "moderate_positive", "high_positive")
 # Qualitative readings every test accepts, whatever its own result list (CONTRACT: "any test may be reported
 # qualitatively").
 ANY_TEST_RESULTS = ("negative", "positive", *QUALITATIVE_LEVELS)
-_CENSORED = re.compile(r"^\s*([<>])\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+_CENSORED = re.compile(r"^\s*([<>]=?|[≤≥])\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+BoundSide = Literal["below", "at_or_below", "above", "at_or_above"]
+BOUND_SIDES: dict[str, BoundSide] = {"<": "below", "<=": "at_or_below", "≤": "at_or_below", ">": "above",
+                                     ">=": "at_or_above", "≥": "at_or_above"}
+BOUND_SYMBOL = {"below": "<", "at_or_below": "<=", "above": ">", "at_or_above": ">="}
 
 
-def parse_censored(text: str) -> tuple[Literal["below", "above"], float] | None:
-    """``"<2"`` -> ("below", 2.0), ``">150"`` -> ("above", 150.0); None when the text is not a censored value."""
+def parse_censored(text: str) -> tuple[BoundSide, float] | None:
+    """``"<2"`` -> ("below", 2.0), ``">150"`` -> ("above", 150.0), ``"<=2"`` -> ("at_or_below", 2.0); None when
+    the text is not a censored value."""
     m = _CENSORED.match(text)
     if m is None:
         return None
-    return ("below" if m.group(1) == "<" else "above"), float(m.group(2))
+    return BOUND_SIDES[m.group(1)], float(m.group(2))
 
 
 class Lab(_Model):
@@ -155,7 +160,7 @@ class Lab(_Model):
     result: str | None = None
     value: float | None = None
     bound: float | None = None
-    bound_side: Literal["below", "above"] | None = None
+    bound_side: BoundSide | None = None
     unit: str | None = None
     reference_high: float | None = None
     cutoff_p99: float | None = None
@@ -189,7 +194,7 @@ class Lab(_Model):
         if self.value is not None:
             return f"{self.value:g}"
         if self.bound is not None:
-            return f"{'<' if self.bound_side == 'below' else '>'}{self.bound:g}"
+            return f"{BOUND_SYMBOL[self.bound_side or 'below']}{self.bound:g}"
         return None
 
     @field_validator("date", mode="before")
@@ -465,7 +470,7 @@ def _check_labs(raw_labs: list[Any], tests: dict[str, TestSpec]) -> tuple[list[s
                 if spec.min is not None and canonical < spec.min or spec.max is not None and canonical > spec.max:
                     problems.append(f"{where}.value: bound {value} {unit} is impossible for {test}")
                 else:
-                    lab["value"] = f"{'<' if side == 'below' else '>'}{canonical!r}"
+                    lab["value"] = f"{BOUND_SYMBOL[side]}{canonical!r}"
                     problems += _limits_to_canonical(lab, spec, unit, where)
                     lab["unit"] = spec.unit
         elif value is not None:

@@ -258,3 +258,18 @@ def test_hormone_tests_not_done_are_named_as_caveats(engine, make):
     syd = engine.assess(_note(make, labs))["aps"]["sydney-2006"]
     assert syd["status"] == "met"
     assert "without prolactin (not tested)" in syd["note"]
+
+
+def test_inclusive_censored_values(kb):
+    assert lab(kb, "anticardiolipin_igm", value="<=9", unit="MPL")[0] is False
+    assert lab(kb, "anticardiolipin_igm", value="<=10", unit="MPL")[0] is None  # 10 is weak positive at Beutner
+    assert lab(kb, "tsh", value=">=5.7", unit="mIU/L")[0] is True
+
+
+def test_fhir_comparator_is_read_as_a_censored_value_and_written_back(kb):
+    from rplnav.interop.fhir import patient_to_bundle as to_fhir
+
+    doc = {"schema": "rplnav.patient/v1", "id": "x", "age": 30,
+           "labs": [{"test": "anticardiolipin_igm", "value": "<2", "unit": "MPL", "date": "2025-03-01"}]}
+    obs = [e["resource"] for e in to_fhir(doc)["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert obs[0]["valueQuantity"] == {"value": 2, "comparator": "<", "unit": "MPL"}

@@ -21,7 +21,7 @@ from rplnav.gestation import parse_gestational_age
 from rplnav.interop import codes as C
 from rplnav.knowledge.load import Knowledge, default_knowledge
 from rplnav.knowledge.model import TestSpec, normal_name
-from rplnav.patient import SCHEMA
+from rplnav.patient import BOUND_SYMBOL, SCHEMA, parse_censored
 
 PRIORITY = {"info": "routine", "warning": "urgent", "critical": "stat"}
 _ID_OK = re.compile(r"[^A-Za-z0-9._-]")
@@ -433,7 +433,7 @@ class FhirIntake:
                     return
                 lab["value"], lab["unit"] = q["value"], unit
                 if q.get("comparator") in ("<", "<=", ">", ">="):
-                    notes.insert(0, f"reported as {q['comparator']}{q['value']:g} {unit}")
+                    lab["value"] = f"{q['comparator']}{q['value']:g}"  # censored: a bound, never a number
                 for rr in r.get("referenceRange") or []:
                     hi = rr.get("high") if isinstance(rr, dict) else None
                     if isinstance(hi, dict) and isinstance(hi.get("value"), int | float):
@@ -793,7 +793,9 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
         if lab.get("date"):
             obs["effectiveDateTime"] = str(lab["date"])
         if lab.get("value") is not None:
-            obs["valueQuantity"] = {"value": lab["value"], "unit": lab.get("unit")}
+            censored = parse_censored(lab["value"]) if isinstance(lab["value"], str) else None
+            obs["valueQuantity"] = {"value": lab["value"], "unit": lab.get("unit")} if censored is None else \
+                {"value": censored[1], "comparator": BOUND_SYMBOL[censored[0]], "unit": lab.get("unit")}
             if lab.get("reference_high") is not None:
                 obs["referenceRange"] = [{"high": {"value": lab["reference_high"], "unit": lab.get("unit")}}]
         elif lab.get("result") is not None:

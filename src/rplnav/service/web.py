@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rplnav.audit import sha256_of
 from rplnav.examples import example_files
-from rplnav.patient import CONDITION_IDS, InputError, load_document
+from rplnav.patient import ANY_TEST_RESULTS, CONDITION_IDS, InputError, load_document
 from rplnav.render.common import GUIDELINE_ORDER, stance_label
 from rplnav.render.html import render_html
 from rplnav.service.errors import ClientError
@@ -107,7 +107,7 @@ def form_to_patient(form: dict[str, list[str]]) -> dict[str, Any]:
             continue
         lab: dict[str, Any] = {}
         for k, v in r.items():
-            lab[k] = _number(v) if k in ("value", "reference_high") else v
+            lab[k] = _number(v) if k in ("value", "reference_high", "cutoff_p99") else v
         labs.append(lab)
     if labs:
         doc["labs"] = labs
@@ -187,7 +187,7 @@ def _form_html(request: Request, doc: dict[str, Any] | None, problems: list[str]
     doc = doc or {}
     tests = [t for t in kb.tests.values()]
     units = {t.id: list(t.units) for t in tests}
-    results = sorted({r for t in tests for r in t.results})
+    results = sorted({r for t in tests for r in t.results} | set(ANY_TEST_RESULTS))
     labs = list(doc.get("labs") or []) + [{}]
     pregs = list(doc.get("pregnancies") or []) + [{}]
     return _page(
