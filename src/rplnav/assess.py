@@ -57,6 +57,7 @@ class Engine:
         self.kb = kb
         self.facts = FactDeriver(kb)  # patient -> Facts: the only reader of the patient record
         self.catalogue = self.facts.catalogue
+        self.history_lists = assumptions.deciding(self.catalogue.specs)  # omitted lists that can decide something
         self.recs_by_therapy: dict[str, list[Any]] = {t: [] for t in kb.therapies}
         self.recs_by_test: dict[str, list[Any]] = {}
         for r in kb.recommendations:
@@ -122,7 +123,7 @@ class Engine:
             parsed = Parsed(patient=parsed)
         patient = parsed.patient
         as_written = self.facts(patient)
-        lists = [] if strict else assumptions.omitted(patient)
+        lists = [] if strict else assumptions.omitted(patient, self.history_lists)
         if not lists:
             doc = self._build(parsed, as_written, as_written, guidelines)
             doc["assumptions"] = []

@@ -66,9 +66,16 @@ def _get(patient: Patient, field: str) -> Any:
 _MISSING_FIELD = object()  # the model has no such field (yet): never "omitted"
 
 
-def omitted(patient: Patient) -> list[HistoryList]:
-    """The history lists this record leaves out."""
-    return [h for h in HISTORY_LISTS if h.omitted(patient)]
+def omitted(patient: Patient, lists: Iterable[HistoryList] = HISTORY_LISTS) -> list[HistoryList]:
+    """The history lists (of ``lists``) this record leaves out."""
+    return [h for h in lists if h.omitted(patient)]
+
+
+def deciding(fact_names: Iterable[str]) -> tuple[HistoryList, ...]:
+    """The history lists some fact of the catalogue is computed from: a list no fact reads (today
+    ``medications``, which only the CDS order cards read) can decide nothing, so assuming it is skipped."""
+    names = tuple(fact_names)
+    return tuple(h for h in HISTORY_LISTS if any(n.startswith(h.facts) for n in names))
 
 
 def assume_absent(patient: Patient, lists: Iterable[HistoryList]) -> Patient:
