@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -62,15 +63,85 @@ def stance_matrix(a: dict[str, Any]) -> Table:
     return t
 
 
-def legend() -> Text:
+def matrix_width(a: dict[str, Any]) -> int:
+    """Columns the full matrix needs to stay legible (a therapy column and about eight per guideline)."""
+    n = len({s["guideline"] for o in a["options"] for s in o["stances"]})
+    return 28 + 9 * n
+
+
+def _stance_words(stances: list[dict[str, Any]]) -> Text:
+    txt = Text()
+    for i, s in enumerate(sorted(stances, key=lambda s: GUIDELINE_ORDER.get(s["guideline"], 99))):
+        if i:
+            txt.append(", ")
+        txt.append(f"{s['guideline']} ")
+        txt.append(stance_label(s["stance"]), style=STANCE_STYLE.get(s["stance"], ""))
+    return txt
+
+
+def stance_lines(a: dict[str, Any]) -> Group:
+    """The matrix for narrow terminals: one block per therapy with the statements that apply to her or may
+    apply, in words; therapies whose statements all concern other populations are named on one line."""
+    parts: list[Any] = [Text("What each guideline says, per therapy (statements for other populations counted, "
+                             "not listed)", style="bold")]
+    others = []
+    for o in a["options"]:
+        yes = [s for s in o["stances"] if s["applies"] is True]
+        maybe = [s for s in o["stances"] if s["applies"] is None]
+        n_other = sum(s["applies"] is False for s in o["stances"])
+        if not (yes or maybe):
+            if o["stances"]:
+                others.append(o["name"])
+            continue
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=10, style="dim")
+        grid.add_column(ratio=1)
+        if yes:
+            grid.add_row("for her", _stance_words(yes))
+        if maybe:
+            grid.add_row("may apply", _stance_words(maybe))
+        if n_other:
+            grid.add_row("other pop.", Text(f"{n_other} statement(s) for other populations", style="dim"))
+        parts += [Text(o["name"], style="bold"), Padding(grid, (0, 0, 0, 2))]
+    if others:
+        parts.append(Text("Only statements for other populations: " + "; ".join(others), style="dim"))
+    return Group(*parts)
+
+
+def evidence_lines_narrow(a: dict[str, Any]) -> Group:
+    """Pooled evidence as one block per therapy (the table wraps numbers mid-figure at 80 columns)."""
+    parts: list[Any] = [Text("Evidence: pooled trials, all vs those that enrolled women like her", style="bold")]
+    for o in a["options"]:
+        ev = o.get("evidence")
+        if not ev:
+            continue
+        outcome = (ev.get("outcome") or "outcome not stated").replace("_", " ")
+        assoc = " (association)" if "not a treatment" in (ev.get("comparison") or "") else ""
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=12, style="dim")
+        grid.add_column(ratio=1)
+        grid.add_row("all studies", pooled_text(ev.get("all")))
+        grid.add_row("like her", pooled_text(ev.get("stratum")))
+        if ev.get("unmatched"):
+            grid.add_row("unmatched", f"{len(ev['unmatched'])} stud(ies) could not be matched to her")
+        parts += [Text(f"{o['name']}{assoc}: {outcome}", style="bold"), Padding(grid, (0, 0, 0, 2))]
+    return Group(*parts)
+
+
+def legend(narrow: bool = False) -> Text:
+    """What the matrix symbols mean; in the narrow view stances are words, so only the markers are left."""
+    if narrow:
+        return Text("for her = her facts match the statement's population; may apply = facts still missing "
+                    "(see Next: record or test)", style="dim")
     txt = Text("legend: ")
     for k, v in STANCE_SHORT.items():
         txt.append(f"{v}", style=STANCE_STYLE[k])
         txt.append(f"={stance_label(k)}  ")
+    txt.append("X? = may apply (facts missing)  (X) = other populations  · = no statement in the knowledge base")
     return txt
 
 
-def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
+def summary_renderables(a: dict[str, Any], full: bool = True, width: int = 140) -> list[Any]:
     lo = a["losses"]
     head = Text()
     head.append(f"{a['patient_id']}", style="bold")
@@ -115,17 +186,19 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
             results.add_row(r["name"], r.get("date") or "undated", result_text(r))
     meds = Text("current medications: ", style="bold")
     meds.append(medications_text(a.get("medications")))
-    alerts = Text()
-    all_alerts = list(a["alerts"]) + [dict(al, therapy=o["therapy"]) for o in a["options"] for al in o["alerts"]
+    alerts = Table.grid(padding=(0, 1))  # level in its own column: a wrapped alert keeps its indent
+    alerts.add_column(width=8)
+    alerts.add_column(ratio=1)
+    all_alerts = list(a["alerts"]) + [dict(al, therapy=o["name"]) for o in a["options"] for al in o["alerts"]
                                       if al["level"] != "info"]
     for al in all_alerts:
-        alerts.append(f"{al['level'].upper():8} ", style=LEVEL_STYLE.get(al["level"], ""))
+        body = Text()
         if al.get("therapy"):
-            alerts.append(f"[{al['therapy']}] ", style="bold")
-        alerts.append(al["text"])
+            body.append(f"{al['therapy']}: ", style="bold")
+        body.append(al["text"])
         if al.get("source"):
-            alerts.append(f"  ({source_text(al['source'])})", style="dim")
-        alerts.append("\n")
+            body.append(f"  ({source_text(al['source'])})", style="dim")
+        alerts.add_row(Text(al["level"].upper(), style=LEVEL_STYLE.get(al["level"], "")), body)
     p = a["prognosis"]
     prog = Text("prognosis: ", style="bold")
     if p.get("next_pregnancy_live_birth_percent") is not None:
@@ -150,9 +223,10 @@ def summary_renderables(a: dict[str, Any], full: bool = True) -> list[Any]:
     parts: list[Any] = [head, plan_text(a), rpl, aps, work]  # the assumptions are in the plan
     if results.row_count:
         parts.append(results)
-    parts += [meds, stance_matrix(a), legend()]
+    narrow = width < matrix_width(a)
+    parts += [meds, stance_lines(a) if narrow else stance_matrix(a), legend(narrow)]
     if evid.row_count and full:
-        parts.append(evid)
+        parts.append(evidence_lines_narrow(a) if narrow else evid)
     if all_alerts:
         parts.append(alerts)
     parts.append(prog)
@@ -165,22 +239,29 @@ SECTION_STYLE = {"Supported for her": "bold green", "Advised against for her": "
                  "Assumed (record to confirm)": "bold yellow"}
 
 
-def plan_text(a: dict[str, Any]) -> Text:
-    """The plan for her, first: the same sections as every other view."""
-    out = Text()
+def plan_text(a: dict[str, Any]) -> Group:
+    """The plan for her, first: the same sections as every other view, bullets with a hanging indent so a
+    wrapped line does not read as a new item."""
+    parts: list[Any] = []
     if a.get("plan"):
-        out.append(f"PLAN: {a['plan']['headline']}\n", style="bold")
+        parts.append(Text(f"PLAN: {a['plan']['headline']}", style="bold"))
     for title, lines in plan_sections(a, limit=4, compact=True):
-        out.append(f"{title}\n", style=SECTION_STYLE.get(title, "bold"))
+        parts.append(Text(title, style=SECTION_STYLE.get(title, "bold")))
+        grid = Table.grid()
+        grid.add_column(width=3)
+        grid.add_column(ratio=1)
         for line in lines:
-            out.append(f" • {line}\n")
-    return out
+            grid.add_row(" •", line)
+        parts.append(grid)
+    parts.append(Text(""))
+    return Group(*parts)
 
 
 def render_terminal(a: dict[str, Any], width: int = 140, color: bool = True, full: bool = True) -> str:
     console = Console(width=width, record=True, force_terminal=color, color_system="truecolor" if color else None,
                       file=_Null())
-    console.print(Panel(Group(*summary_renderables(a, full)), title="RPL Navigator", subtitle=a["assessed_on"]))
+    console.print(Panel(Group(*summary_renderables(a, full, width - 4)), title="RPL Navigator",
+                        subtitle=a["assessed_on"]))
     return console.export_text(styles=color)
 
 
