@@ -1,0 +1,97 @@
+"""The web report in a real browser: the plan in the first screen, no sideways scroll on a phone, skip links.
+
+Screenshots of every page checked are saved under a temporary directory and their paths printed."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rplnav.examples import examples_dir
+from rplnav.patient import read_patient
+from rplnav.render.html import render_html
+from tests.service.test_web import CHROMIUM_ARGS
+
+EXAMPLES = ("01", "03", "05")  # unexplained, obstetric APS, refractory APS: short and long plans
+DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
+
+BOX = "(sel) => { const e = document.querySelector(sel); if (!e) return null; const r = e.getBoundingClientRect(); " \
+      "return [r.top, r.bottom]; }"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="rplnav-report-shots-"))
+    print(f"\nscreenshots: {d}")
+    return d
+
+
+def _page(browser, kb, engine, prefix: str, viewport: dict[str, int]):
+    path = next(examples_dir().glob(f"{prefix}*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    page = browser.new_page(viewport=viewport)
+    page.set_content(render_html(doc, nav=True, pdf_url="#"))
+    return doc, page
+
+
+@pytest.mark.parametrize("prefix", EXAMPLES)
+def test_plan_fits_the_first_desktop_screen(browser, kb, engine, shots, prefix):
+    doc, page = _page(browser, kb, engine, prefix, DESKTOP)
+    try:
+        page.screenshot(path=str(shots / f"{prefix}-desktop.png"))
+        print(f"screenshot: {shots / f'{prefix}-desktop.png'}")
+        height = page.evaluate("innerHeight")
+        for sel in (".plan-headline", "h3.plan-sup", "h3.plan-against", ".plan-list.against > li:last-child",
+                    "h3.plan-next"):
+            box = page.evaluate(BOX, sel)
+            assert box is not None, sel
+            assert box[1] <= height, (prefix, sel, box)
+        assert doc["plan"]["headline"] in page.inner_text(".plan-headline")
+        visible = page.inner_text(".plan-list.against")  # "advised against" is never behind a <details>
+        for x in doc["plan"]["against"]:
+            assert x["name"] in visible
+        assert page.evaluate("document.querySelectorAll('.plan-list.against details.more').length") == 0
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= page.evaluate("innerWidth")
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("prefix", EXAMPLES)
+def test_phone_has_no_sideways_scroll_and_opens_on_the_plan(browser, kb, engine, shots, prefix):
+    _, page = _page(browser, kb, engine, prefix, PHONE)
+    try:
+        page.screenshot(path=str(shots / f"{prefix}-phone.png"))
+        print(f"screenshot: {shots / f'{prefix}-phone.png'}")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= page.evaluate("innerWidth")
+        height = page.evaluate("innerHeight")
+        for sel in (".plan-headline", "h3.plan-sup"):
+            assert page.evaluate(BOX, sel)[0] < height, (prefix, sel)
+    finally:
+        page.close()
+
+
+def test_skip_links_are_the_first_tab_stops(browser, kb, engine):
+    _, page = _page(browser, kb, engine, "03", DESKTOP)
+    try:
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.getAttribute('href')") == "#plan"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.getAttribute('href')") == "#matrix"
+        page.keyboard.press("Enter")
+        assert page.evaluate(BOX, "#matrix")[0] < 50  # the page jumped to the matrix
+    finally:
+        page.close()
