@@ -82,6 +82,7 @@ class Engine:
         self._source_lists: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
+        self._prognosis_keys: FactGetter | None = None
         self._always_values: FactGetter = fact_getter(())
         self._shown_if_set: list[str] = []
         # everything about a recommendation that does not depend on the patient, built once
@@ -525,36 +526,77 @@ class Engine:
         return out
 
     def _prognosis(self, facts: Facts, src: Citations) -> dict[str, Any]:
-        """The prognosis entry, memoised by everything it reads: clinical losses, APS status and age."""
-        key = ("prognosis", facts["losses.clinical"], facts.get("aps.any_met"), facts["age"])
+        """The prognosis entry, memoised by everything it reads: age, clinical losses and the facts of the
+        model's population and exclusions."""
+        if self._prognosis_keys is None:
+            names = {"age", "losses.clinical"}
+            for table in self.kb.prognosis[:1]:
+                names |= self.kb.condition(f"prognosis:{table.id}").fact_names()
+                for i in range(len(table.exclusions)):
+                    names |= self.kb.condition(f"prognosis:{table.id}:exclusion:{i}").fact_names()
+            self._prognosis_keys = fact_getter(tuple(sorted(names)))
+        key = ("prognosis", self._prognosis_keys(facts))
         return self._cached(key, lambda rec: self._prognosis_uncached(facts, rec), src)
 
     def _prognosis_uncached(self, facts: Facts, src: Any) -> dict[str, Any]:
+        """The model's estimate for her, only inside its own population (Brigham 1999: idiopathic recurrent
+        miscarriage), with her age placed between the table's age rows: the two cells around her age are both
+        shown and the estimate is linear interpolation between them, never the younger cell alone."""
         if not self.kb.prognosis:
             return {"next_pregnancy_live_birth_percent": None, "source": None, "note": "no prognosis table"}
         table = self.kb.prognosis[0]
-        losses = facts["losses.clinical"]
-        ages = sorted({c.age for c in table.cells})
-        counts = sorted({c.losses for c in table.cells})
         base = {"table": table.id, "title": table.title, "population": table.population, "caveat": table.caveat,
                 "source": src(table.source), "context": [src(c) for c in table.context]}
+        none = {**base, "next_pregnancy_live_birth_percent": None}
+        excluded = [x.reason for i, x in enumerate(table.exclusions)
+                    if self.kb.condition(f"prognosis:{table.id}:exclusion:{i}").evaluate(facts).value is True]
+        population = self.kb.condition(f"prognosis:{table.id}").evaluate(facts)
+        if excluded or population.value is False:
+            why = "; ".join(excluded) if excluded else "her losses are not unexplained on the work-up recorded"
+            return {**none, "applies": False, "note": f"not shown: the model is for {table.population}; {why}"}
+        losses = facts["losses.clinical"]
+        counts = sorted({c.losses for c in table.cells})
         if losses < counts[0]:
-            return {**base, "next_pregnancy_live_birth_percent": None,
+            return {**none, "applies": population.value,
                     "note": f"the table starts at {counts[0]} previous miscarriages; she has {losses}"}
-        if facts.get("aps.any_met") is True:
-            return {**base, "next_pregnancy_live_birth_percent": None,
-                    "note": "the table is for unexplained recurrent miscarriage; it does not apply with APS"}
+        ages = sorted({c.age for c in table.cells})
         age = facts["age"]
-        row = max((a for a in ages if a <= age), default=ages[0])
+        if not ages[0] <= age <= ages[-1]:
+            return {**none, "applies": population.value,
+                    "note": f"not shown: the table covers ages {ages[0]} to {ages[-1]}; she is {age}"}
         col = min(losses, counts[-1])
-        cell = next((c for c in table.cells if c.age == row and c.losses == col), None)
-        if cell is None:
-            return {**base, "next_pregnancy_live_birth_percent": None, "note": "no cell for her age and losses"}
-        note = f"cell for age {row} and {col} previous miscarriages (she is {age} with {losses})"
-        if not cell.verified:
-            note += "; this cell is not verified against the paper"
-        return {**base, "next_pregnancy_live_birth_percent": cell.live_birth_percent, "verified": cell.verified,
-                "cell": {"age": row, "losses": col}, "note": note}
+        lo = max(a for a in ages if a <= age)
+        hi = min(a for a in ages if a >= age)
+        cells = {c.age: c for c in table.cells if c.losses == col and c.age in (lo, hi)}
+        if lo not in cells or hi not in cells:
+            return {**none, "applies": population.value, "note": "no cells for her age and losses"}
+        a, b = cells[lo], cells[hi]
+        bracket = [{"age": c.age, "losses": col, "live_birth_percent": c.live_birth_percent, "verified": c.verified}
+                   for c in dict.fromkeys((a, b))]
+        if lo == hi:
+            percent = a.live_birth_percent
+            note = f"cell for age {lo} and {col} previous miscarriages (she is {age} with {losses})"
+            method = "table cell"
+        else:
+            percent = round(a.live_birth_percent + (b.live_birth_percent - a.live_birth_percent)
+                            * (age - lo) / (hi - lo), 1)
+            note = (f"linear interpolation by age between the cells for ages {lo} ({a.live_birth_percent:g}%) and "
+                    f"{hi} ({b.live_birth_percent:g}%) with {col} previous miscarriages (she is {age} with {losses})")
+            method = "linear interpolation by age between the two cells shown"
+        if col != losses:
+            note += f"; the table stops at {col} previous miscarriages"
+        verified = all(c["verified"] for c in bracket)
+        if not verified:
+            note += "; a cell used is not verified against the paper"
+        out = {**base, "next_pregnancy_live_birth_percent": percent, "verified": verified, "method": method,
+               "bracket": bracket, "applies": population.value, "note": note}
+        if lo == hi:
+            out["cell"] = {"age": lo, "losses": col}
+        if population.value is None:
+            out["needs"] = list(population.needs)
+            out["note"] += ("; it applies only if her losses are unexplained, which is not yet known (record: "
+                            + ", ".join(population.needs) + ")")
+        return out
 
 
 def _with_interpretation(entry: dict[str, Any], history: lab_results.TestHistory | None) -> dict[str, Any]:

@@ -76,6 +76,13 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
         FactSpec("uterus.congenital_anomaly", "bool", "a congenital uterine anomaly"),
         FactSpec("uterus.septate", "bool", "septate or subseptate uterus"),
         FactSpec("chronic_endometritis", "bool", "chronic endometritis diagnosed"),
+        FactSpec("luteal_phase_insufficiency", "bool",
+                 "luteal-phase insufficiency diagnosed (unknown unless findings.luteal_phase_insufficiency is recorded)"),
+        FactSpec("rpl.rcog_2011", "bool",
+                 "inside RCOG 2011's scope: its definition (three or more consecutive losses) or a second-trimester loss"),
+        FactSpec("rpl.rcog_2023", "bool",
+                 "inside RCOG 2023's scope: its definition (three or more first-trimester miscarriages) or a "
+                 "second-trimester loss"),
         FactSpec("parental_karyotype", "str", "parental karyotype result"),
         FactSpec("parental_karyotype.abnormal", "bool", "a parental chromosomal rearrangement or abnormality"),
         FactSpec("thrombosis.any", "bool", "an objectively confirmed (non-superficial) thrombosis"),
@@ -212,12 +219,14 @@ class FactDeriver:
         f = derive(patient, self.catalogue, histories)
         f.update(aps.facts())
         why = _aps_why(aps, f)
+        rpl = {gid: fn(patient.pregnancies) for gid, fn in DEFINITIONS.items()}
+        for gid in ("RCOG-2011", "RCOG-2023"):  # the guideline's scope, as its definition module reads it
+            f[f"rpl.{gid.lower().replace('-', '_')}"] = rpl[gid].in_scope
         for name, node in self.derived:  # in order: later ones may use earlier ones
             res = node.evaluate(f)
             f[name] = res.value
             if res.value is None:
                 why[name] = tuple(dict.fromkeys(leaf for n in res.needs for leaf in why.get(n, (n,))))
-        rpl = {gid: fn(patient.pregnancies) for gid, fn in DEFINITIONS.items()}
         return Facts(f, aps, rpl, histories, why)
 
 
@@ -303,6 +312,7 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     f["uterus.congenital_anomaly"] = None if uterus is None else uterus in congenital
     f["uterus.septate"] = None if uterus is None else uterus in ("septate", "subseptate")
     f["chronic_endometritis"] = fi.chronic_endometritis
+    f["luteal_phase_insufficiency"] = fi.luteal_phase_insufficiency
     pk = None if fi.parental_karyotype in (None, "unknown") else fi.parental_karyotype
     f["parental_karyotype"] = pk
     f["parental_karyotype.abnormal"] = None if pk is None else pk != "normal"

@@ -220,6 +220,8 @@ class Thrombosis(_Model):
 class Findings(_Model):
     uterus: Uterus | None = None
     chronic_endometritis: bool | None = None
+    luteal_phase_insufficiency: bool | None = Field(
+        None, description="luteal-phase insufficiency diagnosed (true) or excluded (false); omitted = not assessed")
     parental_karyotype: ParentalKaryotype | None = None
     thromboses: list[Thrombosis] | None = None
     thrombocytopenia_lowest: float | None = Field(None, description="lowest platelet count, x10^9/L")

@@ -12,6 +12,10 @@ depends on trimester) and a sentence saying why. Sources (see knowledge/sources.
 * RCOG 2011 (Green-top 17, 3rd ed.): three or more consecutive pregnancy losses before 24 weeks.
 * RCOG 2023 (Green-top 17, 4th ed., BJOG 2023;130:e9): three or more first-trimester miscarriages, not
   necessarily consecutive, with any partner.
+* RCOG's scope (2011 and 2023) is wider than its definition: it also covers women with one or more
+  second-trimester losses. The output keeps the two apart: ``meets`` is the definition, ``in_scope`` the scope,
+  and every renderer shows "inside its scope" beside a definition not met, so a woman with a second-trimester
+  loss is never told RCOG does not speak to her.
 * ASRI 2025 (seed 002): two or more losses; the slides say "≥2 losses" on the overview slide and "≥2 clinical
   miscarriages" in the comparison table. When the two readings disagree for a patient the answer is None.
 
@@ -40,14 +44,42 @@ class DefinitionResult:
     document: str
     locator: str
     verified: bool
+    has_scope: bool = False  # the guideline's scope is wider than its definition (RCOG: second-trimester losses)
+    in_scope: bool | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "meets": self.meets,
             "reason": self.reason,
             "counted": self.counted,
             "source": {"document": self.document, "locator": self.locator, "verified": self.verified},
         }
+        if self.has_scope:  # 'meets' is the definition; 'in_scope' says whether the guideline speaks to her
+            out["in_scope"] = self.in_scope
+        return out
+
+
+def _second_trimester(pregs: Sequence[Pregnancy]) -> tuple[list[Pregnancy], int]:
+    """Losses at 14+0 to 23+6 weeks, and the losses whose missing gestational age could place them there."""
+    second = [p for p in pregs if p.outcome in ("miscarriage", "stillbirth") and p.gestational_age is not None
+              and FIRST_TRIMESTER_END <= p.gestational_age < VIABILITY_DAYS]
+    unknown = sum(1 for p in pregs if p.outcome in ("miscarriage", "stillbirth") and p.gestational_age is None)
+    return second, unknown
+
+
+def _rcog_scope(meets: bool | None, pregs: Sequence[Pregnancy]) -> tuple[bool | None, str]:
+    """RCOG's scope (2011 and 2023): women who meet its definition, and women with one or more second-trimester
+    losses, who are covered although they do not meet the definition."""
+    second, unknown = _second_trimester(pregs)
+    if meets is True:
+        return True, ""
+    if second:
+        gas = ", ".join(format_ga(p.gestational_age or 0) for p in second)
+        return True, (f" She is inside the guideline's scope, which also covers one or more second-trimester "
+                      f"losses ({gas} weeks).")
+    if meets is None or unknown:
+        return None, " Whether she is inside the guideline's scope (second-trimester losses) is not known."
+    return False, ""
 
 
 def _before_viability(p: Pregnancy) -> bool | None:
@@ -133,7 +165,9 @@ def rcog_2011(pregs: Sequence[Pregnancy]) -> DefinitionResult:
               "more consecutive losses.")
     if meets is None:
         reason += " A loss without a gestational age could not be placed before or after 24 weeks."
-    return DefinitionResult(meets, reason, sure, "rcog-2011", "Definitions (Green-top 17, 2011)", True)
+    scope, why = _rcog_scope(meets, pregs)
+    return DefinitionResult(meets, reason + why, sure, "rcog-2011", "Scope and definitions (Green-top 17, 2011)", True,
+                            has_scope=True, in_scope=scope)
 
 
 def rcog_2023(pregs: Sequence[Pregnancy]) -> DefinitionResult:
@@ -141,17 +175,14 @@ def rcog_2023(pregs: Sequence[Pregnancy]) -> DefinitionResult:
     sure = sum(1 for p in pregs if p.outcome == "miscarriage" and p.gestational_age is not None
                and p.gestational_age < FIRST_TRIMESTER_END)
     unknown = sum(1 for p in pregs if p.outcome == "miscarriage" and p.gestational_age is None)
-    second = [p for p in pregs if p.outcome in ("miscarriage", "stillbirth") and p.gestational_age is not None
-              and FIRST_TRIMESTER_END <= p.gestational_age < VIABILITY_DAYS]
     meets = True if sure >= 3 else (None if sure + unknown >= 3 else False)
     reason = (f"{_plural(sure, 'first-trimester miscarriage')} (before 14+0 weeks); RCOG 2023 requires three or "
               "more, consecutive or not, with any partner.")
     if meets is None:
         reason += f" {_plural(unknown, 'miscarriage')} lack a gestational age, which would decide it."
-    if second:
-        gas = ", ".join(format_ga(p.gestational_age or 0) for p in second)
-        reason += f" The guideline also covers her second-trimester loss ({gas} weeks)."
-    return DefinitionResult(meets, reason, sure, "rcog-2023", "Scope and definitions (Green-top 17, 2023)", True)
+    scope, why = _rcog_scope(meets, pregs)
+    return DefinitionResult(meets, reason + why, sure, "rcog-2023", "Scope and definitions (Green-top 17, 2023)", True,
+                            has_scope=True, in_scope=scope)
 
 
 def asri_2025(pregs: Sequence[Pregnancy]) -> DefinitionResult:

@@ -333,6 +333,9 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         check_source(p.source, at)
         for c in p.context:
             check_source(c, f"{at}.context")
+        check_condition(p.population_condition, f"{at}.population_condition", f"prognosis:{p.id}")
+        for i, x in enumerate(p.exclusions):
+            check_condition(x.when, f"{at}.exclusions[{i}].when", f"prognosis:{p.id}:exclusion:{i}")
     return problems
 
 

@@ -423,10 +423,19 @@ class PrognosisCell(Strict):
     verified: bool
 
 
+class PrognosisExclusion(Strict):
+    """One of the model's exclusions, with the reason shown when it rules her out."""
+
+    when: Any = Field(description="condition over facts; when true she is outside the model's population")
+    reason: str
+
+
 class PrognosisTable(Strict):
     id: str
     title: str
     population: str
+    population_condition: Any = Field(description="condition over facts: she belongs to the model's population")
+    exclusions: list[PrognosisExclusion] = []
     outcome: str
     caveat: str
     cells: list[PrognosisCell]

@@ -50,7 +50,8 @@ def render_markdown(a: dict[str, Any]) -> str:
     w("| Guideline | Meets | Why | Source |")
     w("|---|---|---|---|")
     for gid, r in a["rpl"].items():
-        w(f"| {gid} | {fmt_tri(r['meets'])} | {r['reason']} | {source_text(r['source'])} |")
+        meets = fmt_tri(r["meets"]) + ("; inside its scope" if r.get("in_scope") and r["meets"] is not True else "")
+        w(f"| {gid} | {meets} | {r['reason']} | {source_text(r['source'])} |")
     w("")
     w("## Antiphospholipid syndrome")
     for name, block in a["aps"].items():

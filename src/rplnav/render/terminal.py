@@ -153,7 +153,8 @@ def summary_renderables(a: dict[str, Any], full: bool = True, width: int = 140) 
     rpl.add_column("why")
     for gid, r in a["rpl"].items():
         style = {True: "green", False: "red", None: "yellow"}[r["meets"]]
-        rpl.add_row(gid, Text(fmt_tri(r["meets"]), style=style), r["reason"])
+        scope = "; inside its scope" if r.get("in_scope") and r["meets"] is not True else ""
+        rpl.add_row(gid, Text(fmt_tri(r["meets"]) + scope, style=style), r["reason"])
     aps = Text()
     for name, block in a["aps"].items():
         aps.append(f"APS {name}: ", style="bold")
