@@ -412,9 +412,10 @@ class Engine:
         stances, summary, unverified = self._cached(
             ("stances", tid, kept, keys[0](facts)),
             lambda rec: self._option_stances(tid, facts, rec, keep), src)
+        in_play = in_play_for(stances, safety, tid)
         alerts, regulatory = self._cached(
-            ("alerts", tid, keys[1](safety), keys[1](facts)),
-            lambda rec: self._option_alerts(tid, facts, safety, rec), src)
+            ("alerts", tid, in_play, keys[1](safety), keys[1](facts)),
+            lambda rec: self._option_alerts(tid, facts, safety, rec, in_play), src)
         t = self.kb.therapies[tid]
         return {
             "therapy": tid,
@@ -464,9 +465,13 @@ class Engine:
         unverified = sum(1 for s in stances if s["applies"] is not False and not s["source"]["verified"])
         return stances, summarise(applying, stances), unverified
 
-    def _option_alerts(self, tid: str, facts: dict[str, Any], safety: dict[str, Any],
-                       src: Citations) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _option_alerts(self, tid: str, facts: dict[str, Any], safety: dict[str, Any], src: Citations,
+                       in_play: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Safety alerts (cautions, therapy alerts, a regulatory block in her country) and regulatory status.
+
+        Cautions that need no condition (a boxed warning, infection transmission, a check before use) are shown
+        whenever the therapy is in play for her (see `in_play_for`), critical ones at their own level, so that
+        safety never waits on a fact that is rarely recorded.
 
         Cautions and contraindications are judged on the record as written (``safety``): a history that was
         not documented stays "not documented, check first" whatever the decisions assumed."""
@@ -480,8 +485,9 @@ class Engine:
                 elif hit.value is None and c.kind in ("check", "contraindication"):
                     alerts.append({"level": "info", "kind": "check", "text": f"Not documented, check first: {c.text}",
                                    "needs": list(hit.needs), "source": src(c.source)})
-            elif c.kind in ("check", "contraindication"):
-                alerts.append({"level": "info", "kind": c.kind, "text": c.text, "source": src(c.source)})
+            elif in_play and (c.level == "critical" or c.kind in ("check", "contraindication")):
+                alerts.append({"level": "critical" if c.level == "critical" else "info", "kind": c.kind,
+                               "text": c.text, "always": True, "source": src(c.source)})
         for a, node in self.alerts_by_therapy.get(tid, ()):
             if node.evaluate(facts).value is True or (safety is not facts and node.evaluate(safety).value is True):
                 alerts.append({"level": a.level, "kind": a.kind, "id": a.id, "text": a.text, "source": src(a.source)})
@@ -667,6 +673,12 @@ def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> 
         if gs:
             parts.append(f"{stance.replace('_', ' ')}: {', '.join(gs)}")
     return "; ".join(parts)
+
+
+def in_play_for(stances: list[dict[str, Any]], facts: dict[str, Any], tid: str) -> bool:
+    """A therapy is in play for her when a guideline statement about it applies or may apply to her (for or
+    against), or when she is taking it now; then its unconditional safety cautions are shown with it."""
+    return any(s["applies"] is not False for s in stances) or facts.get(f"medication.{tid}") is True
 
 
 def aps_definition_of(fact_names: tuple[str, ...]) -> str | None:

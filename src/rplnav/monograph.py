@@ -213,7 +213,8 @@ def build_monograph(kb: Knowledge, therapy_id: str) -> dict[str, Any]:
 
     def alert_entry(a: Any) -> dict[str, Any]:
         return {"id": a.id, "level": a.level, "kind": a.kind, "text": a.text,
-                "trigger": rules.parse(a.trigger).to_text(), "general": a.therapy is None,
+                "population": a.population_text, "trigger": kb.condition(f"alert:{a.id}").to_text(),
+                "general": a.therapy is None,
                 "source": refs.cite(a.source)}
 
     own = [a for a in kb.alerts if a.therapy == therapy_id]
@@ -231,8 +232,8 @@ def build_monograph(kb: Knowledge, therapy_id: str) -> dict[str, Any]:
     regulatory = [{"country": g.country, "status": g.status, "text": g.text, "source": refs.cite(g.source)}
                   for g in t.regulatory]
     known = {g["text"] for g in regulatory}
-    regulatory += [{"country": None, "status": a.level, "text": a.text, "trigger": rules.parse(a.trigger).to_text(),
-                    "source": refs.cite(a.source)}
+    regulatory += [{"country": None, "status": a.level, "text": a.text, "trigger": kb.condition(f"alert:{a.id}").to_text(),
+                    "population": a.population_text, "source": refs.cite(a.source)}
                    for a in own if a.kind == "regulatory" and a.text not in known]
 
     consent = [alert_entry(a) for a in own if a.kind == "consent"]

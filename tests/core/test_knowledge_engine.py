@@ -65,6 +65,7 @@ def test_kb_check_cli_exit_codes():
 def test_kb_check_cli_reports_problems_with_exit_1(tmp_path):
     d = copy_kb(tmp_path)
     (d / "alerts.yaml").write_text("alerts:\n  - {id: a1, level: info, text: t, trigger: 'no.such.fact == 1',\n"
+                                   "     population: 'losses.total >= 2', population_text: RPL,\n"
                                    "     source: {document: eshre-2022, locator: x, verified: false}}\n")
     r = subprocess.run([sys.executable, "-m", "rplnav.cli", "kb", "check", "--dir", str(d)], capture_output=True, text=True)
     assert r.returncode == 1

@@ -47,13 +47,6 @@ def test_ivf_is_not_a_treatment(assess):
     assert "ivf-not-treatment" in alert_ids(assess(**unexplained(2)), "ivf")
 
 
-def test_ivig_consent_and_iga_deficiency(assess):
-    a = assess(**unexplained(4, conditions=["iga_deficiency"]))
-    alerts = option(a, "ivig")["alerts"]
-    assert any(x.get("id") == "ivig-consent" for x in alerts)
-    assert any(x["kind"] == "contraindication" and "IgA" in x["text"] and x["level"] == "critical" for x in alerts)
-
-
 def test_latent_tb_before_anti_tnf(assess):
     a = assess(**unexplained(3, conditions=["latent_tb"]))
     assert any("tuberculosis" in x["text"] and x["kind"] == "contraindication" for x in option(a, "anti_tnf")["alerts"])

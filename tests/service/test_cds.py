@@ -440,3 +440,15 @@ def test_feedback(client):
     assert client.post(PV + "/feedback", json={"feedback": [{"card": card, "outcome": "maybe",
                                                              "outcomeTimestamp": "x"}]}).status_code == 400
     assert client.post("/cds-services/nope/feedback", json=ok).status_code == 404
+
+
+def test_order_select_ivig_shows_its_boxed_warnings_even_out_of_play(client):
+    """A drafted IVIG order for a woman with one miscarriage, whom no IVIG statement speaks to: asking about it
+    puts it in play, so the FDA boxed warnings (thrombosis, renal failure) come with the order."""
+    doc = {"schema": "rplnav.patient/v1", "id": "one-loss", "age": 31,
+           "pregnancies": [{"outcome": "miscarriage", "gestational_age": 8, "date": "2025-02"}]}
+    req = order_request(patient_to_bundle(doc, dt.date(2026, 11, 1)), [med("d1", local="ivig")], hook="order-select")
+    cards = check_cards(client.post(SELECT, json=req).json())
+    texts = " ".join(c["detail"] for c in cards if c["indicator"] == "critical")
+    assert "Boxed warning for every immune globulin product" in texts
+    assert "renal failure" in texts

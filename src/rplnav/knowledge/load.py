@@ -267,7 +267,13 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         check_source(a.source, at)
         if a.therapy is not None and a.therapy not in kb.therapies:
             problems.append(f"{at}: unknown therapy '{a.therapy}'")
-        check_condition(a.trigger, f"{at}.trigger", f"alert:{a.id}")
+        # every alert speaks to a population: it shows only when she is in it and its trigger (if any) holds
+        check_condition(a.population, f"{at}.population", f"alert-population:{a.id}")
+        pop = kb.conditions.get(f"alert-population:{a.id}")
+        if pop is not None and not pop.fact_names():
+            problems.append(f"{at}.population: an alert needs a population condition over her facts")
+        spec = a.population if a.trigger is None else {"all": [a.population, a.trigger]}
+        check_condition(spec, f"{at}.trigger", f"alert:{a.id}")
     for st in kb.studies:
         at = where[f"studies:{st.id}"]
         check_source(st.source, at)

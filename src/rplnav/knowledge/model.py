@@ -410,7 +410,9 @@ class Alert(Strict):
     id: str
     level: Literal["info", "warning", "critical"]
     text: str
-    trigger: Any = Field(description="condition over facts; the alert shows when it is true")
+    population: Any = Field(description="condition over facts: the women the alert is written for (required)")
+    population_text: str = Field(min_length=1, description="the population in words, as its source has it")
+    trigger: Any = Field(None, description="condition over facts within the population; the alert shows when both hold")
     therapy: str | None = None
     kind: Literal["pitfall", "safety", "regulatory", "research_vs_guideline", "consent", "workup"] = "pitfall"
     source: SourceRef

@@ -146,6 +146,15 @@ class CardMaker:
         return self.card(summary, "warning" if against or plan["assumptions"] else "info", "\n".join(lines).strip(),
                          self.source(src["source"], src["guideline"]) if src else self.source(None))
 
+    def _asked_safety(self, tid: str, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A drafted order puts the therapy in play: its unconditional critical cautions (boxed warnings,
+        infection transmission) are shown even when no guideline statement speaks to her."""
+        texts = {al["text"] for al in shown}
+        return [{"level": "critical", "kind": c.kind, "text": c.text,
+                 "source": {"document": c.source.document, "locator": c.source.locator, "verified": c.source.verified}}
+                for c in self.kb.therapies[tid].cautions
+                if c.when is None and c.level == "critical" and c.text not in texts]
+
     def _aps_card(self, a: dict[str, Any]) -> dict[str, Any]:
         parts, lines, met, src = [], [], False, None
         names = {"sydney-2006": "Sydney 2006", "acr-eular-2023": "ACR/EULAR 2023"}
@@ -243,7 +252,7 @@ class CardMaker:
                 cards.append(self.card(f"{o['name']}: its timing window has passed ({w['label']})", "warning",
                                        f"{w['label']}: {w['text']} *[{source_text(w['source'])}]*",
                                        self.source(w["source"]), links, overrideReasons=OVERRIDE_REASONS))
-            for al in o["alerts"]:
+            for al in o["alerts"] + self._asked_safety(tid, o["alerts"]):
                 if al["level"] in ("warning", "critical"):
                     cards.append(self.card(f"{o['name']}: {al['text']}", al["level"],
                                            f"{al['text']} *[{source_text(al['source'])}]*",
