@@ -412,7 +412,7 @@ class Engine:
         stances, summary, unverified = self._cached(
             ("stances", tid, kept, keys[0](facts)),
             lambda rec: self._option_stances(tid, facts, rec, keep), src)
-        in_play = in_play_for(stances, safety, tid)
+        in_play = in_play_for(stances, safety, tid)  # the record as written: an assumption never hides safety
         alerts, regulatory = self._cached(
             ("alerts", tid, in_play, keys[1](safety), keys[1](facts)),
             lambda rec: self._option_alerts(tid, facts, safety, rec, in_play), src)
@@ -547,7 +547,8 @@ class Engine:
     def _prognosis_uncached(self, facts: Facts, src: Any) -> dict[str, Any]:
         """The model's estimate for her, only inside its own population (Brigham 1999: idiopathic recurrent
         miscarriage), with her age placed between the table's age rows: the two cells around her age are both
-        shown and the estimate is linear interpolation between them, never the younger cell alone."""
+        shown and the estimate is linear interpolation between them, never the younger cell alone. When it is not
+        known whether she belongs to the population no estimate is shown, and the note says what would decide it."""
         if not self.kb.prognosis:
             return {"next_pregnancy_live_birth_percent": None, "source": None, "note": "no prognosis table"}
         table = self.kb.prognosis[0]
@@ -560,6 +561,11 @@ class Engine:
         if excluded or population.value is False:
             why = "; ".join(excluded) if excluded else "her losses are not unexplained on the work-up recorded"
             return {**none, "applies": False, "note": f"not shown: the model is for {table.population}; {why}"}
+        if population.value is None:  # never a number that may not be hers: say what would decide it
+            return {**none, "applies": None, "needs": list(population.needs),
+                    "note": ("not shown: the model is for idiopathic (unexplained) recurrent miscarriage, and "
+                             "whether her losses are unexplained is not yet known (record: "
+                             + ", ".join(population.needs) + ")")}
         losses = facts["losses.clinical"]
         counts = sorted({c.losses for c in table.cells})
         if losses < counts[0]:
@@ -594,14 +600,12 @@ class Engine:
         verified = all(c["verified"] for c in bracket)
         if not verified:
             note += "; a cell used is not verified against the paper"
+        if facts["parental_karyotype.abnormal"] is None:
+            note += "; parental karyotypes are not recorded (the study excluded an abnormal parental karyotype)"
         out = {**base, "next_pregnancy_live_birth_percent": percent, "verified": verified, "method": method,
-               "bracket": bracket, "applies": population.value, "note": note}
+               "bracket": bracket, "applies": True, "note": note}
         if lo == hi:
             out["cell"] = {"age": lo, "losses": col}
-        if population.value is None:
-            out["needs"] = list(population.needs)
-            out["note"] += ("; it applies only if her losses are unexplained, which is not yet known (record: "
-                            + ", ".join(population.needs) + ")")
         return out
 
 
@@ -678,7 +682,8 @@ def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> 
 def in_play_for(stances: list[dict[str, Any]], facts: dict[str, Any], tid: str) -> bool:
     """A therapy is in play for her when a guideline statement about it applies or may apply to her (for or
     against), or when she is taking it now; then its unconditional safety cautions are shown with it."""
-    return any(s["applies"] is not False for s in stances) or facts.get(f"medication.{tid}") is True
+    meds = getattr(facts, "medications", None)
+    return any(s["applies"] is not False for s in stances) or bool(meds and tid in meds)
 
 
 def aps_definition_of(fact_names: tuple[str, ...]) -> str | None:

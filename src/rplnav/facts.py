@@ -180,7 +180,7 @@ class Facts(dict[str, Any]):
     unknown), with the APS classification, the RPL-definition results and the laboratory histories they
     were computed from, so that nothing downstream has to read the patient again."""
 
-    __slots__ = ("aps", "rpl", "labs", "why")
+    __slots__ = ("aps", "rpl", "labs", "why", "medications")
 
     def __init__(self, values: dict[str, Any], aps: aps_criteria.ApsReport, rpl: dict[str, DefinitionResult],
                  labs: dict[str, lab_results.TestHistory], why: dict[str, tuple[str, ...]] | None = None):
@@ -189,6 +189,9 @@ class Facts(dict[str, Any]):
         self.rpl = rpl
         self.labs = labs
         self.why = why or {}  # an undecided derived/APS fact -> the recordable items that would decide it
+        # her current medications as written (None = not documented): they decide no statement, only which
+        # therapies are in play so that their safety cautions are shown (assess.in_play_for)
+        self.medications: frozenset[str] | None = None
 
     def leaves(self, needs: Iterable[str]) -> list[str]:
         """``needs`` with each derived or APS fact replaced by what a clinician can record to decide it."""
@@ -227,7 +230,9 @@ class FactDeriver:
             f[name] = res.value
             if res.value is None:
                 why[name] = tuple(dict.fromkeys(leaf for n in res.needs for leaf in why.get(n, (n,))))
-        return Facts(f, aps, rpl, histories, why)
+        out = Facts(f, aps, rpl, histories, why)
+        out.medications = None if patient.medications is None else frozenset(patient.medications)
+        return out
 
 
 def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -146,3 +146,13 @@ def test_us_lymphocyte_immunotherapy_position_cites_the_fda(assess, knowledge):
     assert ban["source"]["document"] == "fda-lit-2002"
     assert "Investigational New Drug" in ban["text"]
     assert "fda-lit-2002" in {s["id"] for s in a["sources"]}
+
+
+def test_safety_shown_for_a_therapy_she_is_taking(assess):
+    """Note: 'One miscarriage at 8 weeks. Medications: Gammagard infusions (started elsewhere).' No IVIG
+    statement speaks to her, but she is taking it: its boxed warnings are shown with it."""
+    a = assess(pregnancies=[{"outcome": "miscarriage", "gestational_age": 8, "date": "2024-02"}],
+               medications=["Gammagard"])
+    assert a["medications"] == ["ivig"]
+    ivig = option(a, "ivig")
+    assert any(x.get("always") and x["source"]["document"] == "fda-ig-thrombosis-2013" for x in ivig["alerts"])

@@ -210,12 +210,20 @@ def test_prognosis_not_shown_with_aps(assess):
 
 def test_prognosis_undecided_population_is_said_and_names_what_to_record(assess):
     """Note: 'Two miscarriages at 7 and 8 weeks; TSH 1.8 (0.4-4.0); aPL screen negative x2. Uterus not yet
-    imaged.' Whether her losses are unexplained is not known, so the estimate is shown as possibly applying,
-    with what to record."""
+    imaged.' Whether her losses are unexplained is not known, so no estimate is shown (it may not be hers) and
+    the note says what to record."""
     fields = unexplained(2)
     fields["findings"] = {"parental_karyotype": "normal", "thromboses": []}
     p = assess(**fields)["prognosis"]
-    assert p["applies"] is None
+    assert p["applies"] is None and p["next_pregnancy_live_birth_percent"] is None
     assert "rpl.unexplained" in p["needs"] and "not yet known" in p["note"]
-    assert p["next_pregnancy_live_birth_percent"] == 81.2  # age 32: 84 - 7 x 2/5 between the 30 and 35 rows
 
+
+def test_prognosis_with_untested_parental_karyotypes_is_shown_and_says_so(assess):
+    """Unexplained RPL, parental karyotypes not done (not routine in ESHRE 2022): the estimate is shown, with the
+    study's exclusion of an abnormal parental karyotype stated."""
+    fields = unexplained(2)
+    fields["findings"] = {"uterus": "normal", "thromboses": []}
+    p = assess(**fields)["prognosis"]
+    assert p["applies"] is True and p["next_pregnancy_live_birth_percent"] is not None
+    assert "parental karyotypes are not recorded" in p["note"]
