@@ -39,6 +39,7 @@ class HistoryList:
     field: str
     assumed: str
     facts: tuple[str, ...]  # prefixes of the facts the list decides
+    empty: Any = ()  # what "documented as none" is for this field ([] for a list, false for a finding)
 
     def omitted(self, patient: Patient) -> bool:
         return _get(patient, self.field) is None
@@ -51,6 +52,9 @@ HISTORY_LISTS: tuple[HistoryList, ...] = (
                 "no thrombosis (the record gives no thrombosis history)", ("thrombosis.",)),
     HistoryList("no-medications-recorded", "medications",
                 "no current medications (the record gives no medication list)", ("medication.", "taking.")),
+    HistoryList("no-luteal-phase-insufficiency-recorded", "findings.luteal_phase_insufficiency",
+                "no luteal-phase insufficiency (the record does not mention one)", ("luteal_phase_insufficiency",),
+                empty=False),
 )
 
 
@@ -87,9 +91,9 @@ def assume_absent(patient: Patient, lists: Iterable[HistoryList]) -> Patient:
         if tail:
             if head != "findings":  # pragma: no cover - only findings.* lists are nested
                 raise ValueError(h.field)
-            findings[tail] = []
+            findings[tail] = [] if h.empty == () else h.empty
         else:
-            top[head] = []
+            top[head] = [] if h.empty == () else h.empty
     if findings:
         top["findings"] = patient.findings.model_copy(update=findings)
     return patient.model_copy(update=top)

@@ -88,7 +88,7 @@ def test_strict_keeps_omitted_history_undecided(kb, engine):
 
 def test_a_record_that_states_none_needs_no_assumption(kb, engine):
     stated = {**OBSTETRIC_APS, "conditions": [],
-              "findings": {**OBSTETRIC_APS["findings"], "thromboses": []}}
+              "findings": {**OBSTETRIC_APS["findings"], "thromboses": [], "luteal_phase_insufficiency": False}}
     explicit = _assess(kb, engine, stated)
     assumed = _assess(kb, engine, OBSTETRIC_APS)
     assert explicit["assumptions"] == []
@@ -145,6 +145,7 @@ def test_assumptions_only_decide_what_was_open(kb, engine, data):
         written["conditions"] = []
     fi = dict(written.get("findings") or {})
     fi.setdefault("thromboses", [])
+    fi.setdefault("luteal_phase_insufficiency", False)
     written["findings"] = fi
     explicit = engine.assess(parse_patient(written, kb.tests, set(kb.therapies)))
     assert json.dumps(decisions(explicit), sort_keys=True, default=str) == \
