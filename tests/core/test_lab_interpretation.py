@@ -273,3 +273,15 @@ def test_fhir_comparator_is_read_as_a_censored_value_and_written_back(kb):
            "labs": [{"test": "anticardiolipin_igm", "value": "<2", "unit": "MPL", "date": "2025-03-01"}]}
     obs = [e["resource"] for e in to_fhir(doc)["entry"] if e["resource"]["resourceType"] == "Observation"]
     assert obs[0]["valueQuantity"] == {"value": 2, "comparator": "<", "unit": "MPL"}
+
+
+@pytest.mark.parametrize(("ft4", "subclinical", "overt"), [(14, True, False), (8, False, True), (None, None, None)])
+def test_free_t4_tells_subclinical_from_overt_hypothyroidism(engine, make, ft4, subclinical, overt):
+    """TSH 5.8 above the laboratory's 4.2; free T4 14 pmol/L is within every usual range, 8 below every one.
+    Without a free T4 neither can be told."""
+    labs = [{"test": "tsh", "value": 5.8, "unit": "mU/L", "reference_high": 4.2, "date": "2026-08-12"}]
+    if ft4 is not None:
+        labs.append({"test": "free_t4", "value": ft4, "unit": "pmol/L", "date": "2026-08-12"})
+    facts = engine.facts(_note(make, labs, conditions=[]).patient)
+    assert facts["thyroid.subclinical_hypothyroidism"] is subclinical
+    assert facts["thyroid.overt_hypothyroidism"] is overt

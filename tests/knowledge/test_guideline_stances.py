@@ -177,6 +177,10 @@ def test_lancet_levothyroxine_subclinical_hypothyroidism(assess):
     p = unexplained(3)
     p["labs"] = [lab for lab in p["labs"] if lab["test"] != "tsh"] + [
         {"test": "tsh", "value": 6.2, "unit": "mIU/L", "reference_high": 4.0, "date": "2025-01-10"}]
+    # subclinical means a raised TSH with a free T4 within the range: without free T4 it stays undecided
+    undecided = stance(assess(**p), "lancet-levothyroxine-sch")
+    assert undecided["applies"] is None and any("free_t4" in n for n in undecided["needs"])
+    p["labs"].append({"test": "free_t4", "value": 15, "unit": "pmol/L", "date": "2025-01-10"})
     a = assess(**p)
     assert stance(a, "lancet-levothyroxine-sch")["applies"] is True
 
