@@ -130,8 +130,14 @@ def _evidence_html(ev: Any) -> str:
 
 
 def prepare(a: dict[str, Any]) -> dict[str, Any]:
-    guidelines = sorted({s["guideline"] for o in a["options"] for s in o["stances"]},
-                        key=lambda g: GUIDELINE_ORDER.get(g, 99))
+    fit: dict[str, list[int]] = {}  # per guideline: statements that apply to her, that may apply (negated)
+    for o in a["options"]:
+        for s in o["stances"]:
+            f = fit.setdefault(s["guideline"], [0, 0])
+            f[0] -= s["applies"] is True
+            f[1] -= s["applies"] is None
+    # the columns that matter for her first: most statements applying to her, then may apply, then the usual order
+    guidelines = sorted(fit, key=lambda g: (fit[g][0], fit[g][1], GUIDELINE_ORDER.get(g, 99)))
     options = []
     for o in a["options"]:
         if not o["stances"]:
