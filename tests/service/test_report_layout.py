@@ -95,3 +95,54 @@ def test_skip_links_are_the_first_tab_stops(browser, kb, engine):
         assert page.evaluate(BOX, "#matrix")[0] < 50  # the page jumped to the matrix
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("prefix", EXAMPLES)
+def test_pdf_plan_on_page_one_every_guideline_no_blank_page(kb, engine, tmp_path, prefix):
+    import subprocess
+
+    from rplnav.render.html import prepare
+    from rplnav.render.pdf import render_pdf
+
+    path = next(examples_dir().glob(f"{prefix}*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render_pdf(doc))
+
+    def text(first: int, last: int) -> str:
+        return subprocess.run(["pdftotext", "-f", str(first), "-l", str(last), str(pdf), "-"], capture_output=True,
+                              text=True, check=True).stdout
+
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(x.split()[1] for x in info.splitlines() if x.startswith("Pages:")))
+    assert 1 <= pages <= 10, pages
+    page1 = " ".join(text(1, 1).split())
+    for head in ("The plan for her", "Supported for her", "Advised against for her", "Next: record or test"):
+        assert head in page1, (prefix, head)
+    for x in doc["plan"]["against"]:
+        assert x["name"] in page1, (prefix, x["name"])
+    squeezed = "".join(text(1, pages).split())
+    for g in prepare(doc)["guidelines"] + list(doc["rpl"]):
+        assert g in squeezed, (prefix, g)
+    for n in range(1, pages + 1):
+        assert text(n, n).split(), f"{prefix}: page {n} is blank"
+
+
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("prefix", EXAMPLES)
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_no_serious_violation(browser, kb, engine, prefix, viewport):
+    """WCAG 2.1 A/AA rules by axe-core, run in the browser on the rendered report."""
+    _, page = _page(browser, kb, engine, prefix, viewport)
+    try:
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        res = page.evaluate("axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', "
+                            "'wcag21aa']}})")
+        assert {r["id"] for r in res["passes"]} >= {"color-contrast", "document-title", "html-has-lang"}
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in res["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert not bad, (prefix, bad)
+    finally:
+        page.close()
