@@ -18,10 +18,7 @@ from tests.realism.test_realism import (
     LEAF_PREFIXES,
     NAMES,
     NAMES_A_FIELD,
-    alert_ids,
     doc_of,
-    prognosis_percent,
-    prognosis_shown,
     stances,
     with_key,
 )
@@ -62,24 +59,6 @@ def test_stances(name: str):
     assert not wrong, f"{name}:\n  " + "\n  ".join(wrong)
 
 
-@pytest.mark.parametrize("name", with_key("alerts_absent", "alerts_present"))
-def test_alerts(name: str):
-    doc = doc_of(name)
-    shown = alert_ids(doc)
-    wrong = [a for a in EXPECT[name].get("alerts_absent") or [] if a in shown]
-    missing = [a for a in EXPECT[name].get("alerts_present") or [] if a not in shown]
-    assert not wrong and not missing, f"{name}: shown though not for her {wrong}; not shown {missing}"
-
-
-@pytest.mark.parametrize("name", with_key("prognosis"))
-def test_prognosis(name: str):
-    doc = doc_of(name)
-    e = EXPECT[name]["prognosis"]
-    assert prognosis_shown(doc) is e["shown"], f"{name}: prognosis shown={prognosis_shown(doc)}, expected {e['shown']}"
-    if "not_exactly" in e:
-        assert prognosis_percent(doc) != e["not_exactly"], f"{name}: the younger age cell alone was shown"
-
-
 # ---------------------------------------------------------------- (c, d) undecided stances
 
 def leaf_need(need: str, derived: set[str]) -> bool:
@@ -101,7 +80,6 @@ def test_undecided_needs_leaf_facts(name: str):
         if not needs or not all(leaf_need(n, derived) for n in needs):
             bad.append(f"{s.get('id')}: needs {[n for n in needs if not leaf_need(n, derived)] or 'nothing'}")
     assert not bad, f"{name}:\n  " + "\n  ".join(bad)
-
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -200,6 +200,25 @@ def test_assumptions(name: str):
         assert a.get("text") and a.get("confirm") and a.get("decisions"), f"{name}: incomplete assumption {a}"
 
 
+
+@pytest.mark.parametrize("name", with_key("alerts_absent", "alerts_present"))
+def test_alerts(name: str):
+    doc = doc_of(name)
+    shown = alert_ids(doc)
+    wrong = [a for a in EXPECT[name].get("alerts_absent") or [] if a in shown]
+    missing = [a for a in EXPECT[name].get("alerts_present") or [] if a not in shown]
+    assert not wrong and not missing, f"{name}: shown though not for her {wrong}; not shown {missing}"
+
+
+@pytest.mark.parametrize("name", with_key("prognosis"))
+def test_prognosis(name: str):
+    doc = doc_of(name)
+    e = EXPECT[name]["prognosis"]
+    assert prognosis_shown(doc) is e["shown"], f"{name}: prognosis shown={prognosis_shown(doc)}, expected {e['shown']}"
+    if "not_exactly" in e:
+        assert prognosis_percent(doc) != e["not_exactly"], f"{name}: the younger age cell alone was shown"
+
+
 # ---------------------------------------------------------------- (c) undecided stances
 
 def test_undecided_share():
