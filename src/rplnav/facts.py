@@ -246,8 +246,16 @@ def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[
             continue
         items = acr if name == "aps.acr_eular_2023" else tuple(dict.fromkeys(sydney + acr)) \
             if name == "aps.any_met" else sydney
+        if not items and name.startswith("apl."):
+            # an aPL-profile fact the criteria do not report on: the aPL results not yet given
+            items = tuple(f"lab.{t}.value" for t in aps_criteria.APL_TESTS if f.get(f"lab.{t}.tested") is False)
         if items:
             why[name] = items
+    for name, value in f.items():  # findings the record can state directly
+        if value is None and name.startswith("uterus."):
+            why[name] = ("findings.uterus",)
+        elif value is None and name.startswith("parental_karyotype."):
+            why[name] = ("findings.parental_karyotype",)
     return why
 
 

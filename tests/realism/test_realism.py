@@ -269,3 +269,24 @@ def test_true_obstetric_aps_is_aps_without_fabricated_fields():
     doc = doc_of("r04-obstetric-aps")
     assert doc["aps"]["sydney-2006"]["status"] == "met"
     assert heparin_for(doc), "ACR 2020 / EULAR 2019 aspirin + heparin do not apply to her"
+
+
+def leaf_need(need: str, derived: set[str]) -> bool:
+    """A fact a clinician records (not derived.yaml's, `aps.*`, `apl.*`, `rpl.*`), or a request to record one."""
+    if FACT_ID.fullmatch(need):
+        return need not in derived and not need.startswith(("aps.", "apl.", "rpl.")) and need.startswith(LEAF_PREFIXES)
+    return bool(NAMES_A_FIELD.search(need) or ASKS_TO_RECORD.search(need.strip().lower()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_undecided_needs_leaf_facts(name: str):
+    """An undecided stance asks for facts a clinician can record, never for a derived fact."""
+    derived = {d.id for d in default_knowledge().derived}
+    bad = []
+    for s in stances(doc_of(name)):
+        if s["applies"] is not None:
+            continue
+        needs = s.get("needs") or []
+        if not needs or not all(leaf_need(n, derived) for n in needs):
+            bad.append(f"{s.get('id')}: needs {[n for n in needs if not leaf_need(n, derived)] or 'nothing'}")
+    assert not bad, f"{name}:\n  " + "\n  ".join(bad)
