@@ -342,6 +342,15 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         check_condition(p.population_condition, f"{at}.population_condition", f"prognosis:{p.id}")
         for i, x in enumerate(p.exclusions):
             check_condition(x.when, f"{at}.exclusions[{i}].when", f"prognosis:{p.id}:exclusion:{i}")
+    # and every other source reference, wherever it sits (the walk covers every section the loader reads)
+    from rplnav.knowledge.refs import source_refs
+
+    reported = {p.split(": ", 1)[-1] for p in problems}
+    for site in source_refs(kb):
+        for doc in (site.ref.document, site.ref.secondary.document if site.ref.secondary else None):
+            msg = f"source document '{doc}' is not in sources.yaml"
+            if doc is not None and doc not in kb.sources and msg not in reported:
+                problems.append(f"{site.section}:{site.owner}.{site.path}: {msg}")
     return problems
 
 

@@ -26,7 +26,9 @@ Stance = Literal[
 Certainty = Literal["high", "moderate", "low", "very_low", "not_graded"]
 STANCES: tuple[str, ...] = Stance.__args__  # type: ignore[attr-defined]
 CERTAINTIES: tuple[str, ...] = Certainty.__args__  # type: ignore[attr-defined]
-AGAINST = {"conditional_against", "strong_against", "not_permitted"}
+AGAINST = frozenset({"conditional_against", "strong_against", "not_permitted"})
+FOR = frozenset({"strong_for", "conditional_for", "good_practice"})
+RESEARCH = frozenset({"research_only", "insufficient_evidence"})
 
 
 class Strict(BaseModel):
@@ -175,6 +177,13 @@ class Country(Strict):
     id: str = Field(pattern=r"^[A-Z]{2}$")
     name: str
     not_codes: list[str] = Field(default_factory=list)
+    source: SourceRef | None = Field(None, description="required with `not_codes`: who says the spelling is not the code")
+
+    @model_validator(mode="after")
+    def _not_codes_cited(self) -> Country:
+        if self.not_codes and self.source is None:
+            raise ValueError("`not_codes` needs a `source` saying the spelling is not the code")
+        return self
 
 
 class Topic(Strict):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from rplnav.knowledge.load import Knowledge
+from rplnav.knowledge.load import SECTIONS, Knowledge
 from rplnav.knowledge.model import Recommendation, SourceRef
 
 
@@ -35,6 +35,9 @@ def _walk(obj: object, path: str) -> Iterator[tuple[str, SourceRef]]:
             yield from _walk(x, f"{path}[{i}]")
 
 
+KNOWLEDGE_ATTR = {"derived_facts": "derived"}  # section name -> Knowledge attribute, where they differ
+
+
 def guideline_of_document(kb: Knowledge) -> dict[str, str]:
     """sources.yaml id -> the guideline whose own document it is (eshre-2022 -> ESHRE-2022)."""
     return {g.source.document: g.id for g in kb.guidelines.values() if g.source.document in kb.sources}
@@ -43,12 +46,13 @@ def guideline_of_document(kb: Knowledge) -> dict[str, str]:
 def source_refs(kb: Knowledge) -> Iterator[RefSite]:
     """Every source reference, each attributed to a guideline when the statement is one of its own."""
     by_doc = guideline_of_document(kb)
-    sections: list[tuple[str, list]] = [
-        ("guidelines", list(kb.guidelines.values())), ("therapies", list(kb.therapies.values())),
-        ("tests", list(kb.tests.values())), ("investigations", list(kb.investigations.values())),
-        ("derived_facts", kb.derived), ("recommendations", kb.recommendations), ("alerts", kb.alerts),
-        ("prognosis", kb.prognosis), ("studies", kb.studies),
-    ]
+    # every section the loader reads, so a new section's references are walked (and checked) without a
+    # list to keep; usual_limits are folded into the tests they belong to
+    sections: list[tuple[str, list]] = []
+    for section in SECTIONS:
+        held = getattr(kb, KNOWLEDGE_ATTR.get(section, section), None)
+        if section != "sources" and held is not None:
+            sections.append((section, list(held.values()) if isinstance(held, dict) else list(held)))
     for section, entries in sections:
         for entry in entries:
             for path, ref in _walk(entry, ""):
