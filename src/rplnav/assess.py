@@ -16,7 +16,7 @@ from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, SourceRef, TimingWindow
+from rplnav.knowledge.model import AGAINST, FOR, SourceRef, TimingWindow
 from rplnav.patient import Parsed, Patient
 from rplnav.plan import build_plan
 from rplnav.rules import FactGetter, fact_getter
@@ -27,7 +27,6 @@ INTENDED_USE = (
     "say for a patient like this one, with sources and certainty; it is not a prescription and does not replace "
     "clinical judgement or the patient's informed choice."
 )
-FOR = {"strong_for", "conditional_for", "good_practice"}
 FIRM_FOR = {"strong_for", "good_practice"}
 CLOSING_DAYS = 14
 

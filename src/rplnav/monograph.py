@@ -20,10 +20,9 @@ from typing import Any
 
 from rplnav import rules
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, SourceRef, TimePoint
+from rplnav.knowledge.model import AGAINST, FOR, SourceRef, TimePoint
 
 SCHEMA = "rplnav.monograph/v1"
-FOR = ("strong_for", "conditional_for", "good_practice")
 NEUTRAL = ("research_only", "insufficient_evidence", "no_recommendation")
 STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",
                 "good_practice", "research_only", "insufficient_evidence", "no_recommendation"]

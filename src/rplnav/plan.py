@@ -26,9 +26,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-FOR = ("strong_for", "conditional_for", "good_practice")
-AGAINST = ("not_permitted", "strong_against", "conditional_against")
-RESEARCH = ("research_only", "insufficient_evidence")
+from rplnav.knowledge.model import AGAINST, FOR, RESEARCH
+
 STRENGTH_ORDER = {s: i for i, s in enumerate(("not_permitted", "strong_against", "strong_for", "good_practice",
                                               "conditional_against", "conditional_for", "research_only",
                                               "insufficient_evidence", "no_recommendation"))}
@@ -103,7 +102,7 @@ def _regimens(option: dict[str, Any], guidelines: list[str]) -> list[dict[str, A
     return (named or regimens[:1])[:2]
 
 
-def _line(option: dict[str, Any], applying: list[dict[str, Any]], kind: tuple[str, ...]) -> dict[str, Any]:
+def _line(option: dict[str, Any], applying: list[dict[str, Any]], kind: frozenset[str]) -> dict[str, Any]:
     current = [s for s in applying if not s.get("superseded_by")]
     superseded = [s for s in applying if s.get("superseded_by") and s["stance"] in kind]
     current_for = [s for s in current if s["stance"] in FOR]

@@ -44,11 +44,12 @@ DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <script src="/static/swagger/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script></body></html>"""
 
 
-class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every response (HTML pages, the PDF, JSON), unless a route set its own."""
+class AddHeaders:
+    """Adds headers to every response (HTML pages, the PDF, JSON), unless a route set its own."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]]):
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,28 +59,10 @@ class SecurityHeaders:
         async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 have = {k.lower() for k, _ in msg.get("headers", [])}
-                msg["headers"] = list(msg.get("headers", [])) + [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+                msg["headers"] = list(msg.get("headers", [])) + [(k, v) for k, v in self.headers if k not in have]
             await send(msg)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class InsecureDevHeader:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_header(msg: Message) -> None:
-            if msg["type"] == "http.response.start":
-                msg.setdefault("headers", [])
-                msg["headers"] = list(msg["headers"]) + [(INSECURE_HEADER.lower().encode(), INSECURE_TEXT.encode())]
-            await send(msg)
-
-        await self.app(scope, receive, send_with_header)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -131,9 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AddHeaders, headers=SECURITY_HEADERS)
     if settings.insecure_dev:
-        app.add_middleware(InsecureDevHeader)
+        app.add_middleware(AddHeaders, headers=[(INSECURE_HEADER.lower().encode(), INSECURE_TEXT.encode())])
     if settings.cors_origins:  # off unless RPLNAV_CORS_ORIGINS names the browser origins (EHR apps) to allow
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],

@@ -12,10 +12,9 @@ from typing import Any
 from rplnav.interop.codes import RXNORM
 from rplnav.interop.fhir import therapy_of
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, CdsSuggestion
+from rplnav.knowledge.model import AGAINST, FOR, CdsSuggestion
 from rplnav.render.common import plan_sections, source_text, stance_label
 
-FOR = ("strong_for", "conditional_for", "good_practice")
 SUMMARY_MAX = 139
 NON_ADHERENCE = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 OVERRIDE_REASONS = [
