@@ -143,8 +143,20 @@ def _record_label(need: str, names: dict[str, str]) -> tuple[str, str]:
     return need, need.replace("_", " ")
 
 
+def _advised_against_tests(doc: dict[str, Any]) -> set[str]:
+    """Tests a current guideline statement that applies to her advises against, none for: the plan never
+    proposes ordering them just to decide other statements."""
+    out = set()
+    for w in doc["workup"]:
+        current = [r for r in w["recommendations"] if r["applies"] is True and not r.get("superseded_by")]
+        if any(r["stance"] in AGAINST | RESEARCH for r in current) and not any(r["stance"] in FOR for r in current):
+            out.add(f"labs.{w['test']}")
+    return out
+
+
 def _decide_first(doc: dict[str, Any]) -> list[dict[str, Any]]:
     names = {w["test"]: w["name"] for w in doc["workup"]}
+    discouraged = _advised_against_tests(doc)
     statements: dict[str, set[str]] = defaultdict(set)
     labels: dict[str, str] = {}
     for o in doc["options"]:
@@ -152,6 +164,8 @@ def _decide_first(doc: dict[str, Any]) -> list[dict[str, Any]]:
             if s["applies"] is None:
                 for n in s["needs"]:
                     key, label = _record_label(n, names)
+                    if key in discouraged:
+                        continue
                     statements[key].add(s["id"])
                     labels[key] = label
     ranked = sorted(statements, key=lambda k: (-len(statements[k]), k))[:DECIDE_FIRST_MAX]

@@ -63,6 +63,11 @@ def _check_plan(doc):
                 assert o["therapy"] in against, (o["therapy"], s["id"])  # never hidden
     for line in plan["against"]:
         assert line["regimens"] == [] and line["when"] == []  # no dose or start time for what is advised against
+    # never "order this test to decide something" when a current guideline that applies to her advises against it
+    for w in doc["workup"]:
+        current = [r for r in w["recommendations"] if r["applies"] is True and not r.get("superseded_by")]
+        if any(r["stance"] in AGAINST for r in current) and not any(r["stance"] in FOR for r in current):
+            assert f"labs.{w['test']}" not in {d["record"] for d in plan["decide_first"]}, w["test"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
