@@ -7,7 +7,8 @@ undecided (and names what is missing) instead of silently false.
 
 Banding conventions (stated, not clinical recommendations): first trimester = up to 13+6 weeks; second
 trimester = 14+0 to 23+6 weeks; "viability" = 24+0 weeks, the upper limit of miscarriage used by ESHRE and
-RCOG (see knowledge/guidelines.yaml). The APS criteria use their own windows (criteria/aps.py).
+RCOG (see knowledge/guidelines.yaml). The APS criteria use their own windows (criteria/aps.py). Pre-eclampsia
+arises after 20+0 weeks (its definition), so a pregnancy that ended before 20 weeks is read as without it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 FactType = Literal["bool", "int", "float", "str"]
 
-W10, W14, W16, W24 = 10 * 7, 14 * 7, 16 * 7, 24 * 7
+W10, W14, W16, W20, W24 = 10 * 7, 14 * 7, 16 * 7, 20 * 7, 24 * 7
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
         FactSpec("losses.euploid", "int", "losses with a euploid karyotype of pregnancy tissue"),
         FactSpec("losses.karyotyped", "int", "losses whose pregnancy tissue was karyotyped"),
         FactSpec("births.live", "int", "live births"),
+        FactSpec("history.severe_preeclampsia", "bool",
+                 "severe pre-eclampsia or eclampsia in an earlier pregnancy (unknown while a pregnancy that reached "
+                 "20 weeks has it unrecorded)"),
         FactSpec("rpl.primary", "bool", "no pregnancy beyond 24 weeks before the most recent loss"),
         FactSpec("rpl.secondary", "bool", "a pregnancy beyond 24 weeks before the most recent loss"),
         FactSpec("current.pregnant", "bool", "pregnant now"),
@@ -164,6 +168,16 @@ def _band(losses: list[Any], lo: int | None, hi: int | None, non_vis_early: bool
     return n
 
 
+def _severe_preeclampsia(pregs: list[Any]) -> bool | None:
+    """True when any pregnancy had it; unknown while a pregnancy that reached 20 weeks (or a birth of unknown
+    gestation) leaves it unrecorded; otherwise false."""
+    if any(p.severe_preeclampsia is True for p in pregs):
+        return True
+    at_risk = [p for p in pregs if (p.gestational_age is not None and p.gestational_age >= W20)
+               or (p.gestational_age is None and p.outcome in ("live_birth", "stillbirth"))]
+    return None if any(p.severe_preeclampsia is None for p in at_risk) else False
+
+
 def _runs(pregs: list[Any], keep: Callable[[Any], bool]) -> int:
     best = run = 0
     for p in pregs:
@@ -256,6 +270,8 @@ def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[
             why[name] = ("findings.uterus",)
         elif value is None and name.startswith("parental_karyotype."):
             why[name] = ("findings.parental_karyotype",)
+        elif value is None and name == "history.severe_preeclampsia":
+            why[name] = ("pregnancies.severe_preeclampsia",)
     return why
 
 
@@ -288,6 +304,7 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     f["losses.euploid"] = sum(p.poc_karyotype == "euploid" for p in losses)
     f["losses.karyotyped"] = f["losses.aneuploid"] + f["losses.euploid"]
     f["births.live"] = sum(p.outcome == "live_birth" for p in pregs)
+    f["history.severe_preeclampsia"] = _severe_preeclampsia(pregs)
     last_loss = max((i for i, p in enumerate(pregs) if p.outcome in LOSS_OUTCOMES), default=None)
     if last_loss is None:
         f["rpl.secondary"] = None

@@ -209,7 +209,8 @@ def coverage(kb: Knowledge) -> dict[str, Any]:
 
 
 def _short(g: str) -> str:
-    return {"GLADEL-PANLAR-2018": "GLADEL18", "NICE-NG126": "NICE", "LANCET-2021": "LANCET21"}.get(
+    return {"GLADEL-PANLAR-2018": "GLADEL18", "NICE-NG126": "NICE126", "NICE-NG133": "NICE133",
+            "LANCET-2021": "LANCET21"}.get(
         g, g.replace("-20", ""))
 
 
