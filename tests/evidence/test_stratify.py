@@ -91,10 +91,24 @@ def test_every_therapy_with_trial_rows_pools(index):
                 assert math.isfinite(g["all"]["estimate"]) and g["all"]["ci"][0] <= g["all"]["estimate"] <= g["all"]["ci"][1]
     assert pooled >= 10
     # a therapy with only meta-analyses says so
-    assert index.report("intralipid")["groups"] == []
-    assert index.report("intralipid")["context"]
+    assert index.report("hcg")["groups"] == []
+    assert index.report("hcg")["context"]
     # corticosteroid trials (Laskin 1997, Tang 2013) now pool
     assert any(g["all"] for g in index.report("prednisolone")["groups"])
+
+
+def test_head_to_head_trials_are_listed_but_never_pooled(kb, index):
+    """IVIG vs LMWH + aspirin (Dendrinos 2009) answers 'which treatment', not 'IVIG or nothing'."""
+    row = index.rows["dendrinos-2009"]
+    assert row.study.comparator_kind == "active" and not row.poolable
+    assert "head-to-head" in row.reason
+    rep = index.report("ivig")
+    lb = next(g for g in rep["groups"] if g["outcome"] == "live_birth" and g["design"] == "randomised")
+    assert "dendrinos-2009" in {x["id"] for x in lb["not_pooled"]}
+    inactive = [r for r in index.groups["ivig"][("live_birth", "randomised")] if r.poolable]
+    assert lb["all"]["k"] == len(inactive) and all(r.study.comparator_kind == "inactive" for r in inactive)
+    # LMWH vs aspirin trials (Dolitzky 2006, HABENOX) are head-to-head too
+    assert not index.rows["dolitzky-2006"].poolable and not index.rows["visser-2011-enoxaparin"].poolable
 
 
 def test_known_published_numbers(index):

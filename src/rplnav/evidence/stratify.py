@@ -25,7 +25,8 @@ and never pooled (they contain the trials).  A trial's subgroup rows (listed in 
 pooled with the trial itself: "all studies" uses the whole trials; her stratum uses, per trial, the subgroup
 rows that match her if any, else the whole trial if it matches.  Analyses are separate per outcome and per
 design class (randomised vs non-randomised), on the log risk ratio by default (log odds ratio on request);
-a row given only as an estimate joins when its measure is the analysis measure.  Model: random effects, REML
+a row given only as an estimate joins when its measure is the analysis measure; a head-to-head trial
+(``comparator_kind: active``) is listed but never pooled.  Model: random effects, REML
 tau², Wald z 95% CI, Cochran's Q (chi-square p), I² from tau², prediction interval (metafor defaults).  With
 one study the study itself is reported; with none, that is said.
 
@@ -127,6 +128,10 @@ class Row:
 
 
 def _effect(study: Study, measure: str) -> tuple[float | None, float | None, str | None]:
+    if study.comparator_kind == "active":
+        # a head-to-head trial answers "which of two treatments", not "this treatment or nothing"
+        return None, None, (f"compared with another treatment ({study.comparator}): a head-to-head trial is not "
+                            "pooled with placebo or no-treatment comparisons")
     if study.counts is not None:
         c = study.counts
         y, v, why = lite.effect_from_counts(measure, c.ai, c.n1i, c.ci, c.n2i)

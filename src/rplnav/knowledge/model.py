@@ -494,6 +494,9 @@ class Study(Strict):
     enrolment: Any = Field(True, description="condition over facts describing who was enrolled")
     enrolment_text: str
     comparator: str = "placebo or no treatment"
+    comparator_kind: Literal["inactive", "active"] = Field(
+        "inactive", description="inactive = placebo, no treatment or the same background treatment in both arms; "
+                                "active = another treatment (a head-to-head trial, never pooled with inactive ones)")
     intervention: str | None = None
     start: Literal[
         "preconception", "ovulation_luteal", "positive_test", "gestational_week", "after_heartbeat", "mixed", "unknown"
