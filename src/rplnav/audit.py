@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -45,10 +46,12 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 log = logging.getLogger("rplnav.audit")
@@ -73,6 +76,9 @@ class AuditEvent(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # the full assessment behind a hook's cards: compressed JSON (Zstandard; zlib in older rows)
     detail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # who may open the report this row backs: "cds:..." (the verified JWT), "user:..." (the proxy's user), or
+    # none (no authentication configured: the link alone opens it)
+    principal: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     def detail_json(self) -> Any:
         return unpack_detail(self.detail)
@@ -105,6 +111,15 @@ class SeenToken(Base):
 
 
 _SEEN_INSERT = SeenToken.__table__.insert()
+
+
+class ServiceSecret(Base):
+    """A key the service generated for itself (the report-link HMAC key), shared by every worker and restart."""
+
+    __tablename__ = "rplnav_service_secret"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
 _SEEN_PRUNE_EVERY = 256  # claims between two deletions of expired tokens
 
 
@@ -221,6 +236,7 @@ class AuditLog:
         if url.startswith("sqlite"):
             _sqlite_pragmas(self.engine)
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         db = self.engine.url.database if self.dialect == "sqlite" else None
         self._wal_file = db if db and db != ":memory:" and not db.startswith("file:") else None
@@ -230,6 +246,31 @@ class AuditLog:
         self._claims = 0
         if self._wal_file:
             _private(self._wal_file)
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a database was created (create_all makes only missing tables)."""
+        have = {c["name"] for c in inspect(self.engine).get_columns(AuditEvent.__tablename__)}
+        if "principal" not in have:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {AuditEvent.__tablename__} ADD COLUMN principal TEXT"))
+            except (OperationalError, ProgrammingError):  # another worker added it first
+                if "principal" not in {c["name"] for c in inspect(self.engine).get_columns(AuditEvent.__tablename__)}:
+                    raise
+
+    def secret(self, name: str) -> bytes:
+        """The service's own key called `name`: generated (32 random bytes) the first time, then read back."""
+        with self.engine.begin() as conn:
+            got = conn.execute(select(ServiceSecret.value).where(ServiceSecret.name == name)).scalar()
+        if got:
+            return bytes(got)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(ServiceSecret.__table__.insert(), {"name": name, "value": secrets.token_bytes(32)})
+        except IntegrityError:  # another worker generated it at the same moment: use theirs
+            pass
+        with self.engine.begin() as conn:
+            return bytes(conn.execute(select(ServiceSecret.value).where(ServiceSecret.name == name)).scalar_one())
 
     @property
     def local(self) -> bool:
@@ -252,13 +293,14 @@ class AuditLog:
 
     def record(self, *, kind: str, endpoint: str, caller: str, input_sha256: str, status: int,
                output: Any, knowledge_version: str | None, note: str | None = None,
-               event_id: str | None = None, detail: Any = None) -> str:
-        """Write one row and commit it; returns its id (a random token, usable as a report id)."""
+               event_id: str | None = None, detail: Any = None, principal: str | None = None) -> str:
+        """Write one row and commit it; returns its id (a random token, usable as a report id). `principal`
+        is who may open that report (none: whoever holds the link)."""
         row = {
             "id": event_id or uuid.uuid4().hex, "at": _now(), "kind": kind, "endpoint": endpoint[:200],
             "caller": caller[:300], "knowledge_version": knowledge_version, "input_sha256": input_sha256,
             "status": status, "output": output, "note": note,
-            "detail": pack_detail(detail) if detail is not None else None,
+            "detail": pack_detail(detail) if detail is not None else None, "principal": principal,
         }
         self._ensure_checkpointer()
         # a Core INSERT in its own transaction (the ORM unit of work cost more than the write itself)

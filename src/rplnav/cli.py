@@ -256,7 +256,7 @@ def serve(
         _fail([f"configuration: {e}"], 1)
         return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                **uvicorn_options(settings.header_timeout, settings.max_header_bytes, settings.forwarded_allow_ips))
+                **uvicorn_options(settings.header_timeout, settings.max_header_bytes))
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="The service's audit log.")

@@ -171,7 +171,7 @@ def _serve(client_app, header_timeout: float):
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(client_app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", **uvicorn_options(header_timeout, 16 * 1024, [])))
+                                           lifespan="off", **uvicorn_options(header_timeout, 16 * 1024)))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.time() + 20

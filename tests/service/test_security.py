@@ -216,21 +216,31 @@ def test_audience_does_not_follow_forwarded_headers(tmp_path, signer):
 
 def test_serve_trusts_forwarded_headers_only_when_configured(monkeypatch, tmp_path):
     import uvicorn
+    from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
     from rplnav.cli import app as cli_app
 
-    seen: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append(kw))
+    seen: list[tuple] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append((app, kw)))
     monkeypatch.setenv("RPLNAV_DATABASE_URL", f"sqlite:///{tmp_path / 'a.sqlite3'}")
-    for var in ("RPLNAV_CDS_CLIENTS", "RPLNAV_CDS_CLIENTS_FILE", "RPLNAV_FORWARDED_ALLOW_IPS"):
+    for var in ("RPLNAV_CDS_CLIENTS", "RPLNAV_CDS_CLIENTS_FILE", "RPLNAV_FORWARDED_ALLOW_IPS", "RPLNAV_PUBLIC_URL"):
         monkeypatch.delenv(var, raising=False)
-    assert CliRunner().invoke(cli_app, ["serve"]).exit_code == 0
+    assert CliRunner().invoke(cli_app, ["serve", "--insecure-dev"]).exit_code == 0
     monkeypatch.setenv("RPLNAV_FORWARDED_ALLOW_IPS", "10.0.0.5")
-    assert CliRunner().invoke(cli_app, ["serve"]).exit_code == 0
-    assert (seen[0]["proxy_headers"], seen[0]["forwarded_allow_ips"]) == (False, "")
-    assert (seen[1]["proxy_headers"], seen[1]["forwarded_allow_ips"]) == (True, "10.0.0.5")
-    assert seen[0]["h11_max_incomplete_event_size"] == 16 * 1024
+    assert CliRunner().invoke(cli_app, ["serve", "--insecure-dev"]).exit_code == 0
+    # uvicorn's own handling (which trusts 127.0.0.1 by default) is off: the application does it
+    assert all((kw["proxy_headers"], kw["forwarded_allow_ips"]) == (False, "") for _, kw in seen)
+    assert seen[0][1]["h11_max_incomplete_event_size"] == 16 * 1024
+
+    def link_scheme(app, peer: str) -> str:
+        with TestClient(app, client=(peer, 40000)) as c:
+            r = c.post(PV, json=pv_request(), headers={"X-Forwarded-Proto": "https"})
+        return next(lk["url"] for card in r.json()["cards"] for lk in card.get("links", [])).split(":")[0]
+
+    assert link_scheme(seen[0][0], "10.0.0.5") == "http"   # nothing configured: nobody's header is believed
+    assert link_scheme(seen[1][0], "10.0.0.9") == "http"   # not the configured proxy
+    assert link_scheme(seen[1][0], "10.0.0.5") == "https"  # the configured proxy
 
 
 def test_serve_refuses_secure_mode_without_public_url(monkeypatch, tmp_path, signer):

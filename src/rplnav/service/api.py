@@ -14,6 +14,7 @@ from rplnav import __version__
 from rplnav.audit import sha256_of
 from rplnav.interop.fhir import guidance_response
 from rplnav.patient import InputError
+from rplnav.service.access import report_principal
 from rplnav.service.errors import ClientError, problem, problem_responses
 from rplnav.service.monographs import guideline_matrix, knowledge_summary, monograph
 
@@ -52,12 +53,12 @@ def caller_of(request: Request) -> str:
 
 
 async def _record(request: Request, kind: str, body: bytes, status: int, output: Any,
-                  event_id: str | None = None) -> str:
+                  event_id: str | None = None, principal: str | None = None) -> str:
     core = request.app.state.core
     eid = await run_in_threadpool(
         core.audit.record, kind=kind, endpoint=f"{request.method} {request.url.path}", caller=caller_of(request),
         input_sha256=sha256_of(body), status=status, output=output, knowledge_version=core.kb.version,
-        event_id=event_id)
+        event_id=event_id, principal=principal)
     if core.settings.pause_after_audit_seconds:
         await asyncio.sleep(core.settings.pause_after_audit_seconds)
     return eid
@@ -73,7 +74,7 @@ async def _record(request: Request, kind: str, body: bytes, status: int, output:
     responses={200: {"description": "The assessment", "content": {
         "application/json": OBJ, "application/fhir+json": OBJ, "text/html": {"schema": {"type": "string"}},
         "text/markdown": {"schema": {"type": "string"}}}},
-        **problem_responses(400, 413, 415, 422)},
+        **problem_responses(400, 401, 413, 415, 422)},
     response_class=JSONResponse,
 )
 async def assess(
@@ -85,6 +86,7 @@ async def assess(
                                             "as absent and listed under `assumptions`"),
 ) -> Response:
     core = request.app.state.core
+    principal = report_principal(request)  # 401 when the proxy's user is required and missing
     body = await request.body()
     doc = core.decode(body, request.headers.get("content-type"))
     keep = core.guideline_list(guidelines)
@@ -99,7 +101,7 @@ async def assess(
         out: Any = guidance_response(a, _cards(request, a), module_uri=service_url(request, "/api/v1/assess"))
         await _record(request, "assess", body, 200, a)
         return JSONResponse(out, media_type="application/fhir+json")
-    eid = await _record(request, "assess", body, 200, a)
+    eid = await _record(request, "assess", body, 200, a, principal=principal)
     if format == "html":
         from rplnav.render.html import render_html
 

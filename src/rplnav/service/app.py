@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rplnav import __version__
 from rplnav.service import api, cds, errors, web
+from rplnav.service.access import TrustedProxy
 from rplnav.service.config import Settings
 from rplnav.service.core import Core
 from rplnav.service.server import install_log_filter
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Accept"], expose_headers=[INSECURE_HEADER],
             max_age=600,
         )
+    if settings.forwarded_allow_ips:  # outermost: X-Forwarded-* and the user header only from these proxies
+        app.add_middleware(TrustedProxy, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 

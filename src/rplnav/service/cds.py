@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from rplnav.audit import sha256_of
 from rplnav.inputdoc import MAX_BYTES, DocumentError, parse_document
 from rplnav.patient import InputError
+from rplnav.service.access import TOKEN_PARAM, cds_principal
 from rplnav.service.cards import CardMaker, clip
 from rplnav.service.config import base_url
 from rplnav.service.errors import ClientError
@@ -114,11 +118,19 @@ def service_url(request: Request, path: str) -> str:
     return str(request.base_url).rstrip("/") + path
 
 
-async def authorise(request: Request) -> str:
-    """The caller (JWT issuer, with tenant) or raises Unauthorized; 'insecure-dev' when checks are off."""
+@dataclass(frozen=True)
+class Caller:
+    """A verified CDS client: its audit label (issuer, tenant) and the principal its reports are tied to."""
+
+    label: str
+    principal: str | None
+
+
+async def authorise(request: Request) -> Caller:
+    """The verified caller, or raises Unauthorized; 'insecure-dev' (no principal) when checks are off."""
     core = request.app.state.core
     if core.settings.insecure_dev:
-        return "insecure-dev"
+        return Caller("insecure-dev", None)
     stray = [v for k, v in request.query_params.multi_items()
              if looks_like_jwt(v) or k.lower() in ("access_token", "token", "jwt")]
     args = (request.headers.get("authorization"), service_url(request, request.url.path), stray)
@@ -130,7 +142,7 @@ async def authorise(request: Request) -> str:
     who = claims["iss"]
     if claims.get("tenant"):
         who += f" tenant={claims['tenant']}"
-    return who
+    return Caller(who, cds_principal(claims))
 
 
 def unauthorized() -> Response:
@@ -307,7 +319,7 @@ async def gather(request: Request, req: HookRequest, patient_id: str) -> list[di
     return out
 
 
-async def _caller_for(request: Request, service_id: str) -> Any:
+async def _caller_for(request: Request, service_id: str) -> Caller | Response:
     """The verified caller of a known service, or the response that refuses the call (bare 401, or 404)."""
     try:
         caller = await authorise(request)
@@ -371,6 +383,12 @@ async def call_service(request: Request, service_id: str) -> Response:
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     event_id = uuid.uuid4().hex
     report_url = service_url(request, f"/reports/{event_id}")
+    token = None
+    if caller.principal is not None:
+        # the clinician who follows the link has no JWT: a short-lived token ties the link to this caller
+        not_after = time.time() + core.settings.report_ttl_hours * 3600
+        token = core.links.token(event_id, caller.principal, not_after)
+        report_url += f"?{TOKEN_PARAM}={token}"
     maker = CardMaker(core.kb, service_url(request, ""), report_url)
     try:
         # On the event loop, not in a worker thread: the assessment is pure Python (~3-4 ms, holding the GIL),
@@ -393,11 +411,13 @@ async def call_service(request: Request, service_id: str) -> Response:
     for c in cards:
         c["summary"] = clip(c["summary"])
     out = {"cards": cards}
+    # the audit row keeps the cards as shown, less the link token (a credential, never written down)
+    kept = orjson.loads(orjson.dumps(cards).replace(token.encode(), b"(token)")) if token else cards
     # committed before the response is sent; SQLite (a local file, no fsync per commit) on the loop, a database
     # server in a worker thread so the loop is not held across a network round trip
-    await _audit(core, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller,
-                 input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": cards},
-                 knowledge_version=core.kb.version, event_id=event_id, detail=a)
+    await _audit(core, kind="hook", endpoint=f"POST /cds-services/{service_id}", caller=caller.label,
+                 input_sha256=sha256_of(body), status=200, output={"hookInstance": req.hookInstance, "cards": kept},
+                 knowledge_version=core.kb.version, event_id=event_id, detail=a, principal=caller.principal)
     if core.settings.pause_after_audit_seconds:
         await asyncio.sleep(core.settings.pause_after_audit_seconds)
     return JSONResponse(out)
@@ -424,7 +444,7 @@ async def feedback(request: Request, service_id: str) -> Response:
             return outcome(400, f"feedback[{i}]: acceptedSuggestions is required when the outcome is accepted",
                            "required")
     items = [it.model_dump(exclude_none=True) for it in fb.feedback]
-    n = await run_in_threadpool(core.audit.record_feedback, service_id, items, caller)
-    await _audit(core, kind="feedback", endpoint=f"POST /cds-services/{service_id}/feedback", caller=caller,
+    n = await run_in_threadpool(core.audit.record_feedback, service_id, items, caller.label)
+    await _audit(core, kind="feedback", endpoint=f"POST /cds-services/{service_id}/feedback", caller=caller.label,
                  input_sha256=sha256_of(body), status=200, output={"stored": n}, knowledge_version=core.kb.version)
     return JSONResponse({"stored": n})

@@ -17,6 +17,10 @@
 | RPLNAV_MAX_HEADER_BYTES | largest request line + headers (400 above) | 16384 |
 | RPLNAV_HEADER_TIMEOUT | seconds a client has to send its request line and headers | 10 |
 | RPLNAV_REPORT_TTL_HOURS | hours a report link (/reports/ID) keeps working (410 after) | 24 |
+| RPLNAV_USER_HEADER | request header in which the reverse proxy names the authenticated user of the web app and REST API (honoured only from RPLNAV_FORWARDED_ALLOW_IPS); when set, creating a report needs it and a report opens only for its user | none (no user authentication: report links work for whoever holds them) |
+| RPLNAV_REPORT_LINK_TTL_MINUTES | minutes the signed token in a CDS card's report link keeps working | 60 |
+| RPLNAV_REPORT_LINK_SECRET | HMAC key (at least 32 characters) signing report-link tokens | generated once and kept in the audit database |
+| RPLNAV_REPORT_LINK_SECRET_FILE | the same key in a file | none |
 | RPLNAV_AUDIT_RETENTION_DAYS | default age for `rplnav audit-log prune` (rows older are deleted) | none |
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,9 @@ class Settings:
     max_header_bytes: int = 16 * 1024
     header_timeout: float = 10.0
     report_ttl_hours: float = 24.0
+    user_header: str | None = None
+    report_link_ttl_minutes: float = 60.0
+    report_link_secret: str | None = field(default=None, repr=False)  # never printed with the settings
     audit_retention_days: float | None = None
     # Fault injection for the durability test only: pause after the audit row is committed and before the
     # response is sent, so a test can kill the server mid-request. Never set in production.
@@ -63,6 +71,19 @@ class Settings:
         if self.public_url is not None:
             self.public_url = base_url(self.public_url, "RPLNAV_PUBLIC_URL")
         self.fhir_servers = [base_url(u, "RPLNAV_FHIR_SERVERS") for u in self.fhir_servers]
+        if self.user_header is not None:
+            self.user_header = self.user_header.strip().lower()
+            if not _HEADER_NAME.match(self.user_header) or self.user_header in _NOT_USER_HEADERS:
+                raise ValueError(f"RPLNAV_USER_HEADER: '{self.user_header}' is not a header name the proxy can set "
+                                 "for the user")
+            if not self.forwarded_allow_ips:
+                # the header is believed only from the proxy; with no proxy configured nobody could be believed
+                raise ValueError("RPLNAV_USER_HEADER needs RPLNAV_FORWARDED_ALLOW_IPS: the user header is honoured "
+                                 "only from the reverse proxy")
+        if self.report_link_secret is not None and len(self.report_link_secret.strip()) < 32:
+            raise ValueError("RPLNAV_REPORT_LINK_SECRET: at least 32 characters (it signs report links)")
+        if not self.report_link_ttl_minutes > 0:
+            raise ValueError("RPLNAV_REPORT_LINK_TTL_MINUTES: a positive number of minutes")
         if self.cds_clients and not self.insecure_dev and not self.public_url:
             # without it the audience would follow the request's Host header, which the caller chooses
             raise ValueError("RPLNAV_PUBLIC_URL is required when CDS clients are configured: the JWT audience "
@@ -78,6 +99,9 @@ class Settings:
             raw = Path(path).read_text(encoding="utf-8")
         if raw:
             clients = parse_clients(json.loads(raw))
+        secret = env.get("RPLNAV_REPORT_LINK_SECRET") or None
+        if env.get("RPLNAV_REPORT_LINK_SECRET_FILE"):
+            secret = Path(env["RPLNAV_REPORT_LINK_SECRET_FILE"]).read_text(encoding="utf-8").strip()
         kw: dict[str, Any] = {
             "database_url": env.get("RPLNAV_DATABASE_URL", ""),
             "insecure_dev": env.get("RPLNAV_INSECURE_DEV", "") in ("1", "true", "yes"),
@@ -92,12 +116,21 @@ class Settings:
             "max_header_bytes": int(env.get("RPLNAV_MAX_HEADER_BYTES", 16 * 1024)),
             "header_timeout": float(env.get("RPLNAV_HEADER_TIMEOUT", 10)),
             "report_ttl_hours": float(env.get("RPLNAV_REPORT_TTL_HOURS", 24)),
+            "user_header": env.get("RPLNAV_USER_HEADER") or None,
+            "report_link_ttl_minutes": float(env.get("RPLNAV_REPORT_LINK_TTL_MINUTES", 60)),
+            "report_link_secret": secret,
             "audit_retention_days": float(env["RPLNAV_AUDIT_RETENTION_DAYS"])
             if env.get("RPLNAV_AUDIT_RETENTION_DAYS") else None,
             "pause_after_audit_seconds": float(env.get("RPLNAV_TEST_PAUSE_AFTER_AUDIT", 0)),
         }
         kw.update({k: v for k, v in over.items() if v is not None})
         return cls(**kw)
+
+
+_HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# headers a client or the protocol sets: never a user name
+_NOT_USER_HEADERS = {"authorization", "cookie", "host", "content-type", "content-length", "x-forwarded-for",
+                     "x-forwarded-proto", "x-forwarded-host", "forwarded", "user-agent", "referer", "origin"}
 
 
 def _list(text: str | None) -> list[str]:

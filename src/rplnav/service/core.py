@@ -11,6 +11,7 @@ from rplnav.inputdoc import DocumentError, parse_document
 from rplnav.interop.fhir import FhirIntake, is_bundle
 from rplnav.knowledge.load import Knowledge, default_knowledge
 from rplnav.patient import InputError, closest, parse_patient
+from rplnav.service.access import LinkSigner
 from rplnav.service.config import Settings
 from rplnav.service.errors import ClientError
 from rplnav.service.security import JwtVerifier
@@ -31,6 +32,10 @@ class Core:
         # seen tokens are kept in the audit database: a restart (or another worker) does not forget them
         self.verifier = JwtVerifier(settings.cds_clients, settings.jwt_leeway_seconds, settings.jwt_max_lifetime,
                                     replay=self.audit)
+        # report-link tokens: the configured key, or one generated once and kept with the other service state
+        key = (settings.report_link_secret.strip().encode() if settings.report_link_secret
+               else self.audit.secret("report-link-hmac"))
+        self.links = LinkSigner(key, settings.report_link_ttl_minutes * 60)
 
     # ------------------------------------------------------------------ input
     def decode(self, body: bytes, content_type: str | None, yaml_ok: bool = True) -> Any:

@@ -6,7 +6,9 @@
   (or of connecting); otherwise the connection is closed. uvicorn itself has no such timer, so one slow
   client could hold a connection open for ever.
 - Forwarded headers (X-Forwarded-For/-Proto) are honoured only from the proxies listed in
-  `forwarded_allow_ips` (none by default); uvicorn's own default trusts 127.0.0.1.
+  `forwarded_allow_ips` (none by default; uvicorn's own default trusts 127.0.0.1). The application does that
+  itself (access.TrustedProxy), because it must also know whether the connection came from such a proxy
+  before the client address is rewritten: only then is the proxy's user header believed.
 - The access log never shows a query string (a token sent as `?access_token=...` would be written in full).
 """
 
@@ -76,13 +78,13 @@ def install_log_filter() -> None:
         logger.addFilter(NoQueryInAccessLog())
 
 
-def uvicorn_options(header_timeout: float, max_header_bytes: int, forwarded_allow_ips: list[str]) -> dict[str, Any]:
+def uvicorn_options(header_timeout: float, max_header_bytes: int) -> dict[str, Any]:
     """Keyword arguments for uvicorn.run / uvicorn.Config."""
     protocol = type("RplnavH11Protocol", (BoundedH11Protocol,), {"header_timeout": header_timeout})
     return {
         "http": protocol,
         "h11_max_incomplete_event_size": max_header_bytes,
-        "proxy_headers": bool(forwarded_allow_ips),
-        "forwarded_allow_ips": ",".join(forwarded_allow_ips) if forwarded_allow_ips else "",
+        "proxy_headers": False,  # done inside the application (create_app), from `forwarded_allow_ips` only
+        "forwarded_allow_ips": "",
         "server_header": False,
     }

@@ -10,6 +10,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,6 +22,7 @@ from rplnav.examples import example_files
 from rplnav.patient import ANY_TEST_RESULTS, CONDITION_IDS, InputError, load_document
 from rplnav.render.common import GUIDELINE_ORDER, stance_label
 from rplnav.render.html import render_html
+from rplnav.service.access import TOKEN_PARAM, may_open, report_principal
 from rplnav.service.errors import ClientError
 from rplnav.service.monographs import monograph
 
@@ -212,6 +214,7 @@ async def index(request: Request, example: str | None = None) -> HTMLResponse:
 
 async def _assess_and_show(request: Request, doc: Any, raw: bytes, form_doc: dict[str, Any] | None) -> Response:
     core = request.app.state.core
+    principal = report_principal(request)
     try:
         a = await run_in_threadpool(core.assess_doc, doc)
     except InputError as e:
@@ -221,7 +224,7 @@ async def _assess_and_show(request: Request, doc: Any, raw: bytes, form_doc: dic
         return _form_page(request, form_doc, e.problems, status=422)
     eid = await run_in_threadpool(core.audit.record, kind="assess", endpoint=f"POST {request.url.path}",
                                   caller="web", input_sha256=sha256_of(raw), status=200, output=a,
-                                  knowledge_version=core.kb.version)
+                                  knowledge_version=core.kb.version, principal=principal)
     return RedirectResponse(f"/reports/{eid}", status_code=303)
 
 
@@ -259,13 +262,19 @@ async def upload(request: Request) -> Response:
     return await _assess_and_show(request, doc, raw, form_doc)
 
 
+NOT_FOUND = "No such report"
+
+
 def _stored(request: Request, event_id: str) -> dict[str, Any]:
     if not re.fullmatch(r"[0-9a-f]{32}", event_id):
-        raise ClientError(404, "No such report")
+        raise ClientError(404, NOT_FOUND)
     core = request.app.state.core
     row = core.audit.get(event_id)
     if row is None or not isinstance(row.output, dict):
-        raise ClientError(404, "No such report")
+        raise ClientError(404, NOT_FOUND)
+    if not may_open(request, event_id, row.principal, core.links, core.settings.user_header):
+        # the same answer as an unknown id: another caller learns nothing, not even that the report exists
+        raise ClientError(404, NOT_FOUND)
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)  # SQLite keeps naive UTC times
     if dt.datetime.now(dt.UTC) - at > dt.timedelta(hours=core.settings.report_ttl_hours):
         # a report link is a bearer secret: it stops working after RPLNAV_REPORT_TTL_HOURS
@@ -276,25 +285,32 @@ def _stored(request: Request, event_id: str) -> dict[str, Any]:
     return row.output
 
 
+PRIVATE = {"Cache-Control": "no-store"}  # a report is not kept by the browser or a shared cache
+
+
 @router.get("/reports/{event_id}.pdf")
 async def report_pdf(request: Request, event_id: str) -> Response:
     a = _stored(request, event_id)
     if not a:
-        raise ClientError(404, "No such report")
+        raise ClientError(404, NOT_FOUND)
     from rplnav.render.pdf import render_pdf
 
     pdf = await run_in_threadpool(render_pdf, a)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", str(a.get("patient_id", "report")))
     return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="rplnav-{name}.pdf"'})
+                    headers={"Content-Disposition": f'attachment; filename="rplnav-{name}.pdf"', **PRIVATE})
 
 
 @router.get("/reports/{event_id}", response_class=HTMLResponse)
 async def report(request: Request, event_id: str) -> HTMLResponse:
     a = _stored(request, event_id)
     if not a:
-        raise ClientError(404, "No such report")
-    return HTMLResponse(render_html(a, pdf_url=f"/reports/{event_id}.pdf", nav=True))
+        raise ClientError(404, NOT_FOUND)
+    pdf_url = f"/reports/{event_id}.pdf"
+    token = request.query_params.get(TOKEN_PARAM)
+    if token:  # _stored accepted it: the PDF link needs it too
+        pdf_url += "?" + urlencode({TOKEN_PARAM: token})
+    return HTMLResponse(render_html(a, pdf_url=pdf_url, nav=True), headers=PRIVATE)
 
 
 def _render_value(v: Any) -> str:
