@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from rplnav import labs as lab_results
 from rplnav.criteria import aps as aps_criteria
-from rplnav.criteria.rpl_definitions import DEFINITIONS, DefinitionResult
+from rplnav.criteria.rpl_definitions import DefinitionResult
+from rplnav.criteria.rpl_definitions import evaluate as rpl_evaluate
 from rplnav.knowledge.model import TestSpec
 from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, NON_VISUALISED, Patient
 
@@ -228,6 +229,7 @@ class FactDeriver:
         self.tests = kb.tests
         self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
         self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
+        self.definitions = list(kb.rpl_definitions.values())
 
     def __call__(self, patient: Patient) -> Facts:
         histories = lab_results.histories(patient.labs, self.tests, aps_criteria.NAMES, patient.today,
@@ -236,9 +238,10 @@ class FactDeriver:
         f = derive(patient, self.catalogue, histories)
         f.update(aps.facts())
         why = _aps_why(aps, f)
-        rpl = {gid: fn(patient.pregnancies) for gid, fn in DEFINITIONS.items()}
-        for gid in ("RCOG-2011", "RCOG-2023"):  # the guideline's scope, as its definition module reads it
-            f[f"rpl.{gid.lower().replace('-', '_')}"] = rpl[gid].in_scope
+        rpl = {d.id: rpl_evaluate(d, patient.pregnancies) for d in self.definitions}
+        for d in self.definitions:  # a scope wider than the definition (RCOG) is a fact of its own
+            if d.scope is not None:
+                f[d.scope.fact] = rpl[d.id].in_scope
         for name, node in self.derived:  # in order: later ones may use earlier ones
             res = node.evaluate(f)
             f[name] = res.value

@@ -1,6 +1,17 @@
 """Each guideline's definition of RPL, on cases built from the definitions' wording."""
 
-from rplnav.criteria.rpl_definitions import asri_2025, asrm_2012, eshre_2022, rcog_2011, rcog_2023
+from rplnav.criteria.rpl_definitions import evaluate
+from rplnav.knowledge.load import default_knowledge
+
+_DEFS = default_knowledge().rpl_definitions
+
+
+def _by(gid):
+    return lambda pregs: evaluate(_DEFS[gid], pregs)
+
+
+eshre_2022, asrm_2012, rcog_2011, rcog_2023, asri_2025 = (
+    _by(g) for g in ("ESHRE-2022", "ASRM-2012", "RCOG-2011", "RCOG-2023", "ASRI-2025"))
 
 
 def pregs(make, *items):

@@ -38,6 +38,8 @@ from rplnav.knowledge.model import (
     normal_name,
 )
 
+from rplnav.knowledge.criteria_model import RplDefinition  # noqa: E402 - after the model it builds on
+
 KNOWLEDGE_DIR = Path(__file__).parent
 # libyaml's C parser is ~20x faster than the pure-Python one; the result is identical.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -60,6 +62,7 @@ SECTIONS: dict[str, type] = {
     "cds_suggestions": CdsSuggestion,
     "usual_limits": UsualLimits,
     "reproductions": Reproduction,
+    "rpl_definitions": RplDefinition,
 }
 
 
@@ -90,6 +93,7 @@ class Knowledge:
     countries: dict[str, Country] = field(default_factory=dict)
     code_maps: dict[str, CodeMap] = field(default_factory=dict)
     cds_suggestions: dict[str, CdsSuggestion] = field(default_factory=dict)
+    rpl_definitions: dict[str, RplDefinition] = field(default_factory=dict)
 
     @functools.cached_property
     def drug_names(self) -> dict[str, str]:
@@ -190,6 +194,9 @@ def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
         check_source(g.source, where[f"guidelines:{g.id}"])
         if g.supersedes and g.supersedes not in kb.guidelines:
             problems.append(f"{where[f'guidelines:{g.id}']}: supersedes unknown guideline '{g.supersedes}'")
+        if g.definition_algorithm and g.definition_algorithm not in kb.rpl_definitions:
+            problems.append(f"{where[f'guidelines:{g.id}']}: definition_algorithm '{g.definition_algorithm}' "
+                            "is not in rpl-definitions.yaml")
         if g.covers is not None:
             check_source(g.covers.source, where[f"guidelines:{g.id}"] + ".covers")
             for tp in g.covers.topics:
@@ -442,6 +449,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         countries={k: v for k, (_, v) in validated["countries"].items()},
         code_maps={k: v for k, (_, v) in validated["code_maps"].items()},
         cds_suggestions={k: v for k, (_, v) in validated["cds_suggestions"].items()},
+        rpl_definitions={k: v for k, (_, v) in validated["rpl_definitions"].items()},
     )
     problems += cross_check(kb, where)
     if strict and problems:

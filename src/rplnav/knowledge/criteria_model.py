@@ -1,0 +1,73 @@
+"""Schemas of the published criteria kept as data: the RPL definitions and the APS classification criteria.
+
+The numbers, windows, weights and wording of each rule set live in YAML beside the citation they come from;
+the Python in ``rplnav.criteria`` only counts and scores by them, so a clinician can review a definition
+without reading code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from rplnav.gestation import parse_gestational_age
+from rplnav.knowledge.model import SourceRef, Strict
+
+Outcome = Literal["miscarriage", "biochemical", "pul_resolved", "ectopic", "molar", "stillbirth", "live_birth",
+                  "termination"]
+
+
+def _ga(value: object) -> int | None:
+    return None if value is None else parse_gestational_age(value)
+
+
+class Reading(Strict):
+    """One way of counting her pregnancies: which outcomes count, within which gestational limits, how many."""
+
+    name: str = Field(description="the name the reason template uses for this count")
+    noun: str = Field(description="what one counted pregnancy is called, singular")
+    counts: list[Outcome] = Field(min_length=1)
+    from_ga: int | None = Field(None, description="counted from this gestational age (weeks+days)")
+    before_ga: int | None = Field(None, description="counted before this gestational age (weeks+days)")
+    at_least: int = Field(ge=1)
+    consecutive: bool = False
+    not_interrupting: list[Outcome] = Field(default_factory=list,
+                                            description="outcomes that neither count nor break a consecutive run")
+    unknown_ga_inside: list[Outcome] = Field(
+        default_factory=list, description="outcomes taken as inside the limits when their gestational age is not "
+                                          "recorded (a miscarriage is by definition a loss before 24 weeks)")
+
+    _ga_fields = field_validator("from_ga", "before_ga", mode="before")(_ga)
+
+
+class Mention(Strict):
+    """A count of other pregnancies the reason names (e.g. non-visualised losses not counted)."""
+
+    outcomes: list[Outcome] = Field(min_length=1)
+    noun: str
+    text: str = Field(description="template; {count} is the pluralised count; shown only when it is not zero")
+
+
+class RplScope(Strict):
+    """A scope wider than the definition (RCOG: one or more second-trimester losses)."""
+
+    also: Reading
+    inside: str = Field(description="added to the reason when she is inside the scope only; {gas} lists the losses")
+    unknown: str = Field(description="added when the record cannot say whether she is inside the scope")
+    fact: str = Field(description="the catalogue fact that carries whether she is inside the scope")
+    source: SourceRef
+
+
+class RplDefinition(Strict):
+    """A guideline's definition of RPL. With several readings (the source words it more than one way) she
+    meets it when all readings agree, and it is undecided when they disagree."""
+
+    id: str
+    readings: list[Reading] = Field(min_length=1)
+    reason: str = Field(description="template naming each reading's count as {<name>} and {<name>_n}, "
+                                    "and the mentions by name")
+    undecided: str = Field(description="added to the reason when the record cannot decide it")
+    mentions: dict[str, Mention] = Field(default_factory=dict)
+    scope: RplScope | None = None
+    source: SourceRef
