@@ -59,3 +59,32 @@ def test_undecidable_without_gestational_age(make):
 def test_stillbirth_at_or_after_24_weeks_not_a_miscarriage(make):
     p = pregs(make, {"outcome": "stillbirth", "gestational_age": 30}, {"outcome": "miscarriage", "gestational_age": 7})
     assert eshre_2022(p).meets is False
+
+
+def test_every_coded_definition_is_data_that_kb_check_validates(kb, tmp_path):
+    """A guideline naming a definition that does not exist, or a reason naming a count that is not
+    computed, is a knowledge-base error, not a crash at assessment time."""
+    import shutil
+
+    import yaml
+
+    from rplnav.knowledge.load import KNOWLEDGE_DIR, load
+
+    assert {g.definition_algorithm for g in kb.guidelines.values() if g.definition_algorithm} <= set(kb.rpl_definitions)
+    shutil.copytree(KNOWLEDGE_DIR, tmp_path / "kb", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = tmp_path / "kb" / "rpl-definitions.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["rpl_definitions"][0]["reason"] += " {no_such_count}"
+    doc["rpl_definitions"][1]["id"] = "ASRM-2099"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _, problems = load(tmp_path / "kb", strict=False)
+    assert any("no_such_count" in p for p in problems)
+    assert any("definition_algorithm 'ASRM-2012'" in p for p in problems)
+
+
+def test_changing_the_threshold_in_yaml_changes_the_answer(make):
+    """The counter has no number of its own: ESHRE at 'three or more' would not count two losses."""
+    p = pregs(make, {"outcome": "miscarriage", "gestational_age": 7}, {"outcome": "miscarriage", "gestational_age": 8})
+    d = _DEFS["ESHRE-2022"]
+    stricter = d.model_copy(update={"readings": [d.readings[0].model_copy(update={"at_least": 3})]})
+    assert evaluate(d, p).meets is True and evaluate(stricter, p).meets is False

@@ -117,7 +117,7 @@ def evaluate(d: RplDefinition, pregs: Sequence[Pregnancy]) -> DefinitionResult:
     if d.scope is not None:
         in_scope, why = _scope(d, meets, pregs)
         reason += why
-    return DefinitionResult(meets, reason, tallies[first.name].sure, d.source.document, d.source.locator,
+    return DefinitionResult(meets, reason, tallies[d.counted or first.name].sure, d.source.document, d.source.locator,
                             d.source.verified, has_scope=d.scope is not None, in_scope=in_scope)
 
 

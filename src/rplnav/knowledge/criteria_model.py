@@ -7,9 +7,10 @@ without reading code.
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.model import SourceRef, Strict
@@ -69,5 +70,18 @@ class RplDefinition(Strict):
                                     "and the mentions by name")
     undecided: str = Field(description="added to the reason when the record cannot decide it")
     mentions: dict[str, Mention] = Field(default_factory=dict)
+    counted: str | None = Field(None, description="the reading whose count is reported (default: the first)")
     scope: RplScope | None = None
     source: SourceRef
+
+    @model_validator(mode="after")
+    def _templates_name_known_counts(self) -> RplDefinition:
+        names = {r.name for r in self.readings}
+        if self.counted is not None and self.counted not in names:
+            raise ValueError(f"counted: '{self.counted}' is not one of the readings ({', '.join(sorted(names))})")
+        known = names | {f"{n}_n" for n in names} | set(self.mentions) | {"ga_unknown_n"}
+        for field_name in ("reason", "undecided"):
+            used = {f for _, f, _, _ in string.Formatter().parse(getattr(self, field_name)) if f}
+            if used - known:
+                raise ValueError(f"{field_name}: unknown placeholder(s) {', '.join(sorted(used - known))}")
+        return self

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from rplnav import rules
+from rplnav.knowledge.criteria_model import RplDefinition
 from rplnav.knowledge.model import (
     Alert,
     CdsSuggestion,
@@ -37,8 +38,6 @@ from rplnav.knowledge.model import (
     UsualLimits,
     normal_name,
 )
-
-from rplnav.knowledge.criteria_model import RplDefinition  # noqa: E402 - after the model it builds on
 
 KNOWLEDGE_DIR = Path(__file__).parent
 # libyaml's C parser is ~20x faster than the pure-Python one; the result is identical.
