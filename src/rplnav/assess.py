@@ -28,7 +28,6 @@ INTENDED_USE = (
     "clinical judgement or the patient's informed choice."
 )
 FIRM_FOR = {"strong_for", "good_practice"}
-CLOSING_DAYS = 14
 
 
 _CURRENT = operator.itemgetter("current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
@@ -54,6 +53,7 @@ class Engine:
 
     def __init__(self, kb: Knowledge):
         self.kb = kb
+        self.closing_days = kb.gestation_limits["window_closing_notice"].ga
         self.facts = FactDeriver(kb)  # patient -> Facts: the only reader of the patient record
         self.catalogue = self.facts.catalogue
         self.history_lists = assumptions.deciding(self.catalogue.specs)  # omitted lists that can decide something
@@ -184,8 +184,8 @@ class Engine:
             if t in facts.labs:
                 cited.update(dict.fromkeys(facts.labs[t].basis_documents))
         # every APS block states its rule with its source: Sydney 2006 (Miyakis) and 2023 ACR/EULAR (Barbhaiya)
-        cited[aps_criteria.MIYAKIS] = None
-        cited[aps_criteria.BARBHAIYA] = None
+        for set_id in (aps_criteria.SYDNEY, aps_criteria.ACR_EULAR):
+            cited[self.kb.aps_criteria[set_id].source.document] = None
 
         workup = self._workup(facts, src, keep)
         options = []
@@ -390,7 +390,7 @@ class Engine:
             return {"window": "no timing stated in the knowledge base", "status": "n/a", "windows": []}
         out = []
         for w in windows:
-            out.append({"label": w.label, "text": w.text, "status": window_status(w, facts),
+            out.append({"label": w.label, "text": w.text, "status": window_status(w, facts, self.closing_days),
                         "start": time_point(w.start), "stop": time_point(w.stop), "source": src(w.source)})
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
@@ -712,8 +712,9 @@ def _point_days(tp: Any) -> int | None:
     return None
 
 
-def window_status(w: TimingWindow, facts: dict[str, Any]) -> str:
-    """open / not_yet / closing / passed relative to the current gestational age."""
+def window_status(w: TimingWindow, facts: dict[str, Any], closing_days: int) -> str:
+    """open / not_yet / closing / passed relative to the current gestational age; "closing" in the last
+    ``closing_days`` (gestation.yaml: window_closing_notice)."""
     pregnant = facts.get("current.pregnant")
     ga = facts.get("current.ga_days")
     start, stop = w.start, w.stop
@@ -734,7 +735,7 @@ def window_status(w: TimingWindow, facts: dict[str, Any]) -> str:
     if e is not None:
         if ga >= e:
             return "passed"
-        if e - ga <= CLOSING_DAYS:
+        if e - ga <= closing_days:
             return "closing"
     return "open"
 

@@ -25,11 +25,11 @@ from rplnav.knowledge.model import TestSpec
 from rplnav.patient import CONDITION_IDS, LOSS_OUTCOMES, NON_VISUALISED, Patient
 
 if TYPE_CHECKING:
+    from rplnav.knowledge.criteria_model import GestationBand
     from rplnav.knowledge.load import Knowledge
 
 FactType = Literal["bool", "int", "float", "str"]
 
-W10, W14, W16, W20, W24 = 10 * 7, 14 * 7, 16 * 7, 20 * 7, 24 * 7
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,6 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
         FactSpec("losses.biochemical", "int", "non-visualised losses (biochemical, resolved PUL)"),
         FactSpec("losses.consecutive_max", "int", "longest run of losses with no other pregnancy in between"),
         FactSpec("losses.clinical_consecutive_max", "int", "longest run of clinical losses with no other pregnancy between"),
-        FactSpec("losses.early_lt10w", "int", "losses before 10+0 weeks (unknown if a loss lacks its gestational age)"),
-        FactSpec("losses.early_fetal_10_15w", "int", "losses at 10+0 to 15+6 weeks"),
-        FactSpec("losses.fetal_ge10w", "int", "losses at 10+0 weeks or later"),
-        FactSpec("losses.fetal_ge16w", "int", "losses at 16+0 weeks or later"),
-        FactSpec("losses.first_trimester", "int", "losses up to 13+6 weeks"),
-        FactSpec("losses.first_trimester_clinical", "int", "clinical losses up to 13+6 weeks"),
-        FactSpec("losses.second_trimester", "int", "losses at 14+0 to 23+6 weeks"),
         FactSpec("losses.ectopic", "int", "ectopic pregnancies (not counted as losses by ESHRE)"),
         FactSpec("losses.molar", "int", "molar pregnancies (not counted as losses by ESHRE)"),
         FactSpec("losses.ga_unknown", "int", "losses whose gestational age is not recorded"),
@@ -130,13 +123,23 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
     return {s.name: s for s in specs}
 
 
+def catalogue_of(kb: Knowledge) -> FactCatalogue:
+    """The catalogue of one knowledge base: the fixed facts, its tests and therapies, its gestational bands and
+    its derived facts."""
+    return FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived},
+                         {b.id: b.description for b in kb.gestation_bands.values()})
+
+
 class FactCatalogue:
     """The names and types of every fact; recommendations may only refer to these (checked by `kb check`)."""
 
-    def __init__(self, tests: dict[str, TestSpec], therapy_ids: Iterable[str], derived: dict[str, str] | None = None):
+    def __init__(self, tests: dict[str, TestSpec], therapy_ids: Iterable[str], derived: dict[str, str] | None = None,
+                 bands: dict[str, str] | None = None):
         self.tests = tests
         self.therapy_ids = tuple(therapy_ids)
         self.specs = _catalogue(tests, self.therapy_ids)
+        for name, description in (bands or {}).items():  # gestation.yaml: counts of losses by gestational age
+            self.specs[name] = FactSpec(name, "int", description)
         for name, description in (derived or {}).items():
             self.specs[name] = FactSpec(name, "bool", description)
         # fact names built once (derive() runs per patient)
@@ -169,12 +172,12 @@ def _band(losses: list[Any], lo: int | None, hi: int | None, non_vis_early: bool
     return n
 
 
-def _severe_preeclampsia(pregs: list[Any]) -> bool | None:
-    """True when any pregnancy had it; unknown while a pregnancy that reached 20 weeks (or a birth of unknown
-    gestation) leaves it unrecorded; otherwise false."""
+def _severe_preeclampsia(pregs: list[Any], from_ga: int) -> bool | None:
+    """True when any pregnancy had it; unknown while a pregnancy that reached ``from_ga`` (gestation.yaml:
+    preeclampsia_from, 20 weeks) or a birth of unknown gestation leaves it unrecorded; otherwise false."""
     if any(p.severe_preeclampsia is True for p in pregs):
         return True
-    at_risk = [p for p in pregs if (p.gestational_age is not None and p.gestational_age >= W20)
+    at_risk = [p for p in pregs if (p.gestational_age is not None and p.gestational_age >= from_ga)
                or (p.gestational_age is None and p.outcome in ("live_birth", "stillbirth"))]
     return None if any(p.severe_preeclampsia is None for p in at_risk) else False
 
@@ -227,15 +230,18 @@ class FactDeriver:
 
     def __init__(self, kb: Knowledge):
         self.tests = kb.tests
-        self.catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
+        self.catalogue = catalogue_of(kb)
         self.derived = [(d.id, kb.condition(f"derived:{d.id}")) for d in kb.derived]
         self.definitions = list(kb.rpl_definitions.values())
+        self.bands = list(kb.gestation_bands.values())
+        self.limits = {k: v.ga for k, v in kb.gestation_limits.items()}
+        self.aps_rules = aps_criteria.ApsRules.from_sets(kb.aps_criteria)
 
     def __call__(self, patient: Patient) -> Facts:
         histories = lab_results.histories(patient.labs, self.tests, aps_criteria.NAMES, patient.today,
-                                          aps_criteria.PERSISTENCE_DAYS)
-        aps = aps_criteria.classify(patient, self.tests, histories)
-        f = derive(patient, self.catalogue, histories)
+                                          self.aps_rules.persistence_days)
+        aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules)
+        f = derive(patient, self.catalogue, histories, self.bands, self.limits)
         f.update(aps.facts())
         why = _aps_why(aps, f)
         rpl = {d.id: rpl_evaluate(d, patient.pregnancies) for d in self.definitions}
@@ -278,10 +284,10 @@ def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[
     return why
 
 
-def derive(patient: Patient, catalogue: FactCatalogue,
-           histories: dict[str, lab_results.TestHistory]) -> dict[str, Any]:
+def derive(patient: Patient, catalogue: FactCatalogue, histories: dict[str, lab_results.TestHistory],
+           bands: list[GestationBand], limits: dict[str, int]) -> dict[str, Any]:
     """The catalogue's own facts for one patient (the APS facts and the derived facts are added by
-    :class:`FactDeriver`)."""
+    :class:`FactDeriver`); gestational bands and limits come from gestation.yaml."""
     f: dict[str, Any] = {}
     pregs = patient.pregnancies
     losses = [p for p in pregs if p.outcome in LOSS_OUTCOMES]
@@ -292,14 +298,9 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     f["losses.clinical"] = len(losses) - f["losses.biochemical"]
     f["losses.consecutive_max"] = _runs(pregs, lambda p: p.outcome in LOSS_OUTCOMES)
     f["losses.clinical_consecutive_max"] = _runs(pregs, lambda p: p.outcome in ("miscarriage", "stillbirth"))
-    f["losses.early_lt10w"] = _band(losses, None, W10)
-    f["losses.early_fetal_10_15w"] = _band(losses, W10, W16)
-    f["losses.fetal_ge10w"] = _band(losses, W10, None)
-    f["losses.fetal_ge16w"] = _band(losses, W16, None)
-    f["losses.first_trimester"] = _band(losses, None, W14)
     clinical = [p for p in losses if p.outcome not in NON_VISUALISED]
-    f["losses.first_trimester_clinical"] = _band(clinical, None, W14)
-    f["losses.second_trimester"] = _band(losses, W14, W24)
+    for band in bands:
+        f[band.id] = _band(losses if band.of == "losses" else clinical, band.from_ga, band.before_ga)
     f["losses.ectopic"] = sum(p.outcome == "ectopic" for p in pregs)
     f["losses.molar"] = sum(p.outcome == "molar" for p in pregs)
     f["losses.ga_unknown"] = sum(p.gestational_age is None and p.outcome not in NON_VISUALISED for p in losses)
@@ -307,7 +308,7 @@ def derive(patient: Patient, catalogue: FactCatalogue,
     f["losses.euploid"] = sum(p.poc_karyotype == "euploid" for p in losses)
     f["losses.karyotyped"] = f["losses.aneuploid"] + f["losses.euploid"]
     f["births.live"] = sum(p.outcome == "live_birth" for p in pregs)
-    f["history.severe_preeclampsia"] = _severe_preeclampsia(pregs)
+    f["history.severe_preeclampsia"] = _severe_preeclampsia(pregs, limits["preeclampsia_from"])
     last_loss = max((i for i, p in enumerate(pregs) if p.outcome in LOSS_OUTCOMES), default=None)
     if last_loss is None:
         f["rpl.secondary"] = None
@@ -315,7 +316,7 @@ def derive(patient: Patient, catalogue: FactCatalogue,
         before = pregs[:last_loss]
         beyond = [
             p for p in before
-            if p.outcome == "live_birth" or (p.outcome == "stillbirth" and (p.gestational_age or 0) >= W24)
+            if p.outcome == "live_birth" or (p.outcome == "stillbirth" and (p.gestational_age or 0) >= limits["viability"])
         ]
         f["rpl.secondary"] = bool(beyond)
     f["rpl.primary"] = None if f["rpl.secondary"] is None else not f["rpl.secondary"]
@@ -329,7 +330,8 @@ def derive(patient: Patient, catalogue: FactCatalogue,
         f["current.phase"] = None
     else:
         g = cur.gestational_age
-        f["current.phase"] = "first_trimester" if g < W14 else "second_trimester" if g < 28 * 7 else "third_trimester"
+        f["current.phase"] = ("first_trimester" if g < limits["second_trimester_from"] else "second_trimester"
+                              if g < limits["third_trimester_from"] else "third_trimester")
     f["current.ga_weeks"] = round(cur.gestational_age / 7, 4) if cur and cur.gestational_age is not None else None
     f["current.intrauterine_confirmed"] = cur.intrauterine_confirmed if cur else None
     f["current.fetal_heart_activity"] = cur.fetal_heart_activity if cur else None

@@ -74,10 +74,10 @@ def test_window_status_not_pregnant(engine):
     asri = next(w for w in ivig.timing if w.label == "ASRI 2025")
     trial = next(w for w in ivig.timing if w.label.startswith("Yamada"))
     facts = {"current.pregnant": False, "current.ga_days": None}
-    assert window_status(asri, facts) == "open"
-    assert window_status(trial, facts) == "not_yet"
-    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 6 * 7 + 3}) == "closing"
-    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 8 * 7}) == "passed"
+    assert window_status(asri, facts, 14) == "open"
+    assert window_status(trial, facts, 14) == "not_yet"
+    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 6 * 7 + 3}, 14) == "closing"
+    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 8 * 7}, 14) == "passed"
 
 
 def test_every_example_assesses_in_every_format():

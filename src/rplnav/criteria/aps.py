@@ -67,11 +67,13 @@ Interpretations that the papers leave open (stated so that a reviewer can disagr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rplnav.gestation import format_ga
+from rplnav.knowledge.criteria_model import ApsCriteriaSet
 from rplnav.knowledge.model import TestSpec
 from rplnav.labs import Reading, TestHistory, histories, level_reached, persistence
 from rplnav.logic import FALSE, TRUE, Result, all_of, any_of, at_least, unknown
@@ -88,20 +90,129 @@ NAMES = {
     B2_G: "anti-β2GPI IgG", B2_M: "anti-β2GPI IgM",
 }
 
-MIYAKIS, BARBHAIYA, EULAR = "miyakis-2006", "barbhaiya-2023", "eular-2019"
+SYDNEY, ACR_EULAR, HIGH_RISK = "sydney-2006", "acr-eular-2023", "eular-high-risk-profile"  # aps-criteria.yaml ids
 
-W10, W16, W20, W34 = 10 * 7, 16 * 7, 20 * 7, 34 * 7
-TWELVE_WEEKS = PERSISTENCE_DAYS = 12 * 7
-SYDNEY_ACL = 40.0  # strictly above (Sydney: "> 40 GPL or MPL")
-MODERATE, HIGH = 40.0, 80.0  # 2023: moderate 40-79 units, high >= 80 units
-PLATELETS_LOW, PLATELETS_HIGH = 20.0, 130.0  # 2023 D6, x10^9/L, inclusive
-ENTRY_YEARS, SYDNEY_MAX_YEARS = 3, 5
 
-EXPLANATORY_UTERUS = frozenset(
-    {"septate", "subseptate", "bicornuate", "unicornuate", "didelphys", "submucosal_fibroid", "adhesions"}
-)
-HORMONAL_CONDITIONS = ("hypothyroidism", "hyperthyroidism", "diabetes", "hyperprolactinaemia")
-ABNORMAL_POC = frozenset({"aneuploid", "unbalanced_structural"})
+def _days(weeks: float) -> int:
+    return round(weeks * 7)
+
+
+@dataclass(frozen=True)
+class ApsRules:
+    """The three rule sets of aps-criteria.yaml, with the numbers this module reads taken out once (gestational
+    limits in days). Building it is where a missing parameter, text or criterion is reported."""
+
+    sets: dict[str, ApsCriteriaSet]
+    persistence_days: int
+    timing_min_days: int
+    timing_max_years: int
+    fetal_death_from: int
+    premature_before: int
+    early_loss_before: int
+    early_loss_at_least: int
+    preeclampsia_from: int
+    entry_years: int
+    moderate: float
+    high: float
+    clinical_needed: int
+    laboratory_needed: int
+    early_deaths_before: int
+    early_deaths_at_least: int
+    fetal_death_16_from: int
+    fetal_death_16_before: int
+    severe_before: int
+    platelets_low: float
+    platelets_high: float
+    high_titre: float
+    explanatory_uterus: frozenset[str]
+    hormonal_conditions: tuple[str, ...]
+    abnormal_poc: frozenset[str]
+    explanatory_karyotype: frozenset[str]
+
+    @classmethod
+    def from_sets(cls, sets: dict[str, ApsCriteriaSet]) -> ApsRules:
+        try:
+            syd, acr, eul = sets[SYDNEY], sets[ACR_EULAR], sets[HIGH_RISK]
+            sp, ap, ep = syd.parameters, acr.parameters, eul.parameters
+            out = cls(
+                sets=sets,
+                persistence_days=_days(sp["persistence_weeks"]),
+                timing_min_days=_days(sp["timing_min_weeks"]),
+                timing_max_years=int(sp["timing_max_years"]),
+                fetal_death_from=_days(sp["fetal_death_from_weeks"]),
+                premature_before=_days(sp["premature_birth_before_weeks"]),
+                early_loss_before=_days(sp["early_loss_before_weeks"]),
+                early_loss_at_least=int(sp["early_loss_at_least"]),
+                preeclampsia_from=_days(sp["preeclampsia_from_weeks"]),
+                entry_years=int(ap["entry_window_years"]),
+                moderate=ap["moderate_units"], high=ap["high_units"],
+                clinical_needed=int(ap["clinical_points_needed"]),
+                laboratory_needed=int(ap["laboratory_points_needed"]),
+                early_deaths_before=_days(ap["early_deaths_before_weeks"]),
+                early_deaths_at_least=int(ap["early_deaths_at_least"]),
+                fetal_death_16_from=_days(ap["fetal_death_from_weeks"]),
+                fetal_death_16_before=_days(ap["fetal_death_before_weeks"]),
+                severe_before=_days(ap["severe_before_weeks"]),
+                platelets_low=ap["platelets_low"], platelets_high=ap["platelets_high"],
+                high_titre=ep["high_titre_units"],
+                explanatory_uterus=frozenset(syd.explanatory_uterus),
+                hormonal_conditions=tuple(syd.hormonal_conditions),
+                abnormal_poc=frozenset(syd.abnormal_poc),
+                explanatory_karyotype=frozenset(acr.explanatory_karyotype),
+            )
+            if {ap["persistence_weeks"], ep["persistence_weeks"]} != {sp["persistence_weeks"]}:
+                raise ValueError("the three rule sets must agree on the persistence interval "
+                                 "(one persistence rule per test)")
+            for set_id, keys in _TEXTS.items():
+                for key in keys:
+                    sets[set_id].texts[key]  # noqa: B018 - presence check
+            for set_id, ids in _CRITERIA.items():
+                have = {c.id for c in sets[set_id].criteria}
+                if ids - have:
+                    raise KeyError(f"{set_id}: criteria {', '.join(sorted(ids - have))}")
+        except KeyError as e:
+            raise ValueError(f"aps-criteria.yaml lacks {e.args[0]}") from None
+        return out
+
+    def criterion(self, set_id: str, cid: str, value: Result) -> Criterion:
+        spec = next(c for c in self.sets[set_id].criteria if c.id == cid)
+        return Criterion(cid, spec.text, _src(self.sets[set_id].source.document, spec.locator), value,
+                         points=spec.points, domain=spec.domain)
+
+    def text(self, set_id: str, key: str) -> str:
+        return self.sets[set_id].texts[key].text
+
+    def cite(self, set_id: str, key: str) -> dict[str, Any]:
+        return dict(_src(self.sets[set_id].source.document, self.sets[set_id].texts[key].locator))
+
+
+_TEXTS = {
+    SYDNEY: ("rule", "timing_rule", "timing_why", "timing_failed", "early_loss_run"),
+    ACR_EULAR: ("entry", "entry_why", "entry_not_met", "rule", "levels_asked", "at_moderate", "at_high",
+                "early_deaths_run", "points_needed", "only_early_loss", "isolated_igm", "assumption", "note_entry"),
+    HIGH_RISK: ("profile", "high_titre_note"),
+}
+_CRITERIA = {
+    SYDNEY: {"sydney.clinical.vascular_thrombosis", "sydney.clinical.fetal_death_ge10w",
+             "sydney.clinical.premature_birth_lt34w", "sydney.clinical.recurrent_early_loss",
+             "sydney.laboratory.lupus_anticoagulant", "sydney.laboratory.anticardiolipin",
+             "sydney.laboratory.anti_b2gpi"},
+    ACR_EULAR: {f"acr2023.{x}" for x in (
+        "D1.with_high_risk_profile", "D1.without_high_risk_profile", "D2.with_high_risk_profile",
+        "D2.without_high_risk_profile", "D3.suspected", "D3.established", "D4.consecutive_early_deaths",
+        "D4.fetal_death_16_34w", "D4.severe_preeclampsia_or_placental_insufficiency",
+        "D4.severe_preeclampsia_and_placental_insufficiency", "D5.thickening", "D5.vegetation",
+        "D6.thrombocytopenia", "D7.single", "D7.persistent", "D8.igm_moderate_or_high", "D8.igg_moderate",
+        "D8.igg_high_one", "D8.igg_high_both")},
+}
+
+
+@functools.lru_cache(maxsize=4)
+def rules_of(kb_version: str) -> ApsRules:
+    """The bundled base's rules (for callers that classify without a fact layer, e.g. tests)."""
+    from rplnav.knowledge.load import default_knowledge
+
+    return ApsRules.from_sets(default_knowledge().aps_criteria)
 
 
 # ---------------------------------------------------------------- three-valued values with their next steps
@@ -111,20 +222,17 @@ _NOT_TESTED = {name: unknown(f"{name} not tested") for name in NAMES.values()}
 
 # ---------------------------------------------------------------- timing rules
 
-def _sydney_window(event: Event, test: Event) -> Result:
-    why = "Sydney timing rule: 12 weeks to 5 years between positive aPL test and clinical event"
+def _sydney_window(R: ApsRules, event: Event, test: Event) -> Result:
+    why = R.text(SYDNEY, "timing_why")
     return all_of([
-        relation(event, test, lambda x, y: at_least_days_apart(x, y, TWELVE_WEEKS), why),
-        relation(event, test, lambda x, y: within_years(x, y, SYDNEY_MAX_YEARS), why),
+        relation(event, test, lambda x, y: at_least_days_apart(x, y, R.timing_min_days), why),
+        relation(event, test, lambda x, y: within_years(x, y, R.timing_max_years), why),
     ])
 
 
-def _entry_window(event: Event, test: Event) -> Result:
-    why = "2023 entry criterion: positive aPL test within 3 years of the clinical criterion"
-    return relation(event, test, lambda x, y: within_years(x, y, ENTRY_YEARS), why)
-
-
-LEVELS_ASKED = "2023 levels: moderate 40-79, high >= 80 units"
+def _entry_window(R: ApsRules, event: Event, test: Event) -> Result:
+    why = R.text(ACR_EULAR, "entry_why")
+    return relation(event, test, lambda x, y: within_years(x, y, R.entry_years), why)
 
 
 # ---------------------------------------------------------------- criteria
@@ -178,17 +286,18 @@ def _preg_event(p: Pregnancy, i: int) -> Event:
     return Event(p.date, _preg_label(p, i))
 
 
-def _explained(p: Pregnancy) -> bool:
-    return p.poc_karyotype in ABNORMAL_POC or p.morphologically_normal is False
+def _explained(R: ApsRules, p: Pregnancy) -> bool:
+    return p.poc_karyotype in R.abnormal_poc or p.morphologically_normal is False
 
 
-def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[Result, list[int]]:
-    """>= 3 consecutive recorded spontaneous losses before ``limit`` days; the members of qualifying runs."""
+def _consecutive_early(R: ApsRules, pregs: list[Pregnancy], limit: int, at_least: int,
+                       name: str) -> tuple[Result, list[int]]:
+    """``at_least`` consecutive recorded spontaneous losses before ``limit`` days; the members of qualifying runs."""
     runs: list[list[tuple[int, bool | None]]] = [[]]
     for i, p in enumerate(pregs):
         if p.outcome in ("biochemical", "pul_resolved"):
             continue  # neither counts nor interrupts
-        if p.outcome in ("miscarriage", "stillbirth") and not _explained(p):
+        if p.outcome in ("miscarriage", "stillbirth") and not _explained(R, p):
             ga = p.gestational_age
             if ga is None:
                 runs[-1].append((i, None))
@@ -197,10 +306,10 @@ def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[R
                 runs[-1].append((i, True))
                 continue
         runs.append([])
-    best = [r for r in runs if sum(v is True for _, v in r) >= 3]
+    best = [r for r in runs if sum(v is True for _, v in r) >= at_least]
     if best:
         return TRUE, [i for r in best for i, v in r if v]
-    maybe = [r for r in runs if len(r) >= 3]
+    maybe = [r for r in runs if len(r) >= at_least]
     if not maybe:
         return FALSE, []
     missing = [
@@ -209,18 +318,20 @@ def _consecutive_early(pregs: list[Pregnancy], limit: int, name: str) -> tuple[R
     return Result(None, tuple(missing)), [i for r in maybe for i, _ in r]
 
 
-def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Result, Result, Result] | None:
-    """(before 34+0 weeks, severe pre-eclampsia, placental insufficiency), or None when not applicable."""
+def _preeclampsia_flags(R: ApsRules, p: Pregnancy, i: int,
+                        before: int) -> tuple[Result, Result, Result] | None:
+    """(before the criterion's limit, severe pre-eclampsia, placental insufficiency), or None when not
+    applicable."""
     flagged = p.severe_preeclampsia is True or p.placental_insufficiency is True
     if not flagged:
         if p.outcome not in ("live_birth", "stillbirth", "termination"):
             return None
-        if p.gestational_age is not None and (p.gestational_age < W20 or p.gestational_age >= W34):
+        if p.gestational_age is not None and (p.gestational_age < R.preeclampsia_from or p.gestational_age >= before):
             return None
     label = _preg_label(p, i)
     before34 = (
         unknown(f"give the gestational age of {label}")
-        if p.gestational_age is None else Result(p.gestational_age < W34)
+        if p.gestational_age is None else Result(p.gestational_age < before)
     )
     pe = _flag(p.severe_preeclampsia, f"state whether {label} had severe pre-eclampsia or eclampsia")
     pi = _flag(p.placental_insufficiency, f"state whether {label} had placental insufficiency")
@@ -232,12 +343,12 @@ def _preeclampsia_flags(p: Pregnancy, i: int) -> tuple[Result, Result, Result] |
 HORMONE_TESTS = (("tsh", "TSH"), ("prolactin", "prolactin"), ("hba1c", "HbA1c"))
 
 
-def _hormonal(patient: Patient, hist: dict[str, TestHistory], notes: list[str]) -> Result:
+def _hormonal(R: ApsRules, patient: Patient, hist: dict[str, TestHistory], notes: list[str]) -> Result:
     """Maternal hormonal causes excluded: by the hormone tests (a normal TSH excludes untreated thyroid
     dysfunction, a normal prolactin hyperprolactinaemia, a normal HbA1c diabetes), or by a conditions list
     naming none; an abnormal test or a listed disorder means they are not excluded. Tests not done are caveats.
     A conditions list that is not given blocks the exclusion only when TSH was not tested either."""
-    listed = [c for c in HORMONAL_CONDITIONS if patient.conditions and c in patient.conditions]
+    listed = [c for c in R.hormonal_conditions if patient.conditions and c in patient.conditions]
     if listed:
         notes.append(f"{', '.join(listed)} listed, so hormonal causes are not excluded")
         return FALSE
@@ -265,13 +376,13 @@ def _hormonal(patient: Patient, hist: dict[str, TestHistory], notes: list[str]) 
     return decided
 
 
-def _exclusions(patient: Patient, hist: dict[str, TestHistory]) -> tuple[Result, list[str]]:
+def _exclusions(R: ApsRules, patient: Patient, hist: dict[str, TestHistory]) -> tuple[Result, list[str]]:
     """Sydney 2(c): maternal anatomical, hormonal and parental chromosomal causes excluded."""
     notes: list[str] = []
     fi = patient.findings
     if fi.uterus in (None, "unknown"):
         uterus = unknown("exclusion of uterine anomaly not documented (findings.uterus)")
-    elif fi.uterus in EXPLANATORY_UTERUS:
+    elif fi.uterus in R.explanatory_uterus:
         uterus = FALSE
         notes.append(f"uterine anomaly ({fi.uterus}) present, so anatomical causes are not excluded")
     else:
@@ -283,20 +394,19 @@ def _exclusions(patient: Patient, hist: dict[str, TestHistory]) -> tuple[Result,
         notes.append(f"parental karyotype abnormal ({fi.parental_karyotype}), so chromosomal causes are not excluded")
     else:
         karyo = TRUE
-    hormonal = _hormonal(patient, hist, notes)
+    hormonal = _hormonal(R, patient, hist, notes)
     return all_of([uterus, karyo, hormonal]), notes
 
 
-def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[list[Criterion], list[str]]:
+def _sydney_clinical(R: ApsRules, patient: Patient,
+                     hist: dict[str, TestHistory]) -> tuple[list[Criterion], list[str]]:
     pregs = patient.pregnancies
     out: list[Criterion] = []
     notes: list[str] = []
 
     # 1. vascular thrombosis
     thr = patient.findings.thromboses
-    c = Criterion("sydney.clinical.vascular_thrombosis",
-                  "Vascular thrombosis: arterial, venous (not superficial) or small-vessel, objectively confirmed",
-                  _src(MIYAKIS, "Clinical criterion 1 (vascular thrombosis)"), FALSE)
+    c = R.criterion(SYDNEY, "sydney.clinical.vascular_thrombosis", FALSE)
     if thr is None:
         c.value = unknown("thrombosis history not documented (findings.thromboses; [] when none)")
     else:
@@ -307,18 +417,16 @@ def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[li
     out.append(c)
 
     # 2(a) fetal death >= 10 weeks, morphologically normal, unexplained
-    c = Criterion("sydney.clinical.fetal_death_ge10w",
-                  "Unexplained death of a morphologically normal fetus at or beyond 10 weeks",
-                  _src(MIYAKIS, "Clinical criterion 2(a) (fetal death at >=10 weeks)"), FALSE)
+    c = R.criterion(SYDNEY, "sydney.clinical.fetal_death_ge10w", FALSE)
     values = []
     for i, p in enumerate(pregs):
-        if p.outcome not in ("miscarriage", "stillbirth") or p.poc_karyotype in ABNORMAL_POC:
+        if p.outcome not in ("miscarriage", "stillbirth") or p.poc_karyotype in R.abnormal_poc:
             continue
         label = _preg_label(p, i)
         if p.gestational_age is not None:
-            ga10 = Result(p.gestational_age >= W10)
+            ga10 = Result(p.gestational_age >= R.fetal_death_from)
         elif p.outcome == "stillbirth":
-            ga10 = TRUE  # a stillbirth is by definition well beyond 10 weeks
+            ga10 = TRUE  # a stillbirth is by definition well beyond the criterion's limit
         else:
             ga10 = unknown(f"give the gestational age of {label}")
         normal = _flag(p.morphologically_normal,
@@ -333,15 +441,12 @@ def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[li
     out.append(c)
 
     # 2(b) premature birth < 34 weeks for severe pre-eclampsia / placental insufficiency
-    c = Criterion("sydney.clinical.premature_birth_lt34w",
-                  "Premature birth of a morphologically normal neonate before 34 weeks because of eclampsia, "
-                  "severe pre-eclampsia or placental insufficiency",
-                  _src(MIYAKIS, "Clinical criterion 2(b) (premature birth before 34 weeks)"), FALSE)
+    c = R.criterion(SYDNEY, "sydney.clinical.premature_birth_lt34w", FALSE)
     values = []
     for i, p in enumerate(pregs):
         if p.outcome != "live_birth":
             continue
-        flags = _preeclampsia_flags(p, i)
+        flags = _preeclampsia_flags(R, p, i, R.premature_before)
         if flags is None:
             continue
         before34, pe, pi = flags
@@ -357,13 +462,11 @@ def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[li
     out.append(c)
 
     # 2(c) >= 3 unexplained consecutive spontaneous abortions < 10 weeks, causes excluded
-    c = Criterion("sydney.clinical.recurrent_early_loss",
-                  "Three or more unexplained consecutive spontaneous abortions before 10 weeks, with maternal "
-                  "anatomical and hormonal abnormalities and parental chromosomal causes excluded",
-                  _src(MIYAKIS, "Clinical criterion 2(c) (three consecutive losses before 10 weeks)"), FALSE)
-    run, members = _consecutive_early(pregs, W10, "Sydney 2(c): losses before 10 weeks")
+    c = R.criterion(SYDNEY, "sydney.clinical.recurrent_early_loss", FALSE)
+    run, members = _consecutive_early(R, pregs, R.early_loss_before, R.early_loss_at_least,
+                                      R.text(SYDNEY, "early_loss_run"))
     if run.value is not False:
-        excluded, why = _exclusions(patient, hist)
+        excluded, why = _exclusions(R, patient, hist)
         c.value = all_of([run, excluded])
         c.events = [_preg_event(pregs[i], i) for i in members]
         if run.value:
@@ -379,79 +482,69 @@ def _sydney_clinical(patient: Patient, hist: dict[str, TestHistory]) -> tuple[li
 
 # ---------------------------------------------------------------- 2023 clinical domains
 
-def _acr_clinical(patient: Patient) -> list[Criterion]:
+def _acr_clinical(R: ApsRules, patient: Patient) -> list[Criterion]:
     pregs = patient.pregnancies
     fi = patient.findings
     out: list[Criterion] = []
 
-    def add(domain: str, cid: str, text: str, points: int, value: Result, locator: str,
-            events: list[Event] | None = None, evidence: list[str] | None = None) -> None:
-        out.append(Criterion(f"acr2023.{domain}.{cid}", text, _src(BARBHAIYA, locator), value,
-                             list(events or []), list(evidence or []), points, domain))
+    def add(domain: str, cid: str, value: Result, events: list[Event] | None = None,
+            evidence: list[str] | None = None) -> None:
+        c = R.criterion(ACR_EULAR, f"acr2023.{domain}.{cid}", value)
+        c.events, c.evidence = list(events or []), list(evidence or [])
+        out.append(c)
 
     # D1 / D2 macrovascular
-    for domain, kind, low, high, what, loc in (
-        ("D1", "venous", 1, 3, "venous thromboembolism", "Clinical domain D1 (macrovascular: VTE)"),
-        ("D2", "arterial", 2, 4, "arterial thrombosis", "Clinical domain D2 (macrovascular: arterial thrombosis)"),
-    ):
+    for domain, kind in (("D1", "venous"), ("D2", "arterial")):
         profile = "VTE" if kind == "venous" else "cardiovascular"
         if fi.thromboses is None:
             u = unknown("thrombosis history not documented (findings.thromboses; [] when none)")
-            add(domain, "with_high_risk_profile", f"{what} with a high-risk {profile} profile", low, u, loc)
-            add(domain, "without_high_risk_profile", f"{what} without a high-risk {profile} profile", high, u, loc)
+            add(domain, "with_high_risk_profile", u)
+            add(domain, "without_high_risk_profile", u)
             continue
         hits = [(i, t) for i, t in enumerate(fi.thromboses) if t.type == kind and not t.superficial]
         events = [Event(t.date, f"findings.thromboses[{i}] ({t.type})") for i, t in hits]
-        add(domain, "with_high_risk_profile", f"{what} with a high-risk {profile} profile", low,
-            Result(bool(hits)), loc, events, [e.label for e in events])
+        add(domain, "with_high_risk_profile", Result(bool(hits)), events, [e.label for e in events])
         vals = [
             Result(True) if t.high_risk_profile is False else FALSE if t.high_risk_profile else unknown(
                 f"state whether findings.thromboses[{i}] ({t.type}) occurred with a high-risk {profile} profile")
             for i, t in hits
         ]
         keep = [e for e, v in zip(events, vals, strict=True) if v.value is not False]
-        add(domain, "without_high_risk_profile", f"{what} without a high-risk {profile} profile", high,
-            any_of(vals), loc, keep, [e.label for e, v in zip(events, vals, strict=True) if v.value])
+        add(domain, "without_high_risk_profile", any_of(vals), keep,
+            [e.label for e, v in zip(events, vals, strict=True) if v.value])
 
     # D3 microvascular
-    loc = "Clinical domain D3 (microvascular)"
     mv = fi.microvascular
     ev = [Event(fi.microvascular_date, "the microvascular finding (findings.microvascular)",
                 undatable=fi.microvascular_date is None)]
     u = unknown("microvascular features (livedo racemosa, livedoid vasculopathy, aPL nephropathy, pulmonary or "
                 "adrenal haemorrhage, myocardial disease) not documented (findings.microvascular)")
-    add("D3", "suspected", "suspected microvascular disease", 2,
-        u if mv is None else Result(mv in ("suspected", "established")), loc, ev)
-    add("D3", "established", "established microvascular disease", 5,
-        u if mv is None else Result(mv == "established"), loc, ev)
+    add("D3", "suspected", u if mv is None else Result(mv in ("suspected", "established")), ev)
+    add("D3", "established", u if mv is None else Result(mv == "established"), ev)
 
     # D4 obstetric
-    loc = "Clinical domain D4 (obstetric)"
-    run, members = _consecutive_early(pregs, W16, "2023 D4: deaths before 16 weeks")
+    run, members = _consecutive_early(R, pregs, R.early_deaths_before, R.early_deaths_at_least,
+                                      R.text(ACR_EULAR, "early_deaths_run"))
     if run.value is not False:
-        if fi.uterus in EXPLANATORY_UTERUS or fi.parental_karyotype in (
-                "balanced_translocation", "inversion", "other_abnormal"):
+        if fi.uterus in R.explanatory_uterus or fi.parental_karyotype in R.explanatory_karyotype:
             run = FALSE  # an equally or more likely explanation is documented
-    add("D4", "consecutive_early_deaths",
-        "three or more consecutive pre-fetal (<10 weeks) and/or early fetal (10+0 to 15+6 weeks) deaths", 1, run,
-        loc, [_preg_event(pregs[i], i) for i in members],
+    add("D4", "consecutive_early_deaths", run, [_preg_event(pregs[i], i) for i in members],
         [_preg_label(pregs[i], i) for i in members] if run.value else [])
     vals, events = [], []
     for i, p in enumerate(pregs):
-        if p.outcome not in ("miscarriage", "stillbirth") or _explained(p):
+        if p.outcome not in ("miscarriage", "stillbirth") or _explained(R, p):
             continue
         if p.gestational_age is None:
             v = unknown(f"give the gestational age of {_preg_label(p, i)}")
         else:
-            v = Result(W16 <= p.gestational_age < W34)
+            v = Result(R.fetal_death_16_from <= p.gestational_age < R.fetal_death_16_before)
         if v.value is not False:
             vals.append(v)
             events.append(_preg_event(p, i))
-    add("D4", "fetal_death_16_34w", "fetal death at 16+0 to 33+6 weeks", 1, any_of(vals), loc, events,
-        [e.label for e, v in zip(events, vals, strict=True) if v.value])
+    add("D4", "fetal_death_16_34w", any_of(vals), events, [e.label for e, v in zip(events, vals, strict=True) if v.value])
     either, both, ev_either, ev_both = [], [], [], []
     for i, p in enumerate(pregs):
-        flags = _preeclampsia_flags(p, i)
+        flags = _preeclampsia_flags(R, p, i, R.severe_before)
         if flags is None:
             continue
         before34, pe, pi = flags
@@ -462,25 +555,20 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
         if v2.value is not False:
             both.append(v2)
             ev_both.append(_preg_event(p, i))
-    add("D4", "severe_preeclampsia_or_placental_insufficiency",
-        "pre-eclampsia with severe features or placental insufficiency with severe features before 34+0 weeks",
-        3, any_of(either), loc, ev_either, [e.label for e, v in zip(ev_either, either, strict=True) if v.value])
-    add("D4", "severe_preeclampsia_and_placental_insufficiency",
-        "pre-eclampsia with severe features and placental insufficiency with severe features before 34+0 weeks",
-        4, any_of(both), loc, ev_both, [e.label for e, v in zip(ev_both, both, strict=True) if v.value])
+    add("D4", "severe_preeclampsia_or_placental_insufficiency", any_of(either), ev_either,
+        [e.label for e, v in zip(ev_either, either, strict=True) if v.value])
+    add("D4", "severe_preeclampsia_and_placental_insufficiency", any_of(both), ev_both,
+        [e.label for e, v in zip(ev_both, both, strict=True) if v.value])
 
     # D5 cardiac valve
-    loc = "Clinical domain D5 (cardiac valve)"
     cv = fi.cardiac_valve
     ev = [Event(fi.cardiac_valve_date, "the cardiac valve finding (findings.cardiac_valve)",
                 undatable=fi.cardiac_valve_date is None)]
     u = unknown("cardiac valve assessment not documented (findings.cardiac_valve)")
-    add("D5", "thickening", "cardiac valve thickening", 2,
-        u if cv is None else Result(cv in ("thickening", "vegetation")), loc, ev)
-    add("D5", "vegetation", "cardiac valve vegetation", 4, u if cv is None else Result(cv == "vegetation"), loc, ev)
+    add("D5", "thickening", u if cv is None else Result(cv in ("thickening", "vegetation")), ev)
+    add("D5", "vegetation", u if cv is None else Result(cv == "vegetation"), ev)
 
     # D6 haematology
-    loc = "Clinical domain D6 (haematology: thrombocytopenia)"
     counts: list[tuple[float, Event]] = []
     if fi.thrombocytopenia_lowest is not None:
         counts.append((fi.thrombocytopenia_lowest,
@@ -491,14 +579,12 @@ def _acr_clinical(patient: Patient) -> list[Criterion]:
             counts.append((lab.value, Event(lab.date, f"the platelet count of {lab.date or f'labs[{i}]'}")))
     if not counts:
         v = unknown("lowest platelet count not documented (findings.thrombocytopenia_lowest or a platelet_count lab)")
-        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, v, loc,
-            [Event(None, "the lowest platelet count", undatable=True)])
+        add("D6", "thrombocytopenia", v, [Event(None, "the lowest platelet count", undatable=True)])
     else:
         lowest = min(n for n, _ in counts)
-        hit = PLATELETS_LOW <= lowest <= PLATELETS_HIGH
-        events = [e for n, e in counts if PLATELETS_LOW <= n <= PLATELETS_HIGH] if hit else []
-        add("D6", "thrombocytopenia", "thrombocytopenia, lowest count 20-130 x10^9/L", 2, Result(hit), loc, events,
-            [f"lowest platelet count {lowest:g} x10^9/L"] if hit else [])
+        hit = R.platelets_low <= lowest <= R.platelets_high
+        events = [e for n, e in counts if R.platelets_low <= n <= R.platelets_high] if hit else []
+        add("D6", "thrombocytopenia", Result(hit), events, [f"lowest platelet count {lowest:g} x10^9/L"] if hit else [])
     return out
 
 
@@ -531,8 +617,8 @@ class ApsReport:
 _STATUS = {True: "met", False: "not_met", None: "indeterminate"}
 
 
-def _timing(c: Criterion, lab_results: list[Reading]) -> Result:
-    pairs = [all_of([r.pos, _sydney_window(e, r.event)]) for e in c.events for r in lab_results
+def _timing(R: ApsRules, c: Criterion, lab_results: list[Reading]) -> Result:
+    pairs = [all_of([r.pos, _sydney_window(R, e, r.event)]) for e in c.events for r in lab_results
              if r.pos.value is not False]
     if not c.events:
         return unknown()
@@ -560,45 +646,38 @@ def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, in
 
 
 def classify(patient: Patient, tests: dict[str, TestSpec],
-             lab_histories: dict[str, TestHistory] | None = None) -> ApsReport:
+             lab_histories: dict[str, TestHistory] | None = None, rules: ApsRules | None = None) -> ApsReport:
     """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts.
 
     ``lab_histories`` are her laboratory histories as the fact layer read them (rplnav.labs), so that the criteria
-    see exactly the positivity and persistence the work-up sees; they are read here when not given."""
+    see exactly the positivity and persistence the work-up sees; they are read here when not given. ``rules``
+    are the knowledge base's (aps-criteria.yaml); the bundled base's when not given."""
+    R = rules or rules_of("bundled")
     today = patient.today
     if lab_histories is None:
-        lab_histories = histories(patient.labs, tests, NAMES, today, PERSISTENCE_DAYS)
+        lab_histories = histories(patient.labs, tests, NAMES, today, R.persistence_days)
     by_test = {t: lab_histories[t] for t in APL_TESTS if t in lab_histories}
 
     def at_level(test: str, level: float) -> list[Reading]:
-        return [Reading(r.lab, r.event, level_reached(r.lab, level, r.event.label, LEVELS_ASKED, tests[test]))
+        return [Reading(r.lab, r.event, level_reached(r.lab, level, r.event.label, R.text(ACR_EULAR, "levels_asked"),
+                                                      tests[test]))
                 for r in by_test[test].readings] if test in by_test else []
 
     syd = {t: list(by_test[t].readings) if t in by_test else [] for t in APL_TESTS}
-    moderate = {t: at_level(t, MODERATE) for t in APL_TESTS if t != LA}
-    high = {t: at_level(t, HIGH) for t in APL_TESTS if t != LA}
+    moderate = {t: at_level(t, R.moderate) for t in APL_TESTS if t != LA}
+    high = {t: at_level(t, R.high) for t in APL_TESTS if t != LA}
     persist = {t: by_test[t].persistent if t in by_test else _NOT_TESTED[NAMES[t]] for t in APL_TESTS}
-    persist_mod = {t: persistence(r, NAMES[t], today, PERSISTENCE_DAYS, " at >= 40 units")
+    persist_mod = {t: persistence(r, NAMES[t], today, R.persistence_days, R.text(ACR_EULAR, "at_moderate"))
                    for t, r in moderate.items()}
-    persist_high = {t: persistence(r, NAMES[t], today, PERSISTENCE_DAYS, " at >= 80 units")
+    persist_high = {t: persistence(r, NAMES[t], today, R.persistence_days, R.text(ACR_EULAR, "at_high"))
                     for t, r in high.items()}
 
     # ---------------- Sydney 2006
-    clinical, notes_sydney = _sydney_clinical(patient, lab_histories)
+    clinical, notes_sydney = _sydney_clinical(R, patient, lab_histories)
     labs = [
-        Criterion("sydney.laboratory.lupus_anticoagulant",
-                  "Lupus anticoagulant on 2 or more occasions at least 12 weeks apart",
-                  _src(MIYAKIS, "Laboratory criterion 1 (lupus anticoagulant)"), persist[LA]),
-        Criterion("sydney.laboratory.anticardiolipin",
-                  "Anticardiolipin IgG and/or IgM above 40 GPL/MPL or above the 99th percentile, on 2 or more "
-                  "occasions at least 12 weeks apart",
-                  _src(MIYAKIS, "Laboratory criterion 2 (anticardiolipin)"),
-                  any_of([persist[ACL_G], persist[ACL_M]])),
-        Criterion("sydney.laboratory.anti_b2gpi",
-                  "Anti-β2-glycoprotein I IgG and/or IgM above the 99th percentile, on 2 or more occasions at "
-                  "least 12 weeks apart",
-                  _src(MIYAKIS, "Laboratory criterion 3 (anti-β2-glycoprotein I)"),
-                  any_of([persist[B2_G], persist[B2_M]])),
+        R.criterion(SYDNEY, "sydney.laboratory.lupus_anticoagulant", persist[LA]),
+        R.criterion(SYDNEY, "sydney.laboratory.anticardiolipin", any_of([persist[ACL_G], persist[ACL_M]])),
+        R.criterion(SYDNEY, "sydney.laboratory.anti_b2gpi", any_of([persist[B2_G], persist[B2_M]])),
     ]
     lab_members = {labs[0].id: (LA,), labs[1].id: (ACL_G, ACL_M), labs[2].id: (B2_G, B2_M)}
     for lc in labs:
@@ -608,8 +687,8 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     lab_results = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
     # While a laboratory criterion is undecided, later results could still satisfy the timing rule.
     # Only pairs where neither criterion is false are ever read (a false criterion decides its pair).
-    timing = {(c.id, lc.id): _timing(c, lab_results[lc.id]) if lc.value.value is not None
-              else any_of([_timing(c, lab_results[lc.id]), unknown()])
+    timing = {(c.id, lc.id): _timing(R, c, lab_results[lc.id]) if lc.value.value is not None
+              else any_of([_timing(R, c, lab_results[lc.id]), unknown()])
               for c in clinical if c.value.value is not False for lc in labs if lc.value.value is not False}
 
     def sydney_for(cs: list[Criterion]) -> Result:
@@ -624,16 +703,13 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     timing_ok = any_of(timing[(c.id, lc.id)] for c in clinical for lc in labs
                        if c.value.value is True and lc.value.value is True)
     if clin_any.value and lab_criteria.value and timing_ok.value is False:
-        notes_sydney.append(
-            "Clinical and laboratory criteria are met, but every positive aPL test is less than 12 weeks or more "
-            "than 5 years from the clinical events, so Sydney 2006 advises against classification."
-        )
+        notes_sydney.append(R.text(SYDNEY, "timing_failed"))
 
     def tword(v: Result) -> str:
         return {True: "satisfied", False: "not satisfied", None: "undecided"}[v.value]
 
     sydney_dict: dict[str, Any] = {
-        "definition": "Miyakis 2006 (revised Sapporo / Sydney)",
+        "definition": R.sets[SYDNEY].definition,
         "status": _STATUS[sydney.value],
         "clinical": [
             c.entry(timing_rule=tword(any_of(timing[(c.id, lc.id)] for lc in labs if lc.value.value is True)))
@@ -642,34 +718,25 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         "laboratory": [lc.entry() for lc in labs if lc.value.value is True],
         "undecided": [c.id for c in clinical + labs if c.value.value is None],
         "timing_rule": {
-            "text": "not classified if less than 12 weeks or more than 5 years separate the positive aPL test "
-                    "and the clinical manifestation",
+            "text": R.text(SYDNEY, "timing_rule"),
             "status": tword(timing_ok) if clin_any.value and lab_criteria.value else "not applicable",
-            "source": dict(_src(MIYAKIS, "Timing footnote to the criteria (12 weeks to 5 years)")),
+            "source": R.cite(SYDNEY, "timing_rule"),
         },
-        "rule": {"text": "at least 1 clinical and 1 laboratory criterion",
-                 "source": dict(_src(MIYAKIS, "Revised classification criteria (1 clinical + 1 laboratory)"))},
+        "rule": {"text": R.text(SYDNEY, "rule"), "source": R.cite(SYDNEY, "rule")},
         "missing": _tidy(sydney.needs) if sydney.value is None else [],
     }
 
     # ---------------- 2023 ACR/EULAR
-    clin23 = _acr_clinical(patient)
-    loc7, loc8 = "Laboratory domain D7 (lupus anticoagulant)", "Laboratory domain D8 (aCL / anti-β2GPI by ELISA)"
+    clin23 = _acr_clinical(R, patient)
     la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else _NOT_TESTED[NAMES[LA]]
     igg_high = [persist_high[ACL_G], persist_high[B2_G]]
     lab23 = [
-        Criterion("acr2023.D7.single", "positive lupus anticoagulant, single (one time)",
-                  _src(BARBHAIYA, loc7), la_ever, points=1, domain="D7"),
-        Criterion("acr2023.D7.persistent", "positive lupus anticoagulant, persistent",
-                  _src(BARBHAIYA, loc7), persist[LA], points=5, domain="D7"),
-        Criterion("acr2023.D8.igm_moderate_or_high", "moderate or high positive IgM (aCL and/or anti-β2GPI), persistent",
-                  _src(BARBHAIYA, loc8), any_of([persist_mod[ACL_M], persist_mod[B2_M]]), points=1, domain="D8"),
-        Criterion("acr2023.D8.igg_moderate", "moderate positive IgG (aCL and/or anti-β2GPI), persistent",
-                  _src(BARBHAIYA, loc8), any_of([persist_mod[ACL_G], persist_mod[B2_G]]), points=4, domain="D8"),
-        Criterion("acr2023.D8.igg_high_one", "high positive IgG (aCL or anti-β2GPI), persistent",
-                  _src(BARBHAIYA, loc8), any_of(igg_high), points=5, domain="D8"),
-        Criterion("acr2023.D8.igg_high_both", "high positive IgG (aCL and anti-β2GPI), persistent",
-                  _src(BARBHAIYA, loc8), all_of(igg_high), points=7, domain="D8"),
+        R.criterion(ACR_EULAR, "acr2023.D7.single", la_ever),
+        R.criterion(ACR_EULAR, "acr2023.D7.persistent", persist[LA]),
+        R.criterion(ACR_EULAR, "acr2023.D8.igm_moderate_or_high", any_of([persist_mod[ACL_M], persist_mod[B2_M]])),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_moderate", any_of([persist_mod[ACL_G], persist_mod[B2_G]])),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_one", any_of(igg_high)),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_both", all_of(igg_high)),
     ]
     c_lo, c_hi, c_missing = _domain_points(clin23)
     l_lo, l_hi, l_missing = _domain_points(lab23)
@@ -678,7 +745,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
 
     entry_tests = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
     def entry_pair(c: Criterion, e: Event, r: Reading) -> Result:
-        window = _entry_window(e, r.event)
+        window = _entry_window(R, e, r.event)
         if c.value.value is None:  # ask for the finding first; its date only matters once it is documented
             window = Result(window.value)
         return all_of([c.value, r.pos, window])
@@ -692,9 +759,9 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     entry = FALSE if entry_clinical.value is False else any_of(entry_pairs + untested)
     if entry.value is False:
         status23 = "entry_not_met"
-    elif clinical_possible < 3 or lab_possible < 3:
+    elif clinical_possible < R.clinical_needed or lab_possible < R.laboratory_needed:
         status23 = "not_met"
-    elif entry.value and clinical_points >= 3 and lab_points >= 3:
+    elif entry.value and clinical_points >= R.clinical_needed and lab_points >= R.laboratory_needed:
         status23 = "met"
     else:
         status23 = "indeterminate"
@@ -702,9 +769,9 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     if status23 == "indeterminate":
         if entry.value is None:
             missing23 += entry.needs
-        if lab_points < 3:
+        if lab_points < R.laboratory_needed:
             missing23 += [m for d in ("D7", "D8") for x in l_missing.get(d, []) for m in x.needs]
-        if clinical_points < 3:
+        if clinical_points < R.clinical_needed:
             missing23 += [m for d in ("D1", "D2", "D3", "D4", "D5", "D6") for x in c_missing.get(d, [])
                           for m in x.needs]
     all23 = clin23 + lab23
@@ -713,14 +780,9 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         if c.value.value is True and c.points == (c_lo | l_lo)[c.domain]:
             best.setdefault(c.domain, c)
     acr_dict: dict[str, Any] = {
-        "definition": "Barbhaiya 2023 (ACR/EULAR)",
+        "definition": R.sets[ACR_EULAR].definition,
         "status": status23,
-        "entry": {
-            "met": entry.value,
-            "text": "at least one clinical criterion (D1-D6) and a positive aPL test (lupus anticoagulant, or "
-                    "aCL/anti-β2GPI at moderate-to-high level) within 3 years of it",
-            "source": dict(_src(BARBHAIYA, "Entry criterion")),
-        },
+        "entry": {"met": entry.value, "text": R.text(ACR_EULAR, "entry"), "source": R.cite(ACR_EULAR, "entry")},
         "clinical_points": clinical_points,
         "laboratory_points": lab_points,
         "clinical_points_possible": clinical_possible,
@@ -729,19 +791,15 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         "domains_possible": {d: (c_hi | l_hi)[d] for d in ("D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8")},
         "clinical": [best[d].entry() for d in ("D1", "D2", "D3", "D4", "D5", "D6") if d in best],
         "laboratory": [best[d].entry() for d in ("D7", "D8") if d in best],
-        "rule": {"text": "at least 3 points from clinical domains and at least 3 points from laboratory domains; "
-                         "only the highest-weighted criterion in each domain counts",
-                 "source": dict(_src(BARBHAIYA, "Classification rule and scoring instructions"))},
-        "assumption": "each counted clinical criterion is taken to have no equally or more likely explanation than "
-                      "APS unless the input documents one",
+        "rule": {"text": R.text(ACR_EULAR, "rule"), "source": R.cite(ACR_EULAR, "rule")},
+        "assumption": R.text(ACR_EULAR, "assumption"),
         "missing": _tidy(missing23),
     }
     if status23 == "entry_not_met":
-        acr_dict["note_entry"] = "entry criterion not met, so classification is not attempted; points are shown " \
-                                 "for information"
+        acr_dict["note_entry"] = R.text(ACR_EULAR, "note_entry")
 
     # ---------------- disagreement notes
-    note = _disagreement(sydney.value, status23, clinical_points, clinical_possible, lab_points, best, c_missing)
+    note = _disagreement(R, sydney.value, status23, clinical_points, clinical_possible, lab_points, best, c_missing)
     if note:
         notes_sydney.append(note)
         acr_dict["note"] = note
@@ -762,7 +820,11 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     all_results = [r for t in APL_TESTS for r in syd[t]]
     any_positive = any_of(ever(t) for t in APL_TESTS if syd[t]) if all_results else unknown("no aPL test recorded")
     acl_ever, b2_ever = any_of([ever(ACL_G), ever(ACL_M)]), any_of([ever(B2_G), ever(B2_M)])
-    high_titre = any_of(persist_high.values())
+    if R.high_titre == R.high:  # EULAR's high titre read at the 2023 high band (see aps-criteria.yaml)
+        high_titre = any_of(persist_high.values())
+    else:
+        high_titre = any_of(persistence(at_level(t, R.high_titre), NAMES[t], today, R.persistence_days)
+                            for t in APL_TESTS if t != LA)
     high_risk = any_of([persist[LA], at_least(2, [persist[LA], labs[1].value, labs[2].value]), high_titre])
 
     facts = {
@@ -781,37 +843,34 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     }
     sydney_dict["high_risk_profile"] = {
         "value": high_risk.value,
-        "text": "EULAR 2019 high-risk aPL profile: lupus anticoagulant, more than one aPL type, or persistently "
-                "high titres (>= 80 units taken as high), each on 2 or more occasions at least 12 weeks apart",
-        "source": {**_src(EULAR, "Overarching principles, Table 1 (definition of high-risk aPL profile)"),
-                   "note": "EULAR gives no number for 'high titre'; >= 80 units (the 2023 ACR/EULAR high band) is "
-                           "this tool's reading and is not verified"},
+        "text": R.text(HIGH_RISK, "profile"),
+        "source": {**R.cite(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
     }
     return ApsReport(sydney_2006=sydney_dict, acr_eular_2023=acr_dict, fact_values=facts)
 
 
-def _disagreement(sydney: bool | None, status23: str, clinical_points: int, clinical_possible: int,
+def _disagreement(R: ApsRules, sydney: bool | None, status23: str, clinical_points: int, clinical_possible: int,
                   lab_points: int, best: dict[str, Criterion], c_missing: dict[str, list[Result]]) -> str | None:
     """Explain why Sydney 2006 classifies and the 2023 criteria do not (or might not)."""
     if sydney is not True or status23 == "met":
         return None
     reasons = []
     if status23 == "entry_not_met":
-        reasons.append("the 2023 entry criterion is not met (no positive lupus anticoagulant or aCL/anti-β2GPI "
-                       ">= 40 units within 3 years of a clinical criterion)")
-    if clinical_points < 3:
+        reasons.append(R.text(ACR_EULAR, "entry_not_met"))
+    if clinical_points < R.clinical_needed:
         d4 = best.get("D4")
-        only_early = d4 is not None and d4.id.endswith("consecutive_early_deaths") and clinical_points == 1
+        only_early = d4 is not None and d4.id.endswith("consecutive_early_deaths") and clinical_points == d4.points
         reasons.append(f"{clinical_points} clinical point{'s' if clinical_points != 1 else ''} under 2023 "
-                       "(needs 3)" + (": recurrent early loss alone scores 1 point in domain D4" if only_early else ""))
-    if lab_points < 3:
+                       + R.text(ACR_EULAR, "points_needed")
+                       + (R.text(ACR_EULAR, "only_early_loss") if only_early else ""))
+    if lab_points < R.laboratory_needed:
         d8 = best.get("D8")
         igm = d8 is not None and d8.id.endswith("igm_moderate_or_high") and "D7" not in best
-        reasons.append(f"{lab_points} laboratory point{'s' if lab_points != 1 else ''} under 2023 (needs 3)"
-                       + (": isolated IgM scores 1 point in domain D8" if igm else ""))
+        reasons.append(f"{lab_points} laboratory point{'s' if lab_points != 1 else ''} under 2023 "
+                       + R.text(ACR_EULAR, "points_needed") + (R.text(ACR_EULAR, "isolated_igm") if igm else ""))
     head = "Sydney 2006 is met but 2023 ACR/EULAR is not" if status23 in ("not_met", "entry_not_met") else \
         "Sydney 2006 is met; 2023 ACR/EULAR is not met on the documented features"
     text = f"{head}: {'; '.join(reasons)}."
-    if status23 == "indeterminate" and clinical_points < 3 <= clinical_possible:
+    if status23 == "indeterminate" and clinical_points < R.clinical_needed <= clinical_possible:
         text += " It could still be met only if undocumented clinical features add points."
     return text

@@ -85,3 +85,60 @@ class RplDefinition(Strict):
             if used - known:
                 raise ValueError(f"{field_name}: unknown placeholder(s) {', '.join(sorted(used - known))}")
         return self
+
+
+class CriterionSpec(Strict):
+    """One classification criterion: its wording, where the paper states it, and (2023) its domain and weight."""
+
+    id: str
+    text: str
+    locator: str
+    domain: str = ""
+    points: int = Field(0, ge=0)
+
+
+class CriteriaText(Strict):
+    """A sentence the classification reports (a rule, a note), with the place in the paper it restates."""
+
+    text: str
+    locator: str
+
+
+class ApsCriteriaSet(Strict):
+    """A published APS rule set (Sydney 2006, 2023 ACR/EULAR, EULAR 2019's high-risk profile): its numbers,
+    its criteria and the sentences it reports. rplnav.criteria.aps names the keys it reads; a missing key is
+    a knowledge-base error."""
+
+    id: str
+    definition: str
+    source: SourceRef
+    parameters: dict[str, float]
+    criteria: list[CriterionSpec] = Field(default_factory=list)
+    texts: dict[str, CriteriaText] = Field(default_factory=dict)
+    explanatory_uterus: list[str] = Field(default_factory=list)
+    hormonal_conditions: list[str] = Field(default_factory=list)
+    abnormal_poc: list[str] = Field(default_factory=list)
+    explanatory_karyotype: list[str] = Field(default_factory=list)
+
+
+class GestationBand(Strict):
+    """A count of her losses within gestational limits, as a fact the recommendations read."""
+
+    id: str = Field(description="the catalogue fact (losses.*)")
+    description: str
+    of: Literal["losses", "clinical"] = Field(description="all losses, or clinical (not non-visualised) losses")
+    from_ga: int | None = None
+    before_ga: int | None = None
+    source: SourceRef
+
+    _ga_fields = field_validator("from_ga", "before_ga", mode="before")(_ga)
+
+
+class GestationLimit(Strict):
+    """A named gestational boundary (viability, trimesters) or timing setting, with where it comes from."""
+
+    id: str
+    ga: int = Field(description="weeks+days")
+    source: SourceRef
+
+    _ga_field = field_validator("ga", mode="before")(_ga)

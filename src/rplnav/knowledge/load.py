@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from rplnav import rules
-from rplnav.knowledge.criteria_model import RplDefinition
+from rplnav.knowledge.criteria_model import ApsCriteriaSet, GestationBand, GestationLimit, RplDefinition
 from rplnav.knowledge.model import (
     Alert,
     CdsSuggestion,
@@ -62,6 +62,9 @@ SECTIONS: dict[str, type] = {
     "usual_limits": UsualLimits,
     "reproductions": Reproduction,
     "rpl_definitions": RplDefinition,
+    "aps_criteria": ApsCriteriaSet,
+    "gestation_bands": GestationBand,
+    "gestation_limits": GestationLimit,
 }
 
 
@@ -93,6 +96,9 @@ class Knowledge:
     code_maps: dict[str, CodeMap] = field(default_factory=dict)
     cds_suggestions: dict[str, CdsSuggestion] = field(default_factory=dict)
     rpl_definitions: dict[str, RplDefinition] = field(default_factory=dict)
+    aps_criteria: dict[str, ApsCriteriaSet] = field(default_factory=dict)
+    gestation_bands: dict[str, GestationBand] = field(default_factory=dict)
+    gestation_limits: dict[str, GestationLimit] = field(default_factory=dict)
 
     @functools.cached_property
     def drug_names(self) -> dict[str, str]:
@@ -162,10 +168,10 @@ def _validate(items: dict[str, list[tuple[str, Any]]], problems: list[str]) -> d
 
 def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
     """Every referenced fact, therapy, test, guideline and source must exist."""
-    from rplnav.facts import FactCatalogue
+    from rplnav.facts import catalogue_of
 
     problems: list[str] = []
-    catalogue = FactCatalogue(kb.tests, kb.therapies, {d.id: d.description for d in kb.derived})
+    catalogue = catalogue_of(kb)
 
     def check_source(ref: SourceRef | None, at: str) -> None:
         if ref is None:
@@ -449,11 +455,33 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         code_maps={k: v for k, (_, v) in validated["code_maps"].items()},
         cds_suggestions={k: v for k, (_, v) in validated["cds_suggestions"].items()},
         rpl_definitions={k: v for k, (_, v) in validated["rpl_definitions"].items()},
+        aps_criteria={k: v for k, (_, v) in validated["aps_criteria"].items()},
+        gestation_bands={k: v for k, (_, v) in validated["gestation_bands"].items()},
+        gestation_limits={k: v for k, (_, v) in validated["gestation_limits"].items()},
     )
     problems += cross_check(kb, where)
+    problems += _check_aps(kb)
     if strict and problems:
         raise KnowledgeError(problems)
     return kb, problems
+
+
+GESTATION_LIMITS_READ = ("viability", "second_trimester_from", "third_trimester_from", "preeclampsia_from",
+                         "window_closing_notice")
+
+
+def _check_aps(kb: Knowledge) -> list[str]:
+    """The APS rule sets hold every number, text and criterion the classifier reads, and gestation.yaml every
+    limit the fact layer and the timing windows read."""
+    from rplnav.criteria.aps import ApsRules
+
+    problems = [f"gestation.yaml: gestation_limits lacks '{k}'" for k in GESTATION_LIMITS_READ
+                if k not in kb.gestation_limits]
+    try:
+        ApsRules.from_sets(kb.aps_criteria)
+    except ValueError as e:
+        problems.append(f"aps-criteria.yaml: {e}")
+    return problems
 
 
 @functools.lru_cache(maxsize=4)
