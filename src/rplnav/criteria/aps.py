@@ -182,7 +182,7 @@ class ApsRules:
     def text(self, set_id: str, key: str) -> str:
         return self.sets[set_id].texts[key].text
 
-    def cite(self, set_id: str, key: str) -> dict[str, Any]:
+    def reference_of(self, set_id: str, key: str) -> dict[str, Any]:
         return dict(_src(self.sets[set_id].source.document, self.sets[set_id].texts[key].locator))
 
 
@@ -720,9 +720,9 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         "timing_rule": {
             "text": R.text(SYDNEY, "timing_rule"),
             "status": tword(timing_ok) if clin_any.value and lab_criteria.value else "not applicable",
-            "source": R.cite(SYDNEY, "timing_rule"),
+            "source": R.reference_of(SYDNEY, "timing_rule"),
         },
-        "rule": {"text": R.text(SYDNEY, "rule"), "source": R.cite(SYDNEY, "rule")},
+        "rule": {"text": R.text(SYDNEY, "rule"), "source": R.reference_of(SYDNEY, "rule")},
         "missing": _tidy(sydney.needs) if sydney.value is None else [],
     }
 
@@ -782,7 +782,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     acr_dict: dict[str, Any] = {
         "definition": R.sets[ACR_EULAR].definition,
         "status": status23,
-        "entry": {"met": entry.value, "text": R.text(ACR_EULAR, "entry"), "source": R.cite(ACR_EULAR, "entry")},
+        "entry": {"met": entry.value, "text": R.text(ACR_EULAR, "entry"), "source": R.reference_of(ACR_EULAR, "entry")},
         "clinical_points": clinical_points,
         "laboratory_points": lab_points,
         "clinical_points_possible": clinical_possible,
@@ -791,7 +791,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         "domains_possible": {d: (c_hi | l_hi)[d] for d in ("D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8")},
         "clinical": [best[d].entry() for d in ("D1", "D2", "D3", "D4", "D5", "D6") if d in best],
         "laboratory": [best[d].entry() for d in ("D7", "D8") if d in best],
-        "rule": {"text": R.text(ACR_EULAR, "rule"), "source": R.cite(ACR_EULAR, "rule")},
+        "rule": {"text": R.text(ACR_EULAR, "rule"), "source": R.reference_of(ACR_EULAR, "rule")},
         "assumption": R.text(ACR_EULAR, "assumption"),
         "missing": _tidy(missing23),
     }
@@ -844,7 +844,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     sydney_dict["high_risk_profile"] = {
         "value": high_risk.value,
         "text": R.text(HIGH_RISK, "profile"),
-        "source": {**R.cite(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
+        "source": {**R.reference_of(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
     }
     return ApsReport(sydney_2006=sydney_dict, acr_eular_2023=acr_dict, fact_values=facts)
 
