@@ -189,6 +189,26 @@ class StatsFormat(StrEnum):
     text = "text"
 
 
+class FactsFormat(StrEnum):
+    json = "json"
+    markdown = "markdown"
+
+
+@kb_app.command("facts")
+def kb_facts(
+    format: Annotated[FactsFormat, typer.Option("--format", "-f", help="output format")] = FactsFormat.markdown,
+) -> None:
+    """The fact catalogue: every fact a condition may name, its type, meaning and producer."""
+    from rplnav.factdoc import catalogue_rows, render_markdown
+    from rplnav.knowledge.load import default_knowledge
+
+    kb = default_knowledge()
+    if format is FactsFormat.json:
+        typer.echo(json.dumps(catalogue_rows(kb), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_markdown(kb), nl=False)
+
+
 @kb_app.command("stats")
 def kb_stats(
     format: Annotated[StatsFormat, typer.Option("--format", "-f", help="output format")] = StatsFormat.text,
