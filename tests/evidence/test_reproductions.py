@@ -99,3 +99,43 @@ def test_loader_rejects_unknown_study_wrong_outcome_and_k(tmp_path):
     assert any("k_printed 2" in x for x in p)
     p = _kb_with(tmp_path / "d", {**BASE, "k_printed": 2, "not_encoded": ["rai-1997"]})
     assert any("discrepancy" in x for x in p)
+
+
+def test_rai_1997_counts_are_the_only_ones_that_give_both_printed_pools():
+    """Rai 1997's counts were not readable; the row's note says they are the only ones (90 women, any split from
+    40/50 to 50/40) that reproduce both Empson 2005's pregnancy-loss and Hamulyák 2020's live-birth figures
+    when pooled with Kutteh 1996. Searched here with the M-H random-effects pooling both entries use."""
+    lb = KB.reproductions[[r.id for r in KB.reproductions].index("hamulyak-2020-ufh-aspirin")]
+    loss = KB.reproductions[[r.id for r in KB.reproductions].index("empson-2005-ufh-aspirin-loss")]
+    kl, kd = ROWS["kutteh-1996"].counts, ROWS["kutteh-1996-miscarriage"].counts
+
+    def mh(ai, n1, ci, n2):  # Mantel-Haenszel RR by hand: a cheap filter before the full pooling
+        num = sum(a * m / (x + m) for a, x, m in zip(ai, n1, n2, strict=True))
+        den = sum(c * x / (x + m) for c, x, m in zip(ci, n1, n2, strict=True))
+        return num / den if den else math.inf
+
+    def rounded(target, ai, n1, ci, n2):
+        from rplnav.evidence.pool import meta_analysis
+        # pruning only: a candidate whose M-H estimate is a third off cannot pool to an interval this narrow
+        if abs(math.log(mh(ai, n1, ci, n2) / target[0])) > 0.3:
+            return None
+        r = meta_analysis({"study": ["k", "r"], "ai": ai, "n1i": n1, "ci": ci, "n2i": n2}, measure="RR",
+                          method="MH", random=True, profile="revman5")
+        return tuple(_round(math.exp(x), 2) for x in (r.estimate, r.ci_lower, r.ci_upper))
+
+    want_lb = (lb.printed.value, lb.printed.ci_lower, lb.printed.ci_upper)
+    want_loss = (loss.printed.value, loss.printed.ci_lower, loss.printed.ci_upper)
+    found = []
+    for n1 in range(40, 51):
+        n2 = 90 - n1
+        for a in range(n1 + 1):
+            for c in range(n2 + 1):
+                if rounded(want_lb, [kl.ai, a], [kl.n1i, n1], [kl.ci, c], [kl.n2i, n2]) != want_lb:
+                    continue
+                if rounded(want_loss, [kd.ai, n1 - a], [kd.n1i, n1], [kd.ci, n2 - c], [kd.n2i, n2]) == want_loss:
+                    found.append((n1, n2, a, c))
+    r = ROWS["rai-1997"].counts
+    assert found == [(r.n1i, r.n2i, r.ai, r.ci)]
+    m = ROWS["rai-1997-miscarriage"].counts
+    assert (m.ai, m.ci) == (r.n1i - r.ai, r.n2i - r.ci)
+    assert ROWS["rai-1997"].source.verified is False and "derived" in (ROWS["rai-1997"].source.note or "")
