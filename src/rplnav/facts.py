@@ -83,6 +83,9 @@ def _catalogue(test_ids: Iterable[str], therapy_ids: Iterable[str]) -> dict[str,
                  "second-trimester loss"),
         FactSpec("parental_karyotype", "str", "parental karyotype result"),
         FactSpec("parental_karyotype.abnormal", "bool", "a parental chromosomal rearrangement or abnormality"),
+        FactSpec("parental_karyotype.structural", "bool",
+                 "a parental structural chromosome rearrangement (balanced translocation or inversion)"),
+        FactSpec("parental_karyotype.carrier", "str", "which partner carries it: female, male or both"),
         FactSpec("thrombosis.any", "bool", "an objectively confirmed (non-superficial) thrombosis"),
         FactSpec("thrombosis.venous", "bool", "an objectively confirmed deep venous thrombosis or embolism"),
         FactSpec("thrombosis.arterial", "bool", "an objectively confirmed arterial thrombosis"),
@@ -351,6 +354,11 @@ def derive(patient: Patient, catalogue: FactCatalogue, histories: dict[str, lab_
     pk = None if fi.parental_karyotype in (None, "unknown") else fi.parental_karyotype
     f["parental_karyotype"] = pk
     f["parental_karyotype.abnormal"] = None if pk is None else pk != "normal"
+    # 'other_abnormal' may or may not be structural: only the record can tell
+    f["parental_karyotype.structural"] = None if pk in (None, "other_abnormal") else \
+        pk in ("balanced_translocation", "inversion")
+    carrier = fi.parental_karyotype_carrier
+    f["parental_karyotype.carrier"] = None if carrier in (None, "unknown") else carrier
     if fi.thromboses is None:
         f["thrombosis.any"] = f["thrombosis.venous"] = f["thrombosis.arterial"] = None
     else:

@@ -42,6 +42,7 @@ Uterus = Literal[
     "polyp", "adhesions", "adenomyosis", "unknown",
 ]
 ParentalKaryotype = Literal["normal", "balanced_translocation", "inversion", "other_abnormal", "unknown"]
+KaryotypeCarrier = Literal["female", "male", "both", "unknown"]
 ConditionId = Literal[
     "sle", "rheumatoid_arthritis", "other_autoimmune", "hypothyroidism", "hyperthyroidism", "diabetes", "pcos",
     "hyperprolactinaemia", "iga_deficiency", "latent_tb", "thrombophilia_inherited", "renal_disease", "hypertension",
@@ -223,6 +224,8 @@ class Findings(_Model):
     luteal_phase_insufficiency: bool | None = Field(
         None, description="luteal-phase insufficiency diagnosed (true) or excluded (false); omitted = not assessed")
     parental_karyotype: ParentalKaryotype | None = None
+    parental_karyotype_carrier: KaryotypeCarrier | None = Field(
+        None, description="which partner carries the abnormal karyotype (female = the patient, male = her partner)")
     thromboses: list[Thrombosis] | None = None
     thrombocytopenia_lowest: float | None = Field(None, description="lowest platelet count, x10^9/L")
     thrombocytopenia_date: PartialDate | None = None
@@ -295,6 +298,10 @@ class Patient(_Model):
                 )
         if self.current and self.current.fetal_heart_activity and self.current.intrauterine_confirmed is False:
             problems.append("current: fetal_heart_activity is true but intrauterine_confirmed is false")
+        carrier, karyotype = self.findings.parental_karyotype_carrier, self.findings.parental_karyotype
+        if carrier not in (None, "unknown") and karyotype in (None, "unknown", "normal"):
+            problems.append(f"findings.parental_karyotype_carrier: '{carrier}' carries an abnormal karyotype, but "
+                            f"findings.parental_karyotype is {karyotype or 'not given'}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -34,6 +34,7 @@ KARYOTYPES = ["unknown", "euploid", "aneuploid", "unbalanced_structural"]
 UTERI = ["normal", "septate", "subseptate", "bicornuate", "unicornuate", "didelphys", "arcuate",
          "submucosal_fibroid", "polyp", "adhesions", "adenomyosis", "unknown"]
 PARENTAL = ["normal", "balanced_translocation", "inversion", "other_abnormal", "unknown"]
+CARRIERS = ["female", "male", "both"]
 _INDEX = re.compile(r"^(pregnancies|labs)\.(\d+)\.(\w+)$")
 
 
@@ -114,7 +115,7 @@ def form_to_patient(form: dict[str, list[str]]) -> dict[str, Any]:
     if labs:
         doc["labs"] = labs
     findings: dict[str, Any] = {}
-    for k in ("uterus", "parental_karyotype"):
+    for k in ("uterus", "parental_karyotype", "parental_karyotype_carrier"):
         if one(f"findings.{k}"):
             findings[k] = one(f"findings.{k}")
     if _tri(one("findings.chronic_endometritis")) is not None:
@@ -195,7 +196,7 @@ def _form_html(request: Request, doc: dict[str, Any] | None, problems: list[str]
     return _page(
         "form.html", title="Assess a patient", p=doc, problems=problems or [], errors=_errors_by_row(problems or []),
         pregnancies=pregs, labs=labs, tests=tests, results=results, outcomes=OUTCOMES, karyotypes=KARYOTYPES,
-        uteri=UTERI, parental=PARENTAL, condition_ids=CONDITION_IDS, therapy_ids=sorted(kb.therapies),
+        uteri=UTERI, parental=PARENTAL, carriers=CARRIERS, condition_ids=CONDITION_IDS, therapy_ids=sorted(kb.therapies),
         units_for=lambda t: units.get(t or "", sorted({u for us in units.values() for u in us})),
         units_json=json.dumps(units).replace("</", "<\\/"), examples=[p.stem for p in example_files()],
         status=status, csrf=csrf)
