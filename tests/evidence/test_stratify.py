@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rplnav.evidence import escalc, from_ci, lite, rma_uni
+from rplnav.evidence import escalc, from_ci, plain_reml, rma_uni
 from rplnav.evidence.cli import app
 from rplnav.evidence.stratify import StudyIndex, engine_pooler, timing_match
 from rplnav.knowledge.load import default_knowledge, load
@@ -219,7 +219,7 @@ def test_lite_matches_engine_on_random_data():
         k = int(rng.integers(1, 12))
         v = rng.uniform(0.005, 0.5, k)
         y = rng.normal(0.1, np.sqrt(v + rng.choice([0.0, 0.02, 0.3])))
-        a = lite.pool([float(x) for x in y], [float(x) for x in v])
+        a = plain_reml.pool([float(x) for x in y], [float(x) for x in v])
         b = engine_pooler(list(y), list(v), [type("R", (), {"study": type("S", (), {"label": str(i)})})() for i in range(k)])
         for key in ("estimate", "se", "ci_lower", "ci_upper", "tau2", "i2", "q", "q_pvalue", "pi_lower", "pi_upper"):
             assert math.isclose(a[key], b[key], rel_tol=1e-9, abs_tol=1e-12), key
@@ -230,7 +230,7 @@ def test_chi2_sf_closed_form():
 
     for df in range(1, 35):
         for x in (0.01, 0.7, 2.0, 9.5, 40.0, 150.0):
-            assert math.isclose(lite.chi2_sf(x, df), float(special.chdtrc(df, x)), rel_tol=1e-11, abs_tol=1e-300)
+            assert math.isclose(plain_reml.chi2_sf(x, df), float(special.chdtrc(df, x)), rel_tol=1e-11, abs_tol=1e-300)
 
 
 def test_no_matching_study_is_said(kb, engine, index):

@@ -3,7 +3,7 @@ reproducing metafor / RevMan 5 / RevMan Web, subgroup/leave-one-out/cumulative a
 batch path, forest plots, stratified pooling of the knowledge base's studies, and a CLI.  Validated against
 metafor 3.8-1 (tests/evidence).
 
-Names are loaded on first use, so ``rplnav.evidence.stratify`` and ``rplnav.evidence.lite`` (used by the
+Names are loaded on first use, so ``rplnav.evidence.stratify`` and ``rplnav.evidence.plain_reml`` (used by the
 assessment) can be imported without NumPy or SciPy."""
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ x)^2 with c the harmonic mean of v_i, and 1/Q, both exactly linear when all v_i 
 polished by safeguarded Newton steps on that transform (bisection whenever a step leaves the bracket);
 a root stops when a Newton step is below 1e-9 relative (quadratic convergence leaves ~1e-18), a step
 is below 1e-14 relative, or the bracket is down to 4 ulp.  All roots of one analysis (the estimator's
-and both Q-profile bounds) are polished together, one evaluation per iteration for all of them; the
-batch path runs the same arithmetic over many analyses at once.
+and both Q-profile bounds) are polished together, one evaluation per iteration for all of them, and many
+analyses at once; a single analysis is a batch of one (there is no separate scalar path).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _NAN = math.nan
 
 
 # ------------------------------------------------------------------------------------------------------
-# formulas shared by the scalar and batch paths (Python floats or NumPy arrays, same operation order)
+# formulas of the score, its derivative and the generalised Q (NumPy arrays over analyses)
 
 def _q_a(A0, A1, A2, B0, B1, B2):
     """Mean shift m, generalised Q and sum w^2 r^2 from the p = 1, 2 sums."""
@@ -82,74 +82,6 @@ def _hermite(x0, x1, f0, f1, d0, d1):
     return x0 + sec * hw, x0 + t * hw, t
 
 
-# ------------------------------------------------------------------------------------------------------
-# single analysis (1-D arrays of the included studies)
-
-class One:
-    """Precomputed state of one analysis: v, centred design Z = [1, z, z^2], grid and its sums."""
-
-    __slots__ = ("v", "Z", "k", "cc", "d", "grid", "G", "Qa", "scan")
-
-    def __init__(self, y, v, w0, sw0, mu0, z=None):
-        k = len(v)
-        if z is None:
-            z = y - mu0
-        Z = np.empty((k, 3))
-        Z[:, 0] = 1.0
-        Z[:, 1] = z
-        np.multiply(z, z, out=Z[:, 2])
-        self.v, self.Z, self.k = v, Z, k
-        self.cc = k / sw0
-        yl = y.tolist()
-        d = max(yl) - min(yl)
-        self.d = d
-        top = 2.0 * max(max(v.tolist()), 8.0 * d * d) + 1e-12
-        self.grid = top * FRAC
-        self.G = self.sums(self.grid, 3)
-        self.Qa = None
-        self.scan = None
-
-    def grid_scan(self):
-        """Q, -dQ/dx, A0 and B0 on the grid as Python lists (one pass of array arithmetic, shared by the
-        likelihood scan and every Q-root bracket), and the grid itself."""
-        if self.scan is None:
-            G = self.G
-            A0, B0 = G[:, 0, 0], G[:, 1, 0]
-            _, Q, a = _q_a(A0, G[:, 0, 1], G[:, 0, 2], B0, G[:, 1, 1], G[:, 1, 2])
-            self.scan = (Q, a, A0, B0, self.grid.tolist())
-        return self.scan
-
-    def sums(self, X, P):
-        """S[x, p, j] for the points X and p < P (a (len(X), P, 3) view).  Each power of w is written as one
-        contiguous block, because NumPy's strided writes cost more than the arithmetic at these sizes."""
-        k, n = self.k, len(X)
-        W = np.empty((P, n, k))
-        W0 = W[0]
-        np.add(self.v, X[:, None], out=W0)
-        np.divide(1.0, W0, out=W0)
-        if P > 1:
-            np.multiply(W0, W0, out=W[1])
-        if P > 2:
-            np.multiply(W[1], W0, out=W[2])
-        return (W.reshape(-1, k) @ self.Z).reshape(P, n, 3).transpose(1, 0, 2)
-
-    def loglik(self, X, reml):
-        """(Restricted) log-likelihood up to constants (same value as core._loglik, centred form)."""
-        S = self.sums(X, 1)
-        A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
-        m = A1 / A0
-        ll = -0.5 * (np.log(self.v + X[:, None]).sum(axis=1) + (A2 - m * A1))
-        return ll - 0.5 * np.log(A0) if reml else ll
-
-
-def _start1(lo, hi, f0, f1, d0, d1):
-    try:
-        sec, herm, t = _hermite(lo, hi, f0, f1, d0, d1)
-    except ZeroDivisionError:
-        return lo + f0 * (hi - lo) / (f0 - f1)
-    return herm if 0.0 <= t <= 1.0 else sec
-
-
 def _grid_lik(G, grid, cc, reml):
     """(RE)ML score on the grid, its nearly linear transform phi = score (c + x)^2 and phi'."""
     A0, A1, A2 = G[..., 0, 0], G[..., 0, 1], G[..., 0, 2]
@@ -166,148 +98,6 @@ def _grid_q(G):
     _, Q, a = _q_a(G[..., 0, 0], G[..., 0, 1], G[..., 0, 2], G[..., 1, 0], G[..., 1, 1], G[..., 1, 2])
     return Q, a
 
-
-def lik_rows1(o: One, reml):
-    """Local maxima of the (RE)ML likelihood on the grid: fixed points and rows to polish."""
-    G = o.G
-    _, a, A0, B0, g = o.grid_scan()
-    pos = (_score(A0, B0, a, reml) > 0).tolist()
-    fixed = []
-    if not pos[0]:
-        fixed.append(0.0)
-    if pos[-1]:
-        fixed.append(g[-1])
-    rows = []
-    # intervals where the score turns from + to -; usually one, found with list scans at C speed
-    first_neg = pos.index(False) if False in pos else GRID
-    if True not in pos[first_neg:]:
-        js = [first_neg - 1] if 0 < first_neg < GRID else []
-    else:
-        js = [j for j in range(GRID - 1) if pos[j] and not pos[j + 1]]
-    if js:
-        cc = o.cc
-        for j in js:
-            ends = []
-            for x, Sx in zip(g[j:j + 2], G[j:j + 2].tolist(), strict=True):
-                (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = Sx
-                m, _, aa = _q_a(a0, a1, a2, b0, b1, b2)
-                sc = _score(a0, b0, aa, reml)
-                h = _hess(a0, b0, b1, c0, c1, c2, m, reml)
-                cx = cc + x
-                ends.append((sc * cx * cx, (h * cx + 2.0 * sc) * cx))
-            lo, hi = g[j], g[j + 1]
-            rows.append([0, 0.0, lo, hi, _start1(lo, hi, ends[0][0], ends[1][0], ends[0][1], ends[1][1])])
-    return fixed, rows
-
-
-def q_row1(o: One, target):
-    """Root of Q(x) = target: 0.0 when Q(0) <= target, else a row to polish."""
-    if not (o.k > 1 and target > 0):
-        return 0.0
-    if o.Qa is None:
-        Q, a, _, _, g = o.grid_scan()
-        o.Qa = (Q, Q.tolist(), a.tolist(), g)
-    Qarr, Q, a, g = o.Qa
-    if Q[0] <= target:
-        return 0.0
-    i = int((Qarr <= target).argmax())  # the first grid point where Q has dropped to the target (0: none)
-    if i:
-        lo, hi = g[i - 1], g[i]
-        q0, q1 = Q[i - 1], Q[i]
-        x0 = _start1(lo, hi, 1.0 / target - 1.0 / q0, 1.0 / target - 1.0 / q1,
-                     -a[i - 1] / (q0 * q0), -a[i] / (q1 * q1))
-    else:  # past the grid: Newton step on 1/Q from the top
-        lo = g[-1]
-        hi = max(1.1 * o.k * o.d * o.d / target + 1e-12, lo)
-        q, aa = Q[-1], a[-1]
-        x0 = lo + (1.0 / target - 1.0 / q) * q * q / aa
-        if not lo <= x0 <= hi:
-            x0 = 0.5 * (lo + hi)
-    return [1, target, lo, hi, x0]
-
-
-def polish1(o: One, rows, reml):
-    """Safeguarded Newton on all rows at once (kind 0: (RE)ML score, kind 1: Q = target)."""
-    n = len(rows)
-    if n == 0:
-        return []
-    xs = [r[4] for r in rows]
-    lo = [r[2] for r in rows]
-    hi = [r[3] for r in rows]
-    lik = [r[0] == 0 for r in rows]
-    inv_target = [0.0 if r[0] == 0 else 1.0 / r[1] for r in rows]
-    prev = [_NAN] * n
-    act = list(range(n))
-    P = 3 if any(lik) else 2
-    cc = o.cc
-    eps4 = 4 * EPS
-    for _ in range(MAXIT):
-        if not act:
-            break
-        S = o.sums(np.array([xs[i] for i in act]), P).tolist()
-        keep = []
-        for i, Si in zip(act, S, strict=True):
-            x = xs[i]
-            (A0, A1, A2), (B0, B1, B2) = Si[0], Si[1]
-            # _q_a, _score and _hess written out (same operations, same order)
-            m = A1 / A0
-            a = B2 - m * (2.0 * B1 - m * B0)
-            if lik[i]:
-                C0, C1, C2 = Si[2]
-                val = a - A0 + B0 / A0 if reml else a - A0
-                c = B1 - m * B0
-                ypppy = C2 - m * (2.0 * C1 - m * C0) - c * c / A0
-                if reml:
-                    r = B0 / A0
-                    h = B0 - 2.0 * C0 / A0 + r * r - 2.0 * ypppy
-                else:
-                    h = B0 - 2.0 * ypppy
-                cx = cc + x
-                den = h * cx + 2.0 * val
-                nt = x - val * cx / den if den < 0 else _NAN
-            else:
-                Q = A2 - m * A1
-                val = inv_target[i] - 1.0 / Q
-                nt = x + val * Q * Q / a if a > 0 else _NAN
-            if val > 0:
-                lo[i] = x
-            elif val < 0:
-                hi[i] = x
-            else:
-                continue
-            lw, hg = lo[i], hi[i]
-            ok = lw <= nt <= hg
-            xn = nt if ok else 0.5 * (lw + hg)
-            dx = abs(xn - x)
-            xs[i] = xn
-            ax = abs(x)
-            # stop: a Newton step below 1e-9 relative, or one whose predicted error (from the observed
-            # quadratic convergence, dx^2 * dx/dx_prev^2) is below 1e-16 relative; a tiny step; 4-ulp bracket
-            pd = prev[i]
-            prev[i] = dx if ok else _NAN
-            if not ((ok and (dx <= 1e-9 * ax or (dx <= 1e-5 * ax and dx * dx * dx <= 1e-16 * ax * pd * pd)))
-                    or dx <= 1e-14 * ax or hg - lw <= eps4 * hg):
-                keep.append(i)
-        act = keep
-    return xs
-
-
-def tau2_one(o: One, reml, extra_rows=()):
-    """Global (RE)ML tau^2 of one analysis, and the polished extra rows (Q roots) in the same loop."""
-    fixed, rows = lik_rows1(o, reml)
-    nl = len(rows)
-    xs = polish1(o, rows + list(extra_rows), reml)
-    cands = fixed + xs[:nl]
-    if len(cands) == 1:
-        best = cands[0]
-    else:
-        ll = o.loglik(np.array(cands), reml).tolist()
-        best = cands[max(range(len(cands)), key=lambda j: (ll[j], -j))]
-    return best, xs[nl:]
-
-
-# ------------------------------------------------------------------------------------------------------
-# many analyses: y, v, m of shape (B, k), masked entries have m = 0 (and zero weight)
 
 class Batch:
     """Precomputed state of B analyses (see :class:`One`)."""

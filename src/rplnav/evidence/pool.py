@@ -223,19 +223,11 @@ def rma_uni(
     if n_inc == 0:
         raise ValueError("no estimable studies")
     full = n_inc == len(inc)
-    if tau2 is None and method in core.FAST_METHODS:
-        r = core.fit_included(es.yi if full else es.yi[inc], es.vi if full else es.vi[inc], method=method,
-                              test=test, level=level, qprofile=qprofile)
-        if full:
-            weights = r["weights"]
-        else:
-            weights = np.full(len(inc), np.nan)
-            weights[inc] = r["weights"]
-    else:
-        r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
-                     qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-        r = {key: (val[0] if key == "weights" else _scalar(val)) for key, val in r.items()}
-        weights = r["weights"] if full else np.where(inc, r["weights"], np.nan)
+    # one analysis is the batch fit with one row: one implementation of every estimator
+    r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
+                 qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
+    r = {key: (val[0] if key == "weights" else _scalar(val)) for key, val in r.items()}
+    weights = r["weights"] if full else np.where(inc, r["weights"], np.nan)
     k = int(r["k"])
     t_used = test != "z" and k > 1
     fe = method == "FE"

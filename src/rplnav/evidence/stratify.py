@@ -30,7 +30,7 @@ a row given only as an estimate joins when its measure is the analysis measure; 
 tau², Wald z 95% CI, Cochran's Q (chi-square p), I² from tau², prediction interval (metafor defaults).  With
 one study the study itself is reported; with none, that is said.
 
-This module imports neither NumPy nor SciPy (the assessment uses it); :mod:`rplnav.evidence.lite` does the
+This module imports neither NumPy nor SciPy (the assessment uses it); :mod:`rplnav.evidence.plain_reml` does the
 arithmetic, and the CLI passes the NumPy engine (``rma_uni``) as ``pooler`` for the full output.
 """
 
@@ -46,7 +46,7 @@ from rplnav import rules
 from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.knowledge.model import Study
 
-from . import lite
+from . import plain_reml
 
 OUTCOMES = ("live_birth", "ongoing_pregnancy", "miscarriage", "clinical_pregnancy", "other")
 OUTCOME_LABEL = {
@@ -73,7 +73,7 @@ Pooler = Callable[[list[float], list[float], list["Row"]], dict[str, Any]]
 
 def lite_pooler(y: list[float], v: list[float], rows: list[Row]) -> dict[str, Any]:
     """Pure-Python pooling (the assessment's path)."""
-    return lite.pool(y, v)
+    return plain_reml.pool(y, v)
 
 
 def engine_pooler(y: list[float], v: list[float], rows: list[Row]) -> dict[str, Any]:
@@ -134,14 +134,14 @@ def _effect(study: Study, measure: str) -> tuple[float | None, float | None, str
                             "pooled with placebo or no-treatment comparisons")
     if study.counts is not None:
         c = study.counts
-        y, v, why = lite.effect_from_counts(measure, c.ai, c.n1i, c.ci, c.n2i)
+        y, v, why = plain_reml.effect_from_counts(measure, c.ai, c.n1i, c.ci, c.n2i)
         return (None, None, why) if why else (y, v, None)
     e = study.estimate
     if e is None:
         return None, None, "no counts and no estimate"
     if e.measure != measure:
         return None, None, f"reported only as {e.measure} {e.value:g} ({e.ci_lower:g}-{e.ci_upper:g}), not on the {measure} scale"
-    y, v = lite.effect_from_ci(e.value, e.ci_lower, e.ci_upper)
+    y, v = plain_reml.effect_from_ci(e.value, e.ci_lower, e.ci_upper)
     return y, v, None
 
 
@@ -524,7 +524,7 @@ class StudyIndex:
         if e is not None:
             out.update(measure=e.measure, estimate=e.value, ci=[e.ci_lower, e.ci_upper])
         elif row.yi is not None and row.vi is not None:
-            z = lite.z_crit(self.level)
+            z = plain_reml.z_crit(self.level)
             s = math.sqrt(row.vi)
             out.update(measure=self.measure, estimate=math.exp(row.yi), ci=[math.exp(row.yi - z * s), math.exp(row.yi + z * s)])
         out["verified"] = st.source.verified
@@ -548,7 +548,7 @@ class StudyIndex:
             "source": _source(st),
         }
         if row.yi is not None and row.vi is not None:
-            z = lite.z_crit(self.level)
+            z = plain_reml.z_crit(self.level)
             s = math.sqrt(row.vi)
             out["effect"] = {"measure": self.measure, "estimate": math.exp(row.yi),
                              "ci": [math.exp(row.yi - z * s), math.exp(row.yi + z * s)]}

@@ -1,4 +1,4 @@
-"""Pure-Python pooling for small analyses (no NumPy or SciPy import), used where start-up time matters.
+"""REML pooling of one small analysis in plain Python (no NumPy or SciPy), for the assessment.
 
 The assessment attaches a pooled summary to every therapy option; importing NumPy and SciPy would double the
 start-up time of ``rplnav assess``.  This module reproduces, for one analysis of a few studies, the numbers of
