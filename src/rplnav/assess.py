@@ -236,7 +236,7 @@ class Engine:
             spec = self.kb.tests.get(lab.test)
             row: dict[str, Any] = {"test": lab.test, "name": spec.name if spec else lab.test,
                                    "date": lab.date.text if lab.date else None}
-            for k in ("result", "value", "unit", "reference_high", "note"):
+            for k in ("result", "value", "unit", "reference_low", "reference_high", "cutoff_p99", "note"):
                 v = getattr(lab, k, None)
                 if v is not None:
                     row[k] = v

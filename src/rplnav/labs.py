@@ -253,8 +253,9 @@ def _p99(span: Span, lab: Lab, spec: TestSpec, rule: PositiveRule, fixed_hit: Re
 
 
 def below_range(lab: Lab, spec: TestSpec, label: str) -> tuple[Result, Basis | None]:
-    """Whether one result lies below the test's range (a low TSH): read against the usual lower limits, the
-    only lower limits the input can hold; undecided between them, or for a test without a lower span."""
+    """Whether one result lies below the test's range (a low TSH): against the laboratory's printed lower
+    limit (``reference_low``) when given, else the usual lower limits; undecided between them, or for a test
+    without a lower span."""
     if lab.result is not None:
         if lab.result in NEGATIVE_WORDS:
             return FALSE, None
@@ -262,13 +263,15 @@ def below_range(lab: Lab, spec: TestSpec, label: str) -> tuple[Result, Basis | N
     span = span_of(lab, spec)
     if span is None:
         return unknown(f"{label} has no result"), None
+    if lab.reference_low is not None:
+        return _tri(span.below(lab.reference_low), label, span.text(spec.unit)), None
     v, u = _usual(span, spec, "lower")
     if u is None:
         return unknown(f"{spec.name}: no lower limit is known"), None
     if v is None:
         return unknown(f"{label} ({span.text(spec.unit)}) lies between the usual lower limits "
-                       f"({u.lowest.value:g}-{u.highest.value:g}); record a thyroid or pituitary disorder under "
-                       "conditions if the laboratory reported it low"), None
+                       f"({u.lowest.value:g}-{u.highest.value:g}); give the laboratory's lower reference limit "
+                       "(reference_low)"), None
     return Result(v), usual_basis(u, spec.unit, v)
 
 

@@ -164,6 +164,7 @@ class Lab(_Model):
     bound_side: BoundSide | None = None
     unit: str | None = None
     reference_high: float | None = None
+    reference_low: float | None = None
     cutoff_p99: float | None = None
     date: PartialDate | None = None
     note: str | None = None
@@ -182,7 +183,7 @@ class Lab(_Model):
             data = {**data, "value": None, "bound_side": parsed[0], "bound": parsed[1]}
         return data
 
-    @field_validator("value", "reference_high", "cutoff_p99", "bound", mode="before")
+    @field_validator("value", "reference_high", "reference_low", "cutoff_p99", "bound", mode="before")
     @classmethod
     def _number(cls, v: object) -> object:
         if isinstance(v, int) and not isinstance(v, bool):
@@ -547,15 +548,19 @@ def _check_drugs(data: dict[str, Any], kb: Knowledge) -> list[str]:
 
 
 def _limits_to_canonical(lab: dict[str, Any], spec: TestSpec, unit: str, where: str) -> list[str]:
-    """The laboratory's printed limits (``reference_high``, ``cutoff_p99``) in the test's canonical unit."""
+    """The laboratory's printed limits (``reference_high``, ``reference_low``, ``cutoff_p99``) in the test's
+    canonical unit; a lower limit at or above the upper one is a transcription error."""
     problems = []
-    for key in ("reference_high", "cutoff_p99"):
+    for key in ("reference_high", "reference_low", "cutoff_p99"):
         ref = lab.get(key)
         if isinstance(ref, int | float) and not isinstance(ref, bool):
-            if ref <= 0:
+            if ref <= 0 and not (key == "reference_low" and ref == 0):
                 problems.append(f"{where}.{key}: must be above 0")
             else:
                 lab[key] = spec.to_canonical(float(ref), unit)
+    lo, hi = lab.get("reference_low"), lab.get("reference_high")
+    if isinstance(lo, float) and isinstance(hi, float) and lo >= hi:
+        problems.append(f"{where}.reference_low: {lo:g} is not below reference_high ({hi:g})")
     return problems
 
 

@@ -285,3 +285,33 @@ def test_free_t4_tells_subclinical_from_overt_hypothyroidism(engine, make, ft4, 
     facts = engine.facts(_note(make, labs, conditions=[]).patient)
     assert facts["thyroid.subclinical_hypothyroidism"] is subclinical
     assert facts["thyroid.overt_hypothyroidism"] is overt
+
+
+# ---------------------------------------------------------------- the laboratory's own lower limit
+
+@pytest.mark.parametrize(("tsh", "low", "expected"), [(0.45, 0.5, True), (0.45, 0.3, False), (0.3, None, None)])
+def test_the_laboratorys_lower_limit_decides_a_low_result(engine, make, tsh, low, expected):
+    """TSH 0.45 lies between the usual lower limits (undecided without the lab's range); the lab's printed
+    lower limit decides it either way."""
+    lab = {"test": "tsh", "value": tsh, "unit": "mIU/L", "date": "2025-03-01"}
+    if low is not None:
+        lab |= {"reference_low": low, "reference_high": 4.5}
+    facts = engine.facts(_note(make, [lab]).patient)
+    assert facts["lab.tsh.low"] is expected
+    assert facts["thyroid.untreated_dysfunction"] is expected
+
+
+def test_a_lower_limit_not_below_the_upper_limit_is_refused_with_the_field(kb, make):
+    with pytest.raises(InputError) as e:
+        make(labs=[{"test": "tsh", "value": 2.0, "unit": "mIU/L", "reference_low": 5, "reference_high": 4.2,
+                    "date": "2025-03-01"}])
+    assert any("labs[0].reference_low" in p for p in e.value.problems)
+
+
+def test_the_lab_range_is_shown_as_entered(engine, make):
+    doc = engine.assess(_note(make, [{"test": "tsh", "value": 2.0, "unit": "mIU/L", "reference_low": 0.4,
+                                      "reference_high": 4.0, "date": "2025-03-01"}]))
+    from rplnav.render.common import result_text
+
+    row = next(r for r in doc["results"] if r["test"] == "tsh")
+    assert row["reference_low"] == 0.4 and "lab range 0.4-4" in result_text(row)

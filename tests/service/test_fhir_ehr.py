@@ -125,7 +125,8 @@ def test_every_workup_loinc_is_read_with_units_flags_and_comments(kb):
     doc, not_used = convert(epic_bundle(), kb)
     labs = {(lab["test"], lab["date"]): lab for lab in doc["labs"]}
     assert labs[("tsh", "2025-06-02")] == {"test": "tsh", "date": "2025-06-02", "value": 2.1, "unit": "mIU/L",
-                                           "reference_high": 4.2, "note": "Sample slightly haemolysed"}
+                                           "reference_low": 0.4, "reference_high": 4.2,
+                                           "note": "Sample slightly haemolysed"}
     assert labs[("tsh", "2025-01-10")]["value"] == 1.7                      # the 2nd-generation TSH code
     assert labs[("anticardiolipin_igg", "2025-06-02")]["note"] == "laboratory flag: N (normal)"
     assert labs[("anticardiolipin_igm", "2025-06-02")]["value"] == "<2"  # censored: a bound, never a number
@@ -222,3 +223,35 @@ def test_a_later_outcome_or_not_pregnant_closes_it(kb):
     doc, not_used = convert(b, kb)
     assert "current" not in doc
     assert any(s.startswith("Observation/ps2") and "earlier pregnancy status" in s for s in not_used)
+
+
+def _acl_99th(rid: str, date: str, value: float, ranges: list[dict[str, Any]]) -> dict[str, Any]:
+    return obs(rid, "3181-5", "Cardiolipin IgG Ab", date, **qty(value, "GPL", "[GPL'U]"), referenceRange=ranges)
+
+
+def test_a_range_the_laboratory_calls_the_99th_percentile_is_read_as_cutoff_p99(kb):
+    """Sydney 2006's '>99th percentile' route needs the cut-off the laboratory says is one; an ordinary
+    reference range is never read as it."""
+    p99 = [{"high": {"value": 18, "unit": "GPL"}, "text": "99th percentile of healthy controls"}]
+    ordinary = [{"high": {"value": 20, "unit": "GPL"}}]
+    b = epic_bundle()
+    b["entry"] += [{"resource": _acl_99th("acl1", "2025-01-05", 30, ordinary + p99)},
+                   {"resource": _acl_99th("acl2", "2025-05-02", 31, p99)}]
+    doc, _ = convert(b, kb)
+    acl = [lab for lab in doc["labs"] if lab["test"] == "anticardiolipin_igg" and lab["date"] < "2025-06-01"]
+    assert acl[0]["reference_high"] == 20 and acl[0]["cutoff_p99"] == 18
+    assert acl[1]["cutoff_p99"] == 18 and "reference_high" not in acl[1]
+    plain, _ = convert({**epic_bundle(), "entry": epic_bundle()["entry"] +
+                        [{"resource": _acl_99th("acl3", "2025-01-05", 30, ordinary)}]}, kb)
+    assert not [lab for lab in plain["labs"] if "cutoff_p99" in lab]
+
+
+def test_the_99th_percentile_read_from_fhir_decides_sydneys_laboratory_criterion(kb, engine):
+    p99 = [{"high": {"value": 18, "unit": "GPL"}, "text": "P99"}]
+    b = epic_bundle()
+    b["entry"] += [{"resource": _acl_99th("acl1", "2025-01-05", 30, p99)},
+                   {"resource": _acl_99th("acl2", "2025-05-02", 31, p99)}]
+    doc, _ = convert(b, kb)
+    patient = parse_patient(doc, kb.tests, set(kb.therapies), kb=kb)
+    a = engine.assess(patient)
+    assert "sydney.laboratory.anticardiolipin" in [c["id"] for c in a["aps"]["sydney-2006"]["laboratory"]]

@@ -136,6 +136,10 @@ def _detail_ext(fields: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"url": C.EXT_DETAIL, "extension": subs}] if subs else []
 
 
+# A referenceRange whose text says it is the 99th percentile (e.g. "99th percentile", "99th centile", "P99").
+P99_TEXT = re.compile(r"\b(?:99(?:th)?\s*(?:percentile|centile)|p\s?99)\b", re.I)
+
+
 class FhirIntake:
     """Converts one Bundle; `not_used` lists what was not understood or deliberately not taken."""
 
@@ -434,14 +438,7 @@ class FhirIntake:
                 lab["value"], lab["unit"] = q["value"], unit
                 if q.get("comparator") in ("<", "<=", ">", ">="):
                     lab["value"] = f"{q['comparator']}{q['value']:g}"  # censored: a bound, never a number
-                for rr in r.get("referenceRange") or []:
-                    hi = rr.get("high") if isinstance(rr, dict) else None
-                    if isinstance(hi, dict) and isinstance(hi.get("value"), int | float):
-                        if self._unit(hi, spec) in (None, unit) or not (hi.get("unit") or hi.get("code")):
-                            lab["reference_high"] = hi["value"]
-                        else:
-                            self.skip(f"{where} referenceRange", "reference range in a different unit")
-                        break
+                self._reference_ranges(r, spec, unit, lab, where)
                 flags = self._flags(r)
                 if flags:
                     notes.insert(0, f"laboratory flag: {', '.join(flags)}")
@@ -540,6 +537,28 @@ class FhirIntake:
                 if c.get("system") == C.INTERPRETATION and isinstance(c.get("code"), str):
                     out.append(f"{c['code']} ({names.get(c['code'], c.get('display') or 'as coded')})")
         return out
+
+    def _reference_ranges(self, r: dict[str, Any], spec: TestSpec, unit: str, lab: dict[str, Any],
+                          where: str) -> None:
+        """The laboratory's limits: the first range's low and high (its reference range), and a range whose
+        text names the 99th percentile as Sydney 2006's ``cutoff_p99`` (never read from an ordinary range)."""
+        taken = False
+        for rr in r.get("referenceRange") or []:
+            if not isinstance(rr, dict):
+                continue
+            p99 = P99_TEXT.search(str(rr.get("text") or ""))
+            keys = (("high", "cutoff_p99"),) if p99 else (("low", "reference_low"), ("high", "reference_high"))
+            if not p99 and taken:
+                continue
+            for side, key in keys:
+                q = rr.get(side)
+                if not (isinstance(q, dict) and isinstance(q.get("value"), int | float)):
+                    continue
+                if self._unit(q, spec) in (None, unit) or not (q.get("unit") or q.get("code")):
+                    lab[key] = q["value"]
+                else:
+                    self.skip(f"{where} referenceRange", "reference range in a different unit")
+            taken = taken or not p99
 
     def _qualitative(self, r: dict[str, Any], spec: TestSpec) -> str | None:
         words = {"positive": "positive", "detected": "positive", "present": "positive", "reactive": "positive",
@@ -796,8 +815,18 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
             censored = parse_censored(lab["value"]) if isinstance(lab["value"], str) else None
             obs["valueQuantity"] = {"value": lab["value"], "unit": lab.get("unit")} if censored is None else \
                 {"value": censored[1], "comparator": BOUND_SYMBOL[censored[0]], "unit": lab.get("unit")}
-            if lab.get("reference_high") is not None:
-                obs["referenceRange"] = [{"high": {"value": lab["reference_high"], "unit": lab.get("unit")}}]
+            ranges = []
+            if lab.get("reference_high") is not None or lab.get("reference_low") is not None:
+                rr: dict[str, Any] = {}
+                for side, key in (("low", "reference_low"), ("high", "reference_high")):
+                    if lab.get(key) is not None:
+                        rr[side] = {"value": lab[key], "unit": lab.get("unit")}
+                ranges.append(rr)
+            if lab.get("cutoff_p99") is not None:
+                ranges.append({"high": {"value": lab["cutoff_p99"], "unit": lab.get("unit")},
+                               "text": "99th percentile"})
+            if ranges:
+                obs["referenceRange"] = ranges
         elif lab.get("result") is not None:
             obs["valueString"] = lab["result"]
         if lab.get("note"):

@@ -113,8 +113,15 @@ def result_text(r: dict[str, Any]) -> str:
         text = f"{r['value']:g} {r.get('unit') or ''}".rstrip()
     else:
         text = str(r.get("result", "")).replace("_", " ")
-    if r.get("reference_high") is not None:
-        text += f" (lab limit {r['reference_high']:g})"
+    lo, hi, p99 = r.get("reference_low"), r.get("reference_high"), r.get("cutoff_p99")
+    if lo is not None and hi is not None:
+        text += f" (lab range {lo:g}-{hi:g})"
+    elif hi is not None:
+        text += f" (lab limit {hi:g})"
+    elif lo is not None:
+        text += f" (lab lower limit {lo:g})"
+    if p99 is not None:
+        text += f" (99th percentile {p99:g})"
     if r.get("note"):
         text += f" — lab comment: “{r['note']}”"
     return text

@@ -110,7 +110,7 @@ def form_to_patient(form: dict[str, list[str]]) -> dict[str, Any]:
             continue
         lab: dict[str, Any] = {}
         for k, v in r.items():
-            lab[k] = _number(v) if k in ("value", "reference_high", "cutoff_p99") else v
+            lab[k] = _number(v) if k in ("value", "reference_high", "reference_low", "cutoff_p99") else v
         labs.append(lab)
     if labs:
         doc["labs"] = labs
