@@ -169,7 +169,7 @@ def test_link_key_is_kept_across_restarts_and_a_configured_key_is_used(db, signe
         link2 = report_link(c, signer)
         assert c.get(link2).status_code == 200
         assert c.app.state.core.links.key == key.encode()
-        assert key not in repr(c.app.state.core.settings)
+        assert key not in repr(c.app.state.core.settings) and key not in repr(c.app.state.core.links)
     with pytest.raises(ValueError, match="RPLNAV_REPORT_LINK_SECRET"):
         Settings(database_url=db, report_link_secret="short")
 

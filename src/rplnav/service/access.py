@@ -23,7 +23,7 @@ import hmac
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -96,8 +96,8 @@ def _mac(key: bytes, report_id: str, principal: str, expires: int) -> str:
 class LinkSigner:
     """Makes and checks report-link tokens `EXPIRES.MAC` bound to report id + principal + expiry."""
 
-    key: bytes
-    ttl_seconds: float
+    key: bytes = field(repr=False)  # never printed
+    ttl_seconds: float = 3600.0
 
     def token(self, report_id: str, principal: str, not_after: float | None = None) -> str:
         expires = int(time.time() + self.ttl_seconds)
