@@ -288,3 +288,28 @@ def test_user_header_needs_a_trusted_proxy():
     for bad in ("Authorization", "X-Forwarded-For", "x remote user", ""):
         with pytest.raises(ValueError, match="RPLNAV_USER_HEADER"):
             Settings(database_url="sqlite://", user_header=bad, forwarded_allow_ips=[PROXY])
+
+
+def test_live_server_believes_the_user_header_only_from_the_proxy(tmp_path):
+    """Through a real uvicorn: the proxy's address is 127.0.0.1, as in the deployment recipe."""
+    import httpx
+
+    from tests.service.conftest import start_server
+
+    srv = start_server(tmp_path, {"RPLNAV_FORWARDED_ALLOW_IPS": "127.0.0.1", "RPLNAV_USER_HEADER": "X-Remote-User"})
+    try:
+        r = httpx.post(srv.url + "/api/v1/assess", json=example("03"), headers={USER: "alice"})
+        assert r.status_code == 200
+        link = srv.url + r.headers["x-rplnav-report"]
+        assert httpx.get(link, headers={USER: "alice"}).status_code == 200
+        assert httpx.get(link, headers={USER: "bob"}).status_code == 404
+        assert httpx.get(link).status_code == 404
+        assert httpx.post(srv.url + "/api/v1/assess", json=example("03")).status_code == 401
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path, {"RPLNAV_FORWARDED_ALLOW_IPS": "10.0.0.5", "RPLNAV_USER_HEADER": "X-Remote-User"})
+    try:  # the same request from an address that is not the proxy: the header is not believed
+        assert httpx.get(link.replace(link.split("/reports")[0], srv.url), headers={USER: "alice"}).status_code == 404
+        assert httpx.post(srv.url + "/api/v1/assess", json=example("03"), headers={USER: "alice"}).status_code == 401
+    finally:
+        srv.stop()
