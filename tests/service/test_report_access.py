@@ -185,21 +185,21 @@ def test_generated_key_is_shared_by_every_worker(db_url):
         second.close()
 
 
-def test_database_from_before_report_principals_gets_the_column(tmp_path):
-    import sqlite3
+def test_database_from_before_report_principals_gets_the_column(db_url):
+    from sqlalchemy import text
 
-    db = tmp_path / "old.sqlite3"
-    log_ = AuditLog(f"sqlite:///{db}")
+    log_ = AuditLog(db_url)
+    with log_.engine.begin() as conn:  # the audit table as it was before reports had a principal
+        conn.execute(text("ALTER TABLE rplnav_audit_event DROP COLUMN principal"))
     log_.close()
-    with sqlite3.connect(db) as conn:
-        conn.execute("ALTER TABLE rplnav_audit_event DROP COLUMN principal")
-    log_ = AuditLog(f"sqlite:///{db}")
+    logs = [AuditLog(db_url), AuditLog(db_url)]  # two workers starting on the old database
     try:
-        eid = log_.record(kind="assess", endpoint="x", caller="api", input_sha256="0" * 64, status=200, output={},
-                          knowledge_version=None, principal="user:alice")
-        assert log_.get(eid).principal == "user:alice"
+        eid = logs[1].record(kind="assess", endpoint="x", caller="api", input_sha256="0" * 64, status=200,
+                             output={}, knowledge_version=None, principal="user:alice")
+        assert logs[0].get(eid).principal == "user:alice"
     finally:
-        log_.close()
+        for one in logs:
+            one.close()
 
 
 # ------------------------------------------------------------------ web app and REST API behind a proxy
