@@ -139,7 +139,7 @@ def test_tampered_token_is_an_unknown_report(db, signer):
         msg = b"\x00".join((b"rplnav report link v1", eid.encode(), principal.encode(), expires.encode()))
         guessed_key = base64.urlsafe_b64encode(hmac.new(b"secret", msg, hashlib.sha256).digest()).rstrip(b"=")
         forged = f"{expires}.{guessed_key.decode()}"                   # right layout, wrong key
-        for bad in (later, flipped, forged, token + "x", "." + mac, f"{expires}.", token.upper()):
+        for bad in (later, flipped, forged, token + "x", token + "\n", "." + mac, f"{expires}.", token.upper()):
             assert_hidden(c.get(f"/reports/{eid}", params={"t": bad}), unknown)
         assert c.get(f"/reports/{eid}?t={token}").status_code == 200
 
@@ -285,6 +285,8 @@ def test_without_authentication_configured_links_work_as_before(client):
 def test_user_header_needs_a_trusted_proxy():
     with pytest.raises(ValueError, match="RPLNAV_FORWARDED_ALLOW_IPS"):
         Settings(database_url="sqlite://", user_header=USER)
+    with pytest.raises(ValueError, match="anyone"):
+        Settings(database_url="sqlite://", user_header=USER, forwarded_allow_ips=["*"])
     for bad in ("Authorization", "X-Forwarded-For", "x remote user", ""):
         with pytest.raises(ValueError, match="RPLNAV_USER_HEADER"):
             Settings(database_url="sqlite://", user_header=bad, forwarded_allow_ips=[PROXY])

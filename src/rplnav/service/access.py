@@ -34,8 +34,8 @@ from rplnav.service.errors import ClientError
 
 TOKEN_PARAM = "t"
 VIA_PROXY = "rplnav.via_proxy"  # scope key: the connection came from a configured reverse proxy
-_TOKEN = re.compile(r"^([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
-_USER = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$")  # printable ASCII, no edge spaces
+_TOKEN = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})")  # matched whole (fullmatch)
+_USER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?")  # printable ASCII, no edge spaces
 _DOMAIN = b"rplnav report link v1"
 
 
@@ -65,7 +65,7 @@ def proxy_user(request: Request, header: str | None) -> str | None:
     if not header or not request.scope.get(VIA_PROXY):
         return None
     values = request.headers.getlist(header)
-    if len(values) != 1 or not _USER.match(values[0]):
+    if len(values) != 1 or not _USER.fullmatch(values[0]):
         return None
     return values[0]
 
@@ -106,7 +106,7 @@ class LinkSigner:
         return f"{expires}.{_mac(self.key, report_id, principal, expires)}"
 
     def valid(self, token: str | None, report_id: str, principal: str) -> bool:
-        m = _TOKEN.match(token or "")
+        m = _TOKEN.fullmatch(token or "")
         if m is None:
             return False
         expires = int(m.group(1))

@@ -80,6 +80,9 @@ class Settings:
                 # the header is believed only from the proxy; with no proxy configured nobody could be believed
                 raise ValueError("RPLNAV_USER_HEADER needs RPLNAV_FORWARDED_ALLOW_IPS: the user header is honoured "
                                  "only from the reverse proxy")
+            if "*" in self.forwarded_allow_ips:
+                raise ValueError("RPLNAV_USER_HEADER with RPLNAV_FORWARDED_ALLOW_IPS='*' would let anyone name "
+                                 "themselves: list the proxy's own addresses")
         if self.report_link_secret is not None and len(self.report_link_secret.strip()) < 32:
             raise ValueError("RPLNAV_REPORT_LINK_SECRET: at least 32 characters (it signs report links)")
         if not self.report_link_ttl_minutes > 0:
