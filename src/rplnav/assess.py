@@ -16,7 +16,7 @@ from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, FOR, SourceRef, TimingWindow
+from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimingWindow
 from rplnav.patient import Parsed, Patient
 from rplnav.plan import build_plan
 from rplnav.rules import FactGetter, fact_getter
@@ -648,8 +648,6 @@ def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],
     return new_workup, new_options
 
 
-STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",
-                "good_practice", "research_only", "insufficient_evidence", "no_recommendation"]
 
 
 def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> str:

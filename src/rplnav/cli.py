@@ -132,9 +132,9 @@ def assess(
 
         _write(render_json(doc), out)
     elif format is Format.md:
-        from rplnav.render.markdown import render_markdown
+        from rplnav.render.markdown import assessment_markdown
 
-        _write(render_markdown(doc), out)
+        _write(assessment_markdown(doc), out)
     else:
         from rplnav.render.terminal import render_terminal
 
@@ -199,14 +199,14 @@ def kb_facts(
     format: Annotated[FactsFormat, typer.Option("--format", "-f", help="output format")] = FactsFormat.markdown,
 ) -> None:
     """The fact catalogue: every fact a condition may name, its type, meaning and producer."""
-    from rplnav.factdoc import catalogue_rows, render_markdown
+    from rplnav.factdoc import catalogue_rows, fact_catalogue_markdown
     from rplnav.knowledge.load import default_knowledge
 
     kb = default_knowledge()
     if format is FactsFormat.json:
         typer.echo(json.dumps(catalogue_rows(kb), indent=2, ensure_ascii=False))
     else:
-        typer.echo(render_markdown(kb), nl=False)
+        typer.echo(fact_catalogue_markdown(kb), nl=False)
 
 
 @kb_app.command("stats")

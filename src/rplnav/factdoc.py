@@ -53,7 +53,7 @@ def _family(name: str) -> str:
     return head if "." in name else "patient"
 
 
-def render_markdown(kb: Knowledge) -> str:
+def fact_catalogue_markdown(kb: Knowledge) -> str:
     rows = catalogue_rows(kb)
     lines = [
         "# Fact catalogue",

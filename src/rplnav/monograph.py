@@ -20,18 +20,11 @@ from typing import Any
 
 from rplnav import rules
 from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, FOR, SourceRef, TimePoint
+from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimePoint
+from rplnav.render.common import STANCE_LABEL
 
 SCHEMA = "rplnav.monograph/v1"
 NEUTRAL = ("research_only", "insufficient_evidence", "no_recommendation")
-STANCE_ORDER = ["not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",
-                "good_practice", "research_only", "insufficient_evidence", "no_recommendation"]
-STANCE_LABEL = {
-    "strong_for": "strong for", "conditional_for": "conditional for", "good_practice": "good practice",
-    "research_only": "research only", "no_recommendation": "no recommendation",
-    "insufficient_evidence": "insufficient evidence", "conditional_against": "conditional against",
-    "strong_against": "strong against", "not_permitted": "not permitted",
-}
 FORMATS = ("md", "text", "json")
 
 
@@ -286,7 +279,7 @@ def _timing_line(w: dict[str, Any]) -> str:
     return f"{w['label']}: from {w['start']} to {w['stop']}. {w['text']} {_r(w['source'])}"
 
 
-def render_markdown(m: dict[str, Any]) -> str:
+def monograph_markdown(m: dict[str, Any]) -> str:
     t = m["therapy"]
     out: list[str] = [f"# {t['name']} (`{t['id']}`)", "",
                       f"*{t['class']}.* {t['mechanism']} {_r(t['source'])}", ""]
@@ -424,7 +417,7 @@ def render_text(m: dict[str, Any], width: int = 110) -> str:
 
 def render_monograph(mono: dict[str, Any], fmt: str = "md") -> str:
     if fmt == "md":
-        return render_markdown(mono)
+        return monograph_markdown(mono)
     if fmt == "text":
         return render_text(mono)
     if fmt == "json":

@@ -122,13 +122,13 @@ def test_contraindication_fires_from_conditions(engine, make):
 
 def test_renderers_show_evidence_and_stay_consistent(engine, make):
     """Markdown and terminal views read the same evidence summary as the JSON document."""
-    from rplnav.render.markdown import render_markdown
+    from rplnav.render.markdown import assessment_markdown
     from rplnav.render.terminal import render_terminal
 
     a = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 4))
     ivig = next(o for o in a["options"] if o["therapy"] == "ivig")
     assert ivig["evidence"] and ivig["evidence"]["all"]["k"] >= 1
-    md = render_markdown(a)
+    md = assessment_markdown(a)
     assert "**Evidence:**" in md and f"k={ivig['evidence']['all']['k']}" in md
     txt = render_terminal(a, color=False)
     assert "Evidence: pooled trials" in txt and a["knowledge_version"][:19] in txt

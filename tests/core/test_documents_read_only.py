@@ -13,7 +13,7 @@ from rplnav.interop.fhir import guidance_response
 from rplnav.patient import load_document, parse_patient
 from rplnav.render.html import render_html
 from rplnav.render.jsonout import render_json
-from rplnav.render.markdown import render_markdown
+from rplnav.render.markdown import assessment_markdown
 from rplnav.render.terminal import render_terminal
 from rplnav.service.cards import CardMaker
 
@@ -31,7 +31,7 @@ def test_rendering_never_changes_a_document(kb):
         doc = engine.assess(p)
         before = copy.deepcopy(doc)
         render_json(doc)
-        render_markdown(doc)
+        assessment_markdown(doc)
         render_terminal(doc)
         render_html(doc)
         cards = maker.patient_view(doc)

@@ -88,7 +88,7 @@ def test_cli_exit_2_for_unknown_drug(tmp_path):
 
 def test_lab_note_is_shown_next_to_its_result_in_every_format(kb, engine):
     from rplnav.render.html import render_html
-    from rplnav.render.markdown import render_markdown
+    from rplnav.render.markdown import assessment_markdown
     from rplnav.render.terminal import render_terminal
 
     p = parse_patient(base_patient(labs=[{"test": "anticardiolipin_igm", "value": 28, "unit": "MPL",
@@ -98,7 +98,7 @@ def test_lab_note_is_shown_next_to_its_result_in_every_format(kb, engine):
     assert a["results"] == [{"test": "anticardiolipin_igm", "name": "Anticardiolipin IgM", "date": "2025-01-10",
                              "value": 28.0, "unit": "MPL", "reference_high": 20.0, "note": "low positive"}]
     assert a["medications"] == []
-    for text in (render_markdown(a), render_terminal(a, color=False), render_html(a)):
+    for text in (assessment_markdown(a), render_terminal(a, color=False), render_html(a)):
         line = next(li for li in text.splitlines() if "low positive" in li)
         assert "28 MPL" in line
         assert "Current medications: none" in text or "current medications: none" in text

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from rplnav.examples import example_files
 from rplnav.patient import InputError, parse_patient, read_patient
 from rplnav.plan import AGAINST, FOR
-from rplnav.render.markdown import render_markdown
+from rplnav.render.markdown import assessment_markdown
 from rplnav.render.terminal import render_terminal
 
 from .test_assess_properties import rich_patients
@@ -87,7 +87,7 @@ def test_every_view_puts_the_plan_first(kb, engine):
     for path in example_files():
         doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
         _check_plan(doc)
-        md = render_markdown(doc)
+        md = assessment_markdown(doc)
         sections = [line for line in md.splitlines() if line.startswith("## ")]
         assert sections[0].startswith("## The plan for her"), path.name
         lines = render_terminal(doc, width=80, color=False).splitlines()

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rplnav.factdoc import catalogue_rows, render_markdown
+from rplnav.factdoc import catalogue_rows, fact_catalogue_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_fact_catalogue_page_equals_the_code(kb):
     page = (DOCS / "fact-catalogue.md").read_text(encoding="utf-8")
-    assert page == render_markdown(kb), "regenerate with: rplnav kb facts --format markdown > docs/fact-catalogue.md"
+    assert page == fact_catalogue_markdown(kb), "regenerate with: rplnav kb facts --format markdown > docs/fact-catalogue.md"
 
 
 def test_every_fact_has_one_producer_named(kb):

@@ -29,7 +29,7 @@ def test_ivig_monograph_shows_acr_against_and_off_guideline_consent(knowledge):
     assert og["label"].startswith("OFF-GUIDELINE")
     assert og["consent"] and "consent" in og["consent"][0]["text"]
     md = render_monograph(m, "md")
-    assert "OFF-GUIDELINE" in md and "ACR-2020" in md and "conditional against" in md
+    assert "OFF-GUIDELINE" in md and "ACR-2020" in md and "conditional AGAINST" in md
     text = render_monograph(m, "text")
     assert "OFF-GUIDELINE" in text and "Consent" in text
 

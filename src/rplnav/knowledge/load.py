@@ -166,7 +166,7 @@ def _validate(items: dict[str, list[tuple[str, Any]]], problems: list[str]) -> d
     return out
 
 
-def cross_check(kb: Knowledge, where: dict[str, str]) -> list[str]:
+def check_references(kb: Knowledge, where: dict[str, str]) -> list[str]:
     """Every referenced fact, therapy, test, guideline and source must exist."""
     from rplnav.facts import catalogue_of
 
@@ -459,7 +459,7 @@ def load(directory: Path = KNOWLEDGE_DIR, strict: bool = True) -> tuple[Knowledg
         gestation_bands={k: v for k, (_, v) in validated["gestation_bands"].items()},
         gestation_limits={k: v for k, (_, v) in validated["gestation_limits"].items()},
     )
-    problems += cross_check(kb, where)
+    problems += check_references(kb, where)
     problems += _check_aps(kb)
     if strict and problems:
         raise KnowledgeError(problems)

@@ -17,7 +17,7 @@ from rplnav.render.common import (
 )
 
 
-def render_markdown(a: dict[str, Any]) -> str:
+def assessment_markdown(a: dict[str, Any]) -> str:
     out: list[str] = []
     w = out.append
     w(f"# RPL Navigator assessment — {a['patient_id']}")

@@ -107,9 +107,9 @@ async def assess(
 
         return HTMLResponse(render_html(a, pdf_url=f"/reports/{eid}.pdf"))
     if format == "md":
-        from rplnav.render.markdown import render_markdown
+        from rplnav.render.markdown import assessment_markdown
 
-        return PlainTextResponse(render_markdown(a), media_type="text/markdown")
+        return PlainTextResponse(assessment_markdown(a), media_type="text/markdown")
     return JSONResponse(a, headers={"X-RPLNav-Report": f"/reports/{eid}"})
 
 

@@ -20,7 +20,7 @@ from rplnav import __version__
 from rplnav.service import api, cds, errors, web
 from rplnav.service.access import TrustedProxy
 from rplnav.service.config import Settings
-from rplnav.service.core import Core
+from rplnav.service.core import Service
 from rplnav.service.server import install_log_filter
 
 log = logging.getLogger("rplnav.service")
@@ -68,7 +68,7 @@ class AddHeaders:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    core = Core(settings)
+    core = Service(settings)
     install_log_filter()  # also under `uvicorn --factory`: no query strings (tokens) in the access log
 
     @asynccontextmanager

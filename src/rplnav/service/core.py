@@ -22,7 +22,9 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 CLIENT_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 
 
-class Core:
+class Service:
+    """The state every route shares: knowledge base, engine, audit log, token verifier, report-link signer."""
+
     def __init__(self, settings: Settings, kb: Knowledge | None = None):
         self.settings = settings
         self.kb = kb or default_knowledge()
