@@ -319,3 +319,37 @@ def test_assessment_options_carry_an_evidence_summary(kb, engine):
     bare = [o for o in a["options"] if o["therapy"] not in with_rows]
     assert bare and all(o["evidence"] is None for o in bare)
     json.dumps(a)
+
+
+def test_her_stratum_is_explained_in_counts_and_words(kb, engine, index):
+    """Item 4: how many studies and women match her, which were excluded and why, her effect next to all."""
+    f = facts_for(kb, engine, pregnancies=losses(4), **WORKUP)  # four losses, no live birth: primary RM
+    s = index.summary("ivig", f)
+    a, h = s["all"], s["stratum"]
+    assert h["k"] < a["k"] and h["n"] < a["n"]
+    assert f"{h['k']} of {a['k']} studies ({h['n']} of {a['n']} women)" in s["stratum_text"]
+    assert f"RR {h['estimate']:.2f}" in s["stratum_text"] and f"RR {a['estimate']:.2f}" in s["stratum_text"]
+    excluded = {x["id"]: x["reason"] for x in s["excluded"]}
+    # the trials of secondary recurrent miscarriage do not fit a woman without a live birth
+    assert {"christiansen-2015", "stephenson-2010"} <= set(excluded)
+    assert "rpl.secondary = false" in excluded["stephenson-2010"]
+    assert set(excluded).isdisjoint(h["studies"])
+    assert f"{len([i for i in excluded if index.rows[i].poolable])} excluded" in s["stratum_text"]
+    assert [x["id"] for x in s["not_pooled"]] == ["dendrinos-2009"] and "head-to-head" in s["stratum_text"]
+
+
+def test_a_stratum_of_one_trial_is_called_so(kb, engine, index):
+    # not pregnant, three losses: of the progesterone trials only PROMISE (PRISM enrolled bleeding pregnancies)
+    f = facts_for(kb, engine, pregnancies=losses(3), **WORKUP)
+    s = index.summary("progesterone", f)
+    assert s["stratum"]["single_study"] and s["stratum"]["studies"] == ["promise-2015"]
+    assert "single study, PROMISE 2015" in s["stratum_text"] and "not a pooled estimate" in s["stratum_text"]
+
+
+def test_cli_says_her_stratum_in_words():
+    res = runner.invoke(app, ["ivig", "--for", str(EXAMPLE)])
+    assert res.exit_code == 0, res.output
+    assert "In words:" in res.stdout and "Her stratum:" in res.stdout
+    doc = json.loads(runner.invoke(app, ["ivig", "--for", str(EXAMPLE), "--format", "json"]).stdout)
+    lb = next(g for g in doc["groups"] if g["outcome"] == "live_birth")
+    assert lb["stratum_text"].startswith("Her stratum")

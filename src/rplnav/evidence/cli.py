@@ -223,6 +223,8 @@ def _show_text(rep: dict[str, Any], patient_id: str | None) -> str:
             con.print(f"  Matching her:       {_fmt_pooled(g['stratum'], m)}")
             if g["stratum"] is None:
                 con.print("                      no study of this outcome matches her enrolment and timing")
+            if g.get("stratum_text"):
+                con.print(f"  In words:           {g['stratum_text']}")
             for u in g["unmatched"]:
                 con.print(f"  Cannot be matched:  {u['label']} - {u['reason']}")
             for u in g["not_matching"]:

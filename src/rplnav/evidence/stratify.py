@@ -145,6 +145,37 @@ def _effect(study: Study, measure: str) -> tuple[float | None, float | None, str
     return y, v, None
 
 
+def _effect_text(p: Mapping[str, Any], measure: str) -> str:
+    return f"{measure} {p['estimate']:.2f} ({p['ci'][0]:.2f}-{p['ci'][1]:.2f})"
+
+
+def stratum_sentence(all_: Mapping[str, Any] | None, stratum: Mapping[str, Any] | None, excluded: int,
+                     unmatched: int, measure: str, head_to_head: int = 0) -> str | None:
+    """One sentence a clinician can read: how much of the evidence is about women like her, and what it shows.
+
+    Counts are pooled study rows (a trial split into start-week subgroups contributes its matching parts) and
+    the women analysed in them; a stratum of one study is that study's own result, never called pooled.
+    """
+    if all_ is None:
+        return None
+    whole = f"all studies (k = {all_['k']}, {all_['n']} women): {_effect_text(all_, measure)}"
+    if stratum is None:
+        text = f"No study enrolled women like her with a start she can still make; {whole}."
+    elif stratum["single_study"]:
+        text = (f"Her stratum is a single study, {stratum['labels'][0]} ({stratum['n']} women): its own result "
+                f"{_effect_text(stratum, measure)}, not a pooled estimate; {whole}.")
+    else:
+        text = (f"Her stratum: {stratum['k']} of {all_['k']} studies ({stratum['n']} of {all_['n']} women) enrolled "
+                f"women like her with a start she can still make: {_effect_text(stratum, measure)}; {whole}.")
+    if excluded:
+        text += f" {excluded} excluded because their enrolment or timing does not fit her."
+    if unmatched:
+        text += f" {unmatched} could not be matched (facts missing)."
+    if head_to_head:
+        text += f" {head_to_head} head-to-head trial(s) against another treatment listed, not pooled."
+    return text
+
+
 # ------------------------------------------------------------------ matching
 
 @dataclass(frozen=True)
@@ -411,6 +442,10 @@ class StudyIndex:
                 members = [m for r in top for m in (r, *r.children)]
                 entry["unmatched"] = [self._row_status(m, matches[m.id]) for m in members if matches[m.id].value is None]
                 entry["not_matching"] = [self._row_status(m, matches[m.id]) for m in members if matches[m.id].value is False]
+                poolable = {r.id for r in top if r.poolable}
+                entry["stratum_text"] = stratum_sentence(
+                    entry["all"], entry["stratum"], len([u for u in entry["not_matching"] if u["id"] in poolable]),
+                    len(entry["unmatched"]), self.measure, head_to_head=len(entry["not_pooled"]))
                 if chosen and any(not r.poolable for r in chosen):
                     entry["stratum_not_pooled"] = [{"id": r.id, "label": r.study.label, "reason": r.reason}
                                                    for r in chosen if not r.poolable]
@@ -473,13 +508,21 @@ class StudyIndex:
             core = self._summary_cache[key] = self._summary_core(therapy, values)
         if not st["groups"]:
             return core
-        unmatched = []
-        for m in st["members"][next(iter(st["groups"]))]:
+        first = next(iter(st["groups"]))
+        unmatched, excluded = [], []
+        for m in st["members"][first]:
             if values[m.id] is None:
                 mm = self.match(m, facts, memo)
                 unmatched.append({"id": m.id, "label": m.study.label, "needs": list(mm.needs),
                                   "reason": mm.reason(m)})
-        return {**core, "unmatched": unmatched} if unmatched else core
+            elif values[m.id] is False and m.parent is None:
+                excluded.append({"id": m.id, "label": m.study.label, "reason": self.match(m, facts, memo).reason(m)})
+        not_pooled = [{"id": r.id, "label": r.study.label, "reason": r.reason}
+                      for r in st["groups"][first] if not r.poolable]
+        poolable = {r.id for r in st["groups"][first] if r.poolable}
+        text = stratum_sentence(core["all"], core["stratum"], len([x for x in excluded if x["id"] in poolable]),
+                                len(unmatched), self.measure, head_to_head=len(not_pooled))
+        return {**core, "unmatched": unmatched, "excluded": excluded, "not_pooled": not_pooled, "stratum_text": text}
 
     def _summary_core(self, therapy: str, values: Mapping[str, bool | None]) -> dict[str, Any]:
         st = self._static(therapy)

@@ -76,8 +76,14 @@ def evidence_lines(ev: dict[str, Any] | None) -> list[str]:
     outcome = (ev.get("outcome") or "outcome not stated").replace("_", " ")
     lines = [f"{outcome} ({ev.get('design') or 'all'} studies): all studies {pooled_text(ev.get('all'))}; "
              f"studies matching her {pooled_text(ev.get('stratum'))}"]
+    if ev.get("stratum_text"):
+        lines.append(ev["stratum_text"])
     if ev.get("comparison"):
         lines.append(f"compared: {ev['comparison']}")
+    for x in (ev.get("excluded") or [])[:6]:
+        lines.append(f"not her stratum: {x['label']} ({x['reason']})")
+    for x in ev.get("not_pooled") or []:
+        lines.append(f"not pooled: {x['label']} ({x['reason']})")
     unmatched = ev.get("unmatched") or []
     if unmatched:
         names = ", ".join(u.get("label", u.get("id", "?")) for u in unmatched[:4])
