@@ -139,3 +139,12 @@ def test_rai_1997_counts_are_the_only_ones_that_give_both_printed_pools():
     m = ROWS["rai-1997-miscarriage"].counts
     assert (m.ai, m.ci) == (r.n1i - r.ai, r.n2i - r.ci)
     assert ROWS["rai-1997"].source.verified is False and "derived" in (ROWS["rai-1997"].source.note or "")
+
+
+def test_revman_random_effects_is_not_dersimonian_laird_on_log_or():
+    """Tamblyn 2022's plot says 'M-H, Random': RevMan's M-H random effects gives the printed 2.30 upper limit,
+    inverse-variance DerSimonian-Laird on the same six cohorts 2.29, so the method mapping is what matches."""
+    rp = next(r for r in KB.reproductions if r.id == "tamblyn-2022-vitamin-d-miscarriage")
+    assert pool_reproduction(KB, rp)["match"]
+    dl = pool_reproduction(KB, rp.model_copy(update={"method": "DL"}))
+    assert not dl["match"] and dl["reproduced_rounded"]["ci_upper"] == 2.29
