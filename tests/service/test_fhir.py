@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,6 +157,18 @@ def test_round_trip_patient_bundle_patient(path, kb, engine):
     a2 = engine.assess(parse_patient(back, kb.tests, set(kb.therapies)))
     for key in ("losses", "rpl", "aps", "workup", "options", "alerts", "prognosis"):
         assert a1[key] == a2[key], key
+
+
+def test_the_carrier_partner_survives_a_fhir_round_trip(kb):
+    """findings.parental_karyotype_carrier travels as a local finding code like the karyotype itself."""
+    path = Path(__file__).parents[1] / "realism" / "records" / "r14-balanced-translocation.yaml"
+    doc = load_document(path.read_text(encoding="utf-8"), path.name)
+    today = dt.date.fromisoformat(str(doc["assessed_on"]))
+    intake = FhirIntake(kb.tests, set(kb.therapies), today=today)
+    back = intake.convert(patient_to_bundle(doc, today))
+    assert intake.not_used == []
+    assert back["findings"]["parental_karyotype_carrier"] == "male"
+    assert back["findings"]["parental_karyotype"] == "balanced_translocation"
 
 
 def test_guidance_response_output(client):

@@ -357,7 +357,8 @@ class FhirIntake:
             if d:
                 t["date"] = d
             thromboses.append(t)
-        elif key in ("uterus", "parental_karyotype", "cardiac_valve", "microvascular") and v:
+        elif key in ("uterus", "parental_karyotype", "parental_karyotype_carrier", "cardiac_valve",
+                     "microvascular") and v:
             findings[key] = v
         elif key == "thrombocytopenia_lowest" and isinstance(details.get("value"), int | float):
             findings[key] = details["value"]
@@ -844,7 +845,7 @@ def patient_to_bundle(doc: dict[str, Any], today: dt.date | None = None) -> dict
     if (doc.get("findings") or {}).get("thromboses") == []:
         add({"resourceType": "Condition", "code": cc(C.LOCAL_FINDING, "thromboses=none")})
     f = doc.get("findings") or {}
-    for key in ("uterus", "parental_karyotype", "cardiac_valve", "microvascular"):
+    for key in ("uterus", "parental_karyotype", "parental_karyotype_carrier", "cardiac_valve", "microvascular"):
         if f.get(key) is not None:
             add({"resourceType": "Condition", "code": cc(C.LOCAL_FINDING, f"{key}={f[key]}")})
     if f.get("chronic_endometritis") is not None:
