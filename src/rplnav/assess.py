@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from rplnav import __version__, assumptions, rules
@@ -17,6 +18,7 @@ from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimingWindow
+from rplnav.memo import Memo
 from rplnav.patient import Parsed, Patient
 from rplnav.plan import build_plan
 from rplnav.rules import FactGetter, fact_getter
@@ -30,8 +32,10 @@ INTENDED_USE = (
 FIRM_FOR = {"strong_for", "good_practice"}
 
 
-_CURRENT = operator.itemgetter("current.pregnant", "current.ga_days", "current.intrauterine_confirmed",
-                               "current.fetal_heart_activity")  # everything a timing window's status reads
+# The current-pregnancy facts, the only facts a timing window's status reads (window_status takes these only).
+Current = tuple[Any, Any, Any, Any]
+current_of: Callable[[dict[str, Any]], Current] = operator.itemgetter(
+    "current.pregnant", "current.ga_days", "current.intrauterine_confirmed", "current.fetal_heart_activity")
 
 
 class Citations:
@@ -71,14 +75,11 @@ class Engine:
             self.alerts_by_therapy.setdefault(a.therapy, []).append((a, node))
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
-        self._memo: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-        self._timing_memo: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, None]]] = {}
+        self.memo = Memo()  # the one memo: every part reused between patients, keyed by the facts it reads
         self._evidence_cited: dict[str, dict[str, None]] = {}
         self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
         self._workup_keys: dict[str, FactGetter] = {}
-        self._block_memo: dict[tuple[Any, ...], tuple[Any, dict[str, None]]] = {}
         self._entries: dict[str, dict[str, Any]] = {}
-        self._source_lists: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
         self._prognosis_keys: FactGetter | None = None
@@ -259,12 +260,8 @@ class Engine:
 
     def _source_list(self, cited: tuple[str, ...]) -> list[dict[str, Any]]:
         """The document's source entries, in order of first citation (the same list for the same citations)."""
-        hit = self._source_lists.get(cited)
-        if hit is None:
-            if len(self._source_lists) > 4096:
-                self._source_lists.clear()
-            hit = self._source_lists[cited] = [self._source_entry(d) for d in cited if d in self.kb.sources]
-        return hit
+        return self.memo.get(("sources", cited),
+                             lambda: [self._source_entry(d) for d in cited if d in self.kb.sources])
 
     def _source_entry(self, doc: str) -> dict[str, Any]:
         cached = self._entries.get(doc)
@@ -295,22 +292,20 @@ class Engine:
         # patients, so the stance is memoised per recommendation (bounded) and the same dictionary is shared
         # by every assessment that reaches it: assessment documents are read-only views.
         key = values_of(facts)
-        memo = self._memo.setdefault(r.id, {})
-        hit = memo.get(key)
-        if hit is None:
+
+        def verdict() -> dict[str, Any]:
             res = node.evaluate(facts)
             because = [r.population_text]
             for name, v in zip(names, key, strict=True):
                 shown = "unknown" if v is None else ("true" if v else "false") if v is True or v is False else v
                 because.append(f"{name} = {shown}")
-            hit = dict(static)
-            hit["applies"] = res.value
-            hit["needs"] = list(res.needs)
-            hit["because"] = because
-            if len(memo) > 256:
-                memo.clear()
-            memo[key] = hit
-        return hit
+            out = dict(static)
+            out["applies"] = res.value
+            out["needs"] = list(res.needs)
+            out["because"] = because
+            return out
+
+        return self.memo.get(("stance", r.id, key), verdict)
 
     def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
         items = []
@@ -374,23 +369,18 @@ class Engine:
         return entry
 
     def _timing(self, windows: list[TimingWindow], facts: dict[str, Any], src: Citations) -> dict[str, Any]:
-        """Where she stands in each timing window, memoised by the current-pregnancy facts it reads."""
-        key = (id(windows), _CURRENT(facts))
-        hit = self._timing_memo.get(key)
-        if hit is None:
-            if len(self._timing_memo) > 4096:
-                self._timing_memo.clear()
-            hit = self._timing_memo[key] = (self._timing_uncached(windows, facts, src),
-                                            dict.fromkeys(w.source.document for w in windows))
-        src.cited.update(hit[1])
-        return hit[0]
+        """Where she stands in each timing window; window_status reads only the current-pregnancy facts
+        (``current_of``), which are the memo key."""
+        current = current_of(facts)
+        return self._cached(("timing", id(windows), current),
+                            lambda rec: self._timing_uncached(windows, current, rec), src)
 
-    def _timing_uncached(self, windows: list[TimingWindow], facts: dict[str, Any], src: Any) -> dict[str, Any]:
+    def _timing_uncached(self, windows: list[TimingWindow], current: Current, src: Any) -> dict[str, Any]:
         if not windows:
             return {"window": "no timing stated in the knowledge base", "status": "n/a", "windows": []}
         out = []
         for w in windows:
-            out.append({"label": w.label, "text": w.text, "status": window_status(w, facts, self.closing_days),
+            out.append({"label": w.label, "text": w.text, "status": window_status(w, current, self.closing_days),
                         "start": time_point(w.start), "stop": time_point(w.stop), "source": src(w.source)})
         first = out[0]
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
@@ -431,15 +421,14 @@ class Engine:
         }, unverified
 
     def _cached(self, key: tuple[Any, ...], compute: Any, src: Citations) -> Any:
-        hit = self._block_memo.get(key)
-        if hit is None:
+        """A memoised part with the citations it made (replayed into this document's citations on a hit)."""
+        def run() -> tuple[Any, dict[str, None]]:
             record = Citations(self)
-            value = compute(record)
-            if len(self._block_memo) > 20_000:
-                self._block_memo.clear()
-            hit = self._block_memo[key] = (value, dict(record.cited))
-        src.cited.update(hit[1])
-        return hit[0]
+            return compute(record), dict(record.cited)
+
+        value, cited = self.memo.get(key, run)
+        src.cited.update(cited)
+        return value
 
     def _option_part_names(self, tid: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The facts an option's stances depend on, and those its safety alerts depend on."""
@@ -506,7 +495,7 @@ class Engine:
         if self._studies is None:
             from rplnav.evidence.stratify import StudyIndex
 
-            self._studies = StudyIndex(self.kb)
+            self._studies = StudyIndex(self.kb, self.memo)
         cited = self._evidence_cited.get(tid)
         if cited is None:
             record = Citations(self)
@@ -710,11 +699,10 @@ def _point_days(tp: Any) -> int | None:
     return None
 
 
-def window_status(w: TimingWindow, facts: dict[str, Any], closing_days: int) -> str:
-    """open / not_yet / closing / passed relative to the current gestational age; "closing" in the last
-    ``closing_days`` (gestation.yaml: window_closing_notice)."""
-    pregnant = facts.get("current.pregnant")
-    ga = facts.get("current.ga_days")
+def window_status(w: TimingWindow, current: Current, closing_days: int) -> str:
+    """open / not_yet / closing / passed relative to the current gestational age (``current``: the
+    ``current_of`` facts); "closing" in the last ``closing_days`` (gestation.yaml: window_closing_notice)."""
+    pregnant, ga, intrauterine, heartbeat = current
     start, stop = w.start, w.stop
     if not pregnant:
         return "open" if start.anchor in ("preconception", "ovulation") else "not_yet"
@@ -725,9 +713,9 @@ def window_status(w: TimingWindow, facts: dict[str, Any], closing_days: int) -> 
     s = _point_days(start)
     if s is not None and ga < s:
         return "not_yet"
-    if start.anchor == "scan_confirmed" and facts.get("current.intrauterine_confirmed") is False:
+    if start.anchor == "scan_confirmed" and intrauterine is False:
         return "not_yet"
-    if start.anchor == "heartbeat" and facts.get("current.fetal_heart_activity") is False:
+    if start.anchor == "heartbeat" and heartbeat is False:
         return "not_yet"
     e = _point_days(stop)
     if e is not None:

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from rplnav.assess import window_status
+from rplnav.assess import current_of, window_status
 from rplnav.examples import example_files
 
 CONTRACT_KEYS = {"schema", "knowledge_version", "patient_id", "losses", "rpl", "aps", "workup", "options", "alerts",
@@ -74,10 +74,10 @@ def test_window_status_not_pregnant(engine):
     asri = next(w for w in ivig.timing if w.label == "ASRI 2025")
     trial = next(w for w in ivig.timing if w.label.startswith("Yamada"))
     facts = {"current.pregnant": False, "current.ga_days": None}
-    assert window_status(asri, facts, 14) == "open"
-    assert window_status(trial, facts, 14) == "not_yet"
-    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 6 * 7 + 3}, 14) == "closing"
-    assert window_status(trial, {"current.pregnant": True, "current.ga_days": 8 * 7}, 14) == "passed"
+    assert window_status(asri, current_of(facts), 14) == "open"
+    assert window_status(trial, current_of(facts), 14) == "not_yet"
+    assert window_status(trial, (True, 6 * 7 + 3, None, None), 14) == "closing"
+    assert window_status(trial, (True, 8 * 7, None, None), 14) == "passed"
 
 
 def test_every_example_assesses_in_every_format():

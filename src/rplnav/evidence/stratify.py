@@ -45,6 +45,7 @@ from typing import Any
 from rplnav import rules
 from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.knowledge.model import Study
+from rplnav.memo import Memo
 
 from . import plain_reml
 
@@ -253,7 +254,8 @@ def _and(a: bool | None, b: bool | None) -> bool | None:
 class StudyIndex:
     """Every study row of the knowledge base, prepared once; pooled results cached by the rows they use."""
 
-    def __init__(self, kb: Any, measure: str = "RR", pooler: Pooler | None = None, level: float = 95.0):
+    def __init__(self, kb: Any, memo: Memo | None = None, measure: str = "RR", pooler: Pooler | None = None,
+                 level: float = 95.0):
         measure = measure.upper()
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
@@ -287,11 +289,10 @@ class StudyIndex:
                 if r.primary and r.parent is None:
                     g.setdefault((r.study.outcome, r.design_class), []).append(r)
             self.groups[tid] = dict(sorted(g.items(), key=lambda kv: (OUTCOMES.index(kv[0][0]), kv[0][1] != "randomised")))
-        self._pool_cache: dict[tuple[str, ...], dict[str, Any] | None] = {}
-        self._verdicts: dict[int, tuple[rules.FactGetter, dict[Any, rules.Result]]] = {
-            id(node): (rules.fact_getter(tuple(sorted(node.fact_names()))), {}) for node in canonical}
-        self._static_cache: dict[str, dict[str, Any]] = {}
-        self._summary_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.memo = memo if memo is not None else Memo()  # the engine's one memo, when it builds the index
+        self._values_of: dict[int, rules.FactGetter] = {
+            id(node): rules.fact_getter(tuple(sorted(node.fact_names()))) for node in canonical}
+        self._static_cache: dict[str, dict[str, Any]] = {}  # per therapy, built from the knowledge base once
 
     # ---------------------------------------------------------- pieces
     def therapies(self) -> list[str]:
@@ -318,14 +319,8 @@ class StudyIndex:
         Across patients, a condition's verdict is kept by the values of the facts it names."""
         res = memo.get(id(row.node))
         if res is None:
-            values_of, verdicts = self._verdicts[id(row.node)]
-            key = values_of(facts)
-            res = verdicts.get(key)
-            if res is None:
-                if len(verdicts) > 4096:
-                    verdicts.clear()
-                res = verdicts[key] = row.node.evaluate(facts)
-            memo[id(row.node)] = res
+            key = ("enrolment", id(row.node), self._values_of[id(row.node)](facts))
+            res = memo[id(row.node)] = self.memo.get(key, lambda: row.node.evaluate(facts))
         tkey = (row.study.start, row.study.start_ga)
         tm = memo.get(tkey)
         if tm is None:
@@ -368,12 +363,12 @@ class StudyIndex:
     def pooled(self, rows: list[Row]) -> dict[str, Any] | None:
         """Pooled result (ratio scale added) for poolable rows; cached by the tuple of row ids."""
         use = [r for r in rows if r.poolable]
-        key = tuple(r.id for r in use)
-        if key in self._pool_cache:
-            return self._pool_cache[key]
         if not use:
-            self._pool_cache[key] = None
             return None
+        return self.memo.get(("pooled", self.measure, self.level, id(self.pooler), tuple(r.id for r in use)),
+                             lambda: self._pool(use))
+
+    def _pool(self, use: list[Row]) -> dict[str, Any]:
         y = [r.yi for r in use]
         v = [r.vi for r in use]
         raw = self.pooler(y, v, use)  # type: ignore[arg-type]
@@ -401,7 +396,6 @@ class StudyIndex:
         for extra in ("tau2_ci", "i2_ci"):
             if raw.get(extra) is not None:
                 out[extra] = raw[extra]
-        self._pool_cache[key] = out
         return out
 
     @staticmethod
@@ -501,11 +495,8 @@ class StudyIndex:
             memo = {}
         values = self._values(st["primary"], facts, memo)
         key = (therapy, *values.values())
-        core = self._summary_cache.get(key)
-        if core is None:
-            if len(self._summary_cache) > 4096:
-                self._summary_cache.clear()
-            core = self._summary_cache[key] = self._summary_core(therapy, values)
+        core = self.memo.get(("evidence", self.measure, self.level, id(self.pooler), key),
+                             lambda: self._summary_core(therapy, values))
         if not st["groups"]:
             return core
         first = next(iter(st["groups"]))

@@ -1,0 +1,41 @@
+"""One bounded memo for everything an engine reuses between patients.
+
+Each part of an assessment (a statement's verdict, a therapy's stances or alerts, its timing, the evidence
+summary for a pattern of trial verdicts, a work-up item, a pooled result) is a function of the values of the
+facts its compiled conditions name; the key is the part's name plus those values, taken by a getter built from
+the compiled knowledge base, so no list of facts is kept by hand. Least-recently-used entries are dropped
+beyond ``maxsize`` (one bound for the whole engine, not one per cache). Values are shared between documents
+and must be treated as read-only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+MAXSIZE = 50_000  # entries; a warm engine over the realism suite and 10,000 generated patients uses ~12,000
+
+
+class Memo:
+    def __init__(self, maxsize: int = MAXSIZE):
+        self.maxsize = maxsize
+        self._d: OrderedDict[Hashable, Any] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        d = self._d
+        try:
+            value = d[key]
+        except KeyError:
+            self.misses += 1
+            value = d[key] = compute()
+            if len(d) > self.maxsize:
+                d.popitem(last=False)
+            return value
+        self.hits += 1
+        d.move_to_end(key)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._d)
