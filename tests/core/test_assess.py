@@ -73,7 +73,8 @@ def test_window_status_not_pregnant(engine):
     ivig = engine.kb.therapies["ivig"]
     asri = next(w for w in ivig.timing if w.label == "ASRI 2025")
     trial = next(w for w in ivig.timing if w.label.startswith("Yamada"))
-    facts = {"current.pregnant": False, "current.ga_days": None}
+    facts = {"current.pregnant": False, "current.ga_days": None, "current.intrauterine_confirmed": None,
+             "current.fetal_heart_activity": None}
     assert window_status(asri, current_of(facts), 14) == "open"
     assert window_status(trial, current_of(facts), 14) == "not_yet"
     assert window_status(trial, (True, 6 * 7 + 3, None, None), 14) == "closing"
@@ -140,3 +141,21 @@ def test_every_aps_stance_says_which_definition_it_assumes(engine, make):
         for s in o["stances"]:
             if any(b.startswith(("aps.", "apl.laboratory_criteria")) for b in s["because"][1:]):
                 assert s.get("aps_definition") in ("sydney-2006", "acr-eular-2023"), s["id"]
+
+
+def test_the_engine_keeps_one_bounded_memo(kb, make):
+    """Every part reused between patients sits in one least-recently-used memo with one bound: a small bound
+    is honoured and the documents are the same as with room to spare."""
+    from rplnav.assess import Engine
+    from rplnav.memo import Memo
+
+    patients = [make(age=a, pregnancies=[{"outcome": "miscarriage", "gestational_age": g}] * n)
+                for a, g, n in ((30, 7, 2), (41, 9, 3), (35, 12, 4))]
+    roomy = Engine(kb)
+    tight = Engine(kb)
+    tight.memo = Memo(maxsize=50)
+    tight._studies = None  # the evidence index takes the engine's memo when first built
+    for p in patients * 2:
+        assert tight.assess(p) == roomy.assess(p)
+        assert len(tight.memo) <= 50
+    assert roomy.memo.hits > 0 and len(roomy.memo) > 50
