@@ -18,7 +18,9 @@ Rules of the synthesis (stated so a reviewer can disagree):
 * **Decide first**: the recordable items (tests, history fields) named by the most undecided statements, each
   with the statements it would decide; then the recommended work-up not yet done.
 * **Would change the plan**: strong statements that are still undecided for her, with what decides them.
-* **Safety**: critical and warning alerts of the therapies in the plan, and her patient-level critical alerts.
+* **Safety**: critical and warning alerts of what she may be given — the supported therapies — and of what she
+  takes now (her medications), and her patient-level critical alerts. An advised-against therapy's own
+  warnings are not repeated there (its line says "advised against"), unless she is taking it.
 """
 
 from __future__ import annotations
@@ -212,25 +214,23 @@ def _headline(doc: dict[str, Any]) -> str:
 def build_plan(doc: dict[str, Any]) -> dict[str, Any]:
     """The plan block of an assessment document (see the module docstring for the rules)."""
     supported, against, research = [], [], []
-    in_play: set[str] = set()
     for o in doc["options"]:
         applying = [s for s in o["stances"] if s["applies"] is True]
         current = [s for s in applying if not s.get("superseded_by")]
         if any(s["stance"] in FOR for s in current):
             supported.append(_line(o, applying, FOR))
-            in_play.add(o["therapy"])
         regulatory_block = [a for a in o["alerts"] if a.get("kind") == "regulatory" and a["level"] == "critical"]
         if any(s["stance"] in AGAINST for s in current) or regulatory_block:
             line = _line(o, applying, AGAINST)
             if regulatory_block:
                 line["regulatory"] = [{"text": a["text"], "source": a.get("source")} for a in regulatory_block]
             against.append(line)
-            in_play.add(o["therapy"])
         elif not any(s["stance"] in FOR for s in current) and any(s["stance"] in RESEARCH for s in current):
             research.append(_line(o, applying, RESEARCH))
     safety = []
+    may_receive = {x["therapy"] for x in supported} | set(doc.get("medications") or ())
     for o in doc["options"]:
-        if o["therapy"] in in_play:
+        if o["therapy"] in may_receive:
             for a in o["alerts"]:
                 if a["level"] in ("critical", "warning") and a.get("kind") != "regulatory":
                     safety.append({"therapy": o["therapy"], "name": o["name"], "level": a["level"],

@@ -96,3 +96,20 @@ def test_every_view_puts_the_plan_first(kb, engine):
                  ("Supported for her", "Advised against for her", "RPL definition  ")}
         assert heads["Supported for her"] < heads["Advised against for her"] < 30, (path.name, heads)
         assert heads["Advised against for her"] < heads["RPL definition  "]
+
+
+def test_safety_is_about_what_she_may_be_given_or_takes(engine, make):
+    """Obstetric APS: the plan's safety lists the supported therapies' warnings, not the boxed warnings of
+    IVIG, which the plan advises against for her; once she is taking IVIG its warnings are back."""
+    labs = [{"test": "lupus_anticoagulant", "result": "positive", "date": "2025-01-10"},
+            {"test": "lupus_anticoagulant", "result": "positive", "date": "2025-04-20"},
+            {"test": "tsh", "value": 1.9, "unit": "mIU/L", "date": "2025-01-10"}]
+    pregs = [{"outcome": "miscarriage", "gestational_age": g, "date": d}
+             for g, d in (("6+4", "2023-03"), ("7+1", "2023-11"), ("8+0", "2024-06"))]
+    base = {"pregnancies": pregs, "labs": labs, "findings": {"uterus": "normal", "parental_karyotype": "normal"}}
+    plan = engine.assess(make(**base))["plan"]
+    supported = {x["therapy"] for x in plan["supported"]}
+    assert "aspirin_lmwh" in supported
+    assert all(s["therapy"] in supported or s["therapy"] is None for s in plan["safety"])
+    taking = engine.assess(make(**base, medications=["Gammagard"]))["plan"]
+    assert any(s["therapy"] == "ivig" for s in taking["safety"])
