@@ -75,13 +75,13 @@ def test_obstetric_aps_is_offered_aspirin_from_12_weeks_to_prevent_pre_eclampsia
     assert "aspirin_preeclampsia" in supported
     windows = supported["aspirin_preeclampsia"]["when"]
     assert windows and all("12 weeks" in w["text"] for w in windows)
-    assert {w["source"]["document"] for w in windows} == {"nice-qs35", "uspstf-2021"}
+    assert {w["source"]["document"] for w in windows} == {"nice-qs35", "uspstf-2021", "acog-co743"}
 
 
 def test_the_pre_eclampsia_indication_is_its_own_option_beside_aspirin_with_heparin(assess):
     a = assess(**OBSTETRIC_APS)
     pe = option(a, "aspirin_preeclampsia")
-    assert {s["guideline"] for s in pe["stances"]} == {"NICE-NG133", "USPSTF-2021"}
+    assert {s["guideline"] for s in pe["stances"]} == {"NICE-NG133", "USPSTF-2021", "ACOG-2018-ASPIRIN"}
     assert any(s["applies"] is True for s in option(a, "aspirin_lmwh")["stances"])
 
 
@@ -127,3 +127,15 @@ def test_lupus_anticoagulant_pitfalls_show_when_the_result_may_be_distorted(asse
     pregnant = _with(OBSTETRIC_APS, current={"gestational_age": "7+1", "intrauterine_confirmed": True})
     assert "la-in-pregnancy" in _alerts(assess(**pregnant))
     assert "la-in-pregnancy" not in _alerts(assess(**OBSTETRIC_APS))
+
+
+def test_acog_supports_aspirin_for_pre_eclampsia_but_not_for_early_loss(assess):
+    """ACOG/SMFM Committee Opinion 743 (read in a summary): 81 mg from 12-28 weeks for high risk of
+    pre-eclampsia; aspirin is not recommended to prevent early pregnancy loss."""
+    a = assess(**OBSTETRIC_APS)
+    assert stance(a, "acog743-aspirin-high-risk")["applies"] is True
+    assert stance(a, "acog743-no-aspirin-early-loss")["applies"] is False  # APS: a separate question
+    b = assess(**PREVIOUS_SEVERE_PE)
+    assert stance(b, "acog743-aspirin-high-risk")["applies"] is True
+    s = stance(b, "acog743-no-aspirin-early-loss")
+    assert s["applies"] is True and s["stance"] == "conditional_against" and s["source"]["tier"] == "secondary"
