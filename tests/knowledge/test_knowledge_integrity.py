@@ -81,7 +81,9 @@ def test_thyroid_antibody_conflict_is_recorded_both_ways(knowledge):
     by_id = {r.id: r for r in knowledge.recommendations}
     assert by_id["eshre22-test-tsh-only"].test == "tpo_antibodies"
     assert by_id["eshre22-test-tsh-only"].stance == "conditional_against"
-    assert by_id["eshre22-test-tsh-only"].source.document == "seed-002"
+    tsh_only = by_id["eshre22-test-tsh-only"].source
+    assert tsh_only.document == "eshre-2022" and tsh_only.tier == "secondary" and not tsh_only.verified
+    assert tsh_only.secondary is not None and tsh_only.secondary.document == "seed-002"
     assert by_id["rcog23-test-tpo"].stance == "strong_for"
     assert by_id["rcog23-test-tpo"].source.verified is True
 
