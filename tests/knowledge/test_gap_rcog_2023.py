@@ -63,3 +63,4 @@ def test_two_losses_are_outside_rcog_2023(assess):
     a = assess(**two)
     assert stance(a, "rcog23-levothyroxine-tpo")["applies"] is False
     assert stance(a, "rcog23-immunotherapy-ivig")["applies"] is False
+

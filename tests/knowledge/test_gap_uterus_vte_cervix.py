@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tests.knowledge.conftest import option, stance
+from tests.knowledge.conftest import option, stance, unexplained
 
 # Gynaecology clinic, 11 Sep 2026: "30, miscarriages at 8 and 10 weeks (2024, 2025). 3D scan: partial (subseptate)
 # uterus, indentation 1.4 cm. Bloods normal: TSH 1.7, aPL negative twice. Karyotypes normal. No medical history."
@@ -125,3 +125,12 @@ def test_asrm_2012_does_not_recommend_immunotherapy(assess):
     for rid in ("asrm-immunotherapy-ivig", "asrm-immunotherapy-lymphocyte-immunotherapy"):
         s = stance(a, rid)
         assert s["applies"] is True and s["stance"] == "conditional_against" and s["source"]["verified"] is False
+
+
+def test_eshre_ivig_depends_on_the_number_of_unexplained_losses(assess):
+    """ESHRE 2022 opened IVIG to four or more unexplained losses; with two or three it stays advised against."""
+    three, four = assess(**unexplained(3)), assess(**unexplained(4))
+    assert stance(three, "eshre-ivig-under-4-losses")["applies"] is True
+    assert stance(three, "eshre-ivig-4losses")["applies"] is False
+    assert stance(four, "eshre-ivig-under-4-losses")["applies"] is False
+    assert stance(four, "eshre-ivig-4losses")["applies"] is True
