@@ -148,3 +148,21 @@ def test_revman_random_effects_is_not_dersimonian_laird_on_log_or():
     assert pool_reproduction(KB, rp)["match"]
     dl = pool_reproduction(KB, rp.model_copy(update={"method": "DL"}))
     assert not dl["match"] and dl["reproduced_rounded"]["ci_upper"] == 2.29
+
+
+def test_lmwh_vs_ufh_matches_only_with_mh_random_and_the_women_who_conceived():
+    """Hamulyák 2020's LMWH + aspirin vs UFH + aspirin figure, 1.44 (0.80-2.62): M-H random effects on Stephenson
+    2004 (the 13 vs 13 who conceived) and Fouda 2011 gives it; DerSimonian-Laird, M-H fixed effect, or Stephenson's
+    14 vs 14 randomised women do not, so the entry checks both the method and the analysis set."""
+    rp = next(r for r in KB.reproductions if r.id == "hamulyak-2020-lmwh-vs-ufh")
+    assert pool_reproduction(KB, rp)["match"]
+    for method, want in (("DL", (1.42, 0.82, 2.46)), ("MH", (1.38, 1.01, 1.87))):
+        got = pool_reproduction(KB, rp.model_copy(update={"method": method}))["reproduced_rounded"]
+        assert (got["value"], got["ci_lower"], got["ci_upper"]) == want, method
+    from rplnav.evidence.pool import meta_analysis
+    st, fo = ROWS["stephenson-2004"], ROWS["fouda-2011"]
+    assert (st.randomised.n1i, st.randomised.n2i) == (14, 14)
+    r = meta_analysis({"study": ["s", "f"], "ai": [st.counts.ai, fo.counts.ai], "n1i": [14, fo.counts.n1i],
+                       "ci": [st.counts.ci, fo.counts.ci], "n2i": [14, fo.counts.n2i]},
+                      measure="RR", method="MH", random=True, profile="revman5")
+    assert tuple(_round(math.exp(x), 2) for x in (r.estimate, r.ci_lower, r.ci_upper)) == (1.44, 0.79, 2.60)
