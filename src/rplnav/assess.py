@@ -1,7 +1,7 @@
 """Patient + knowledge base -> the `rplnav.assessment/v1` document.
 
 This is the only place where facts meet recommendations; every renderer (JSON, Markdown, terminal, web,
-CDS cards) reads the dictionary built here, so they can never disagree.
+CDS cards) reads the typed document built here (rplnav.assessment), so they can never disagree.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from rplnav import __version__, assumptions, rules
 from rplnav import labs as lab_results
+from rplnav.assessment import Assessment, validate_document
 from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import parse_gestational_age
@@ -117,8 +118,14 @@ class Engine:
 
     # -------------------------------------------------------------- main entry
     def assess(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
-               strict: bool = False) -> dict[str, Any]:
-        """The assessment of one patient. History the record omits is taken as absent and every decision
+               strict: bool = False) -> Assessment:
+        """The assessment of one patient as the typed document: built by `document`, validated here and nowhere
+        else (a document the model rejects is an engine bug, rplnav.assessment.OutputError)."""
+        return validate_document(self.document(parsed, guidelines, strict))
+
+    def document(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
+                 strict: bool = False) -> dict[str, Any]:
+        """The document as the engine writes it. History the record omits is taken as absent and every decision
         resting on that is listed under ``assumptions`` (rplnav.assumptions); ``strict`` leaves it undecided."""
         if isinstance(parsed, Patient):
             parsed = Parsed(patient=parsed)

@@ -136,7 +136,10 @@ _ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _default(o: Any) -> Any:
-    """What json.dumps accepted and orjson does not by itself: float subclasses, other numpy scalars."""
+    """What json.dumps accepted and orjson does not by itself: float subclasses, other numpy scalars, and the
+    typed assessment (stored as its JSON form)."""
+    if hasattr(o, "to_dict") and callable(o.to_dict):
+        return o.to_dict()
     if isinstance(o, float):
         return float(o)
     if isinstance(o, int):

@@ -114,8 +114,7 @@ def assess(
         return
     doc = engine.assess(parsed, keep, strict=strict)
     if intake.converted:
-        doc["input_format"] = "fhir-r4-bundle"
-        doc["not_used"] = list(intake.not_used)
+        doc = doc.with_input(input_format="fhir-r4-bundle", not_used=intake.not_used)
     if format is Format.html:
         from rplnav.render.html import render_html
 

@@ -318,7 +318,7 @@ def test_assessment_options_carry_an_evidence_summary(kb, engine):
     with_rows = {st.therapy for st in kb.studies}
     bare = [o for o in a["options"] if o["therapy"] not in with_rows]
     assert bare and all(o["evidence"] is None for o in bare)
-    json.dumps(a)
+    a.to_json()
 
 
 def test_her_stratum_is_explained_in_counts_and_words(kb, engine, index):

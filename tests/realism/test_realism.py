@@ -290,3 +290,13 @@ def test_undecided_needs_leaf_facts(name: str):
         if not needs or not all(leaf_need(n, derived) for n in needs):
             bad.append(f"{s.get('id')}: needs {[n for n in needs if not leaf_need(n, derived)] or 'nothing'}")
     assert not bad, f"{name}:\n  " + "\n  ".join(bad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_record_validates_against_the_published_model(name: str):
+    """The JSON each record yields through the command line is a valid rplnav.assessment/v1 document (the model
+    its schema is made from), and re-validating changes nothing."""
+    from rplnav.assessment import Assessment
+
+    doc = doc_of(name)
+    assert Assessment.model_validate(doc).to_dict() == doc

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from rplnav.assessment import Assessment, plain
 from rplnav.render.common import (
     GUIDELINE_ORDER,
     assumption_lines,
@@ -152,8 +153,10 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
             "plan_sections": plan_sections(a)}
 
 
-def render_html(a: dict[str, Any], *, pdf_url: str | None = None, nav: bool = False, for_print: bool = False) -> str:
+def render_html(a: Assessment | dict[str, Any], *, pdf_url: str | None = None, nav: bool = False,
+                for_print: bool = False) -> str:
     """The full report as one HTML document."""
+    a = plain(a)
     env = environment()
     return env.get_template("report.html").render(
         a=a, css=CSS.read_text(encoding="utf-8"), pdf_url=pdf_url, nav=nav, for_print=for_print, **prepare(a))

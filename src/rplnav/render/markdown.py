@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rplnav.assessment import Assessment, plain
 from rplnav.render.common import (
     GUIDELINE_ORDER,
     assumption_lines,
@@ -17,7 +18,8 @@ from rplnav.render.common import (
 )
 
 
-def assessment_markdown(a: dict[str, Any]) -> str:
+def assessment_markdown(a: Assessment | dict[str, Any]) -> str:
+    a = plain(a)
     out: list[str] = []
     w = out.append
     w(f"# RPL Navigator assessment — {a['patient_id']}")

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rplnav.assessment import Assessment, plain
 from rplnav.render.common import (
     GUIDELINE_ORDER,
     STANCE_SHORT,
@@ -258,7 +259,8 @@ def plan_text(a: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def render_terminal(a: dict[str, Any], width: int = 140, color: bool = True, full: bool = True) -> str:
+def render_terminal(a: Assessment | dict[str, Any], width: int = 140, color: bool = True, full: bool = True) -> str:
+    a = plain(a)
     console = Console(width=width, record=True, force_terminal=color, color_system="truecolor" if color else None,
                       file=_Null())
     console.print(Panel(Group(*summary_renderables(a, full, width - 4)), title="RPL Navigator",

@@ -110,7 +110,7 @@ async def assess(
         from rplnav.render.markdown import assessment_markdown
 
         return PlainTextResponse(assessment_markdown(a), media_type="text/markdown")
-    return JSONResponse(a, headers={"X-RPLNav-Report": f"/reports/{eid}"})
+    return JSONResponse(a.to_dict(), headers={"X-RPLNav-Report": f"/reports/{eid}"})
 
 
 def _cards(request: Request, a: dict[str, Any]) -> list[dict[str, Any]]:

@@ -92,6 +92,5 @@ class Service:
             log.warning("input could not be assessed: %s: %s", type(e).__name__, e)
             raise InputError([f"(document): the input could not be assessed ({type(e).__name__})"]) from None
         if intake is not None:
-            a["input_format"] = "fhir-r4-bundle"
-            a["not_used"] = list(intake.not_used)
+            a = a.with_input(input_format="fhir-r4-bundle", not_used=intake.not_used)
         return a

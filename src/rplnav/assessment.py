@@ -1,0 +1,601 @@
+"""The `rplnav.assessment/v1` document as frozen, typed models: the output contract in code.
+
+The engine builds the document and validates it into `Assessment` in one place (`Engine.assess`); every front end
+and renderer receives this object. Its JSON Schema (`Assessment.model_json_schema`) is what the project publishes
+(`rplnav schema assessment`, `GET /api/v1/schema/assessment`, OpenAPI). Field order is the document's key order,
+and keys the engine leaves out stay out (`to_json` dumps only what was set), so the JSON is exactly what the
+engine wrote. A document that does not fit the model is a bug in the engine, never the user's input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from rplnav.knowledge.model import Certainty, Stance, Tier
+
+SCHEMA_ID = "rplnav.assessment/v1"
+
+Tri = bool | None
+"""True, false, or null when it cannot be decided on what is recorded."""
+Number = int | float
+"""A JSON number as the engine wrote it (an integer stays an integer)."""
+FactValue = bool | int | float | str | None
+
+GuidelineId = Literal["ESHRE-2022", "ESHRE-2017", "ASRM-2012", "RCOG-2011", "RCOG-2023", "NICE-NG126",
+                      "ASRI-2025", "ACR-2020", "EULAR-2019", "GLADEL-PANLAR-2018", "LANCET-2021"]
+TherapyId = Literal[
+    "progesterone", "dydrogesterone", "hcg", "aspirin", "lmwh", "aspirin_lmwh", "aspirin_lmwh_therapeutic",
+    "hydroxychloroquine", "prednisolone", "methylprednisolone_pulse", "ivig", "lymphocyte_immunotherapy",
+    "intralipid", "vitamin_d", "calcineurin_inhibitor", "g_csf", "anti_tnf", "levothyroxine", "metformin",
+    "bromocriptine", "septum_resection", "pgt_a", "ivf", "antibiotics_endometritis", "psychological_support",
+    "lifestyle"]
+Level = Literal["info", "warning", "critical"]
+AlertKind = Literal["pitfall", "safety", "regulatory", "research_vs_guideline", "consent", "workup",
+                    "contraindication", "check", "adverse_effect", "monitoring", "verification", "input"]
+WindowStatus = Literal["open", "not_yet", "closing", "passed", "n/a"]
+WorkupStatus = Literal["done", "missing", "repeat_needed", "not_indicated"]
+Priority = Literal["recommended", "consider", "may_apply", "none"]
+Anchor = Literal["preconception", "ovulation", "positive_test", "scan_confirmed", "heartbeat", "gestational_age",
+                 "delivery", "postpartum"]
+RegulatoryStatus = Literal["approved", "off_label", "not_permitted", "restricted", "unlicensed"]
+
+
+class Part(BaseModel):
+    """Every part of the document: frozen, no key outside the model, keys as written (aliases)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True,
+                              validate_by_alias=True, validate_by_name=True)
+
+
+# ------------------------------------------------------------------ sources
+class SecondaryRef(Part):
+    document: str
+    locator: str
+
+
+class SourceRef(Part):
+    """Where a statement comes from: a document id of `sources`, the place in it, and whether it was checked."""
+
+    document: str
+    locator: str
+    verified: bool
+    tier: Tier | None = None
+    secondary: SecondaryRef | None = None
+    note: str | None = None
+
+
+class SourceEntry(Part):
+    id: str
+    citation: str
+    kind: str
+    year: int | None = None
+    doi: str | None = None
+    url: str | None = None
+    note: str | None = None
+
+
+# ------------------------------------------------------------------ history and definitions
+class Losses(Part):
+    total: int
+    clinical: int
+    biochemical: int
+    consecutive_max: int
+    early_lt10w: int | None = Field(description="null when a loss has no gestational age that places it")
+    early_fetal_10_15w: int | None
+    fetal_ge10w: int | None
+    fetal_ge16w: int | None
+    first_trimester: int | None
+    second_trimester: int | None
+    ectopic: int
+    molar: int
+    live_births: int
+    primary: Tri
+
+
+class RplDefinition(Part):
+    meets: Tri
+    reason: str
+    counted: int
+    source: SourceRef
+    in_scope: Tri = Field(None, description="RCOG only: whether the guideline's scope covers her (meets is its "
+                                             "definition)")
+    assumes: tuple[str, ...] = ()
+
+
+class Criterion(Part):
+    id: str
+    text: str
+    source: SourceRef
+    domain: str | None = None
+    points: int | None = None
+    evidence: tuple[str, ...] = ()
+    timing_rule: Literal["satisfied", "not satisfied", "undecided"] | None = None
+
+
+class Rule(Part):
+    text: str
+    source: SourceRef
+
+
+class TimingRule(Part):
+    text: str
+    status: Literal["satisfied", "not satisfied", "undecided", "not applicable"]
+    source: SourceRef
+
+
+class HighRiskProfile(Part):
+    value: Tri
+    text: str
+    source: SourceRef
+
+
+class Entry(Part):
+    met: Tri
+    text: str
+    source: SourceRef
+
+
+Domains = dict[Literal["D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8"], int]
+
+
+class SydneyBlock(Part):
+    """Sydney 2006 (Miyakis): the criteria met, the undecided ones and what would decide them."""
+
+    definition: str
+    status: Literal["met", "not_met", "indeterminate"]
+    clinical: tuple[Criterion, ...]
+    laboratory: tuple[Criterion, ...]
+    undecided: tuple[str, ...]
+    timing_rule: TimingRule
+    rule: Rule
+    missing: tuple[str, ...]
+    note: str | None = None
+    high_risk_profile: HighRiskProfile
+    interpretation: tuple[str, ...] = ()
+    assumes: tuple[str, ...] = ()
+
+
+class AcrEularBlock(Part):
+    """2023 ACR/EULAR (Barbhaiya): entry criterion, points per domain, and the points still possible."""
+
+    definition: str
+    status: Literal["met", "not_met", "indeterminate", "entry_not_met"]
+    entry: Entry
+    clinical_points: int
+    laboratory_points: int
+    clinical_points_possible: int
+    laboratory_points_possible: int
+    domains: Domains
+    domains_possible: Domains
+    clinical: tuple[Criterion, ...]
+    laboratory: tuple[Criterion, ...]
+    rule: Rule
+    assumption: str
+    missing: tuple[str, ...]
+    note_entry: str | None = None
+    note: str | None = None
+    interpretation: tuple[str, ...] = ()
+    assumes: tuple[str, ...] = ()
+
+
+class Aps(Part):
+    sydney_2006: SydneyBlock = Field(alias="sydney-2006")
+    acr_eular_2023: AcrEularBlock = Field(alias="acr-eular-2023")
+
+
+class LabResult(Part):
+    """A result as entered (canonical unit); the note is the laboratory's comment, shown, never interpreted."""
+
+    test: str
+    name: str
+    date: str | None
+    result: str | None = None
+    value: Number | None = None
+    unit: str | None = None
+    reference_high: Number | None = None
+    note: str | None = None
+
+
+# ------------------------------------------------------------------ statements
+class StanceEntry(Part):
+    """One guideline statement and whether its population includes her (`applies`; null = see `needs`)."""
+
+    id: str
+    guideline: GuidelineId
+    stance: Stance
+    strength: str
+    certainty: Certainty
+    population: str
+    statement: str
+    source: SourceRef
+    certainty_as_stated: str | None = None
+    aps_definition: Literal["sydney-2006", "acr-eular-2023"] | None = None
+    when: str | None = None
+    superseded_by: GuidelineId | None = None
+    applies: Tri
+    needs: tuple[str, ...]
+    because: tuple[str, ...]
+    assumes: tuple[str, ...] = ()
+
+
+class WorkupItem(Part):
+    test: str
+    name: str
+    status: WorkupStatus
+    priority: Priority
+    recommendations: tuple[StanceEntry, ...]
+    note: str | None = None
+    interpretation: tuple[str, ...] = ()
+    assumes: tuple[str, ...] = ()
+
+
+class TimePoint(Part):
+    """A window bound as the knowledge base stated it when the document was made (renderers draw from this)."""
+
+    anchor: Anchor
+    weeks_after: int | None = None
+    ga: str | None = None
+    ga_days: int | None = None
+
+
+class Window(Part):
+    label: str
+    text: str
+    status: WindowStatus
+    start: TimePoint
+    stop: TimePoint
+    source: SourceRef
+
+
+class Timing(Part):
+    window: str
+    status: WindowStatus
+    windows: tuple[Window, ...]
+
+
+class Regimen(Part):
+    label: str
+    dose: str
+    route: str | None
+    frequency: str | None
+    source: SourceRef
+
+
+class RegulatoryEntry(Part):
+    country: str
+    status: RegulatoryStatus
+    text: str
+    source: SourceRef
+
+
+class Alert(Part):
+    level: Level
+    kind: AlertKind
+    id: str | None = None
+    text: str
+    needs: tuple[str, ...] = ()
+    always: bool | None = Field(None, description="shown whenever the therapy is in play for her")
+    source: SourceRef | None
+    assumes: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------ evidence
+class Pooled(Part):
+    k: int
+    n: int
+    n_complete: bool
+    measure: str
+    estimate: Number
+    ci: tuple[Number, Number]
+    pvalue: Number | None
+    log_estimate: Number
+    se: Number
+    tau2: Number
+    i2: Number
+    q: Number
+    q_df: int
+    q_pvalue: Number
+    pi: tuple[Number, Number] | None
+    studies: tuple[str, ...]
+    labels: tuple[str, ...]
+    single_study: bool
+    tau2_ci: tuple[Number, Number] | None = None
+    i2_ci: tuple[Number, Number] | None = None
+
+
+class Unmatched(Part):
+    id: str
+    label: str
+    needs: tuple[str, ...]
+    reason: str
+
+
+class OtherAnalysis(Part):
+    outcome: str
+    design: str
+    k_all: int
+    k_stratum: int
+
+
+class ContextStudy(Part):
+    id: str
+    label: str
+    design: str
+    outcome: str
+    comparator: str | None
+    measure: str | None = None
+    estimate: Number | None = None
+    ci: tuple[Number | None, Number | None] | None = None
+    verified: bool
+
+
+class Evidence(Part):
+    """Pooled trials for all women and for those enrolled like her (the stratum), with context studies."""
+
+    measure: str
+    method: str
+    certainty: None
+    certainty_note: str
+    outcome: str | None
+    design: str | None
+    all: Pooled | None
+    stratum: Pooled | None
+    unmatched: tuple[Unmatched, ...]
+    not_matching: int
+    comparison: str | None = None
+    note: str | None = None
+    stratum_note: str | None = None
+    other_analyses: tuple[OtherAnalysis, ...] = ()
+    context: tuple[ContextStudy, ...]
+    rows: int
+    verified_rows: int
+    assumes: tuple[str, ...] = ()
+
+
+class Option(Part):
+    """One therapy: every guideline's stance for her, timing, regimens, regulatory status, alerts, evidence."""
+
+    therapy: TherapyId
+    name: str
+    class_: str = Field(alias="class")
+    stances: tuple[StanceEntry, ...]
+    summary: str
+    timing: Timing
+    regimens: tuple[Regimen, ...]
+    regulatory: tuple[RegulatoryEntry, ...]
+    alerts: tuple[Alert, ...]
+    evidence: Evidence | None
+
+
+# ------------------------------------------------------------------ prognosis, assumptions
+class PrognosisCell(Part):
+    age: int
+    losses: int
+    live_birth_percent: Number
+    verified: bool
+
+
+class CellRef(Part):
+    age: int
+    losses: int
+
+
+class Prognosis(Part):
+    table: str | None = None
+    title: str | None = None
+    population: str | None = None
+    caveat: str | None = None
+    source: SourceRef | None
+    context: tuple[SourceRef, ...] = ()
+    next_pregnancy_live_birth_percent: Number | None
+    verified: bool | None = None
+    method: str | None = None
+    bracket: tuple[PrognosisCell, ...] = ()
+    applies: Tri = None
+    needs: tuple[str, ...] = ()
+    note: str
+    assumes: tuple[str, ...] = ()
+    cell: CellRef | None = None
+
+
+class Assumption(Part):
+    id: str
+    text: str
+    confirm: str
+    facts: tuple[str, ...]
+    decisions: tuple[str, ...]
+
+
+# ------------------------------------------------------------------ plan
+class StatementRef(Part):
+    id: str
+    guideline: GuidelineId
+    stance: Stance
+    strength: str | None
+    certainty: Certainty | None
+    verified: bool
+    source: SourceRef
+    superseded_by: GuidelineId | None = None
+    assumes: tuple[str, ...] = ()
+
+
+class PlanWhen(Part):
+    label: str
+    text: str
+    status: WindowStatus
+    status_text: str
+    source: SourceRef
+
+
+class PlanRegulatory(Part):
+    text: str
+    source: SourceRef | None
+
+
+class PlanLine(Part):
+    therapy: TherapyId
+    name: str
+    agreement: str
+    statements: tuple[StatementRef, ...]
+    superseded: tuple[StatementRef, ...]
+    when: tuple[PlanWhen, ...]
+    regimens: tuple[Regimen, ...]
+    unverified: int
+    regulatory: tuple[PlanRegulatory, ...] = ()
+    assumes: tuple[str, ...] = ()
+
+
+class DecideFirst(Part):
+    record: str
+    text: str
+    decides: int
+    statements: tuple[str, ...]
+
+
+class WorkupNext(Part):
+    test: str
+    name: str
+    status: WorkupStatus
+    priority: Priority
+    statements: tuple[StatementRef, ...]
+
+
+class SafetyLine(Part):
+    therapy: TherapyId | None
+    name: str | None
+    level: Level
+    kind: AlertKind | None
+    text: str
+    source: SourceRef | None
+
+
+class PlanAssumption(Part):
+    id: str
+    text: str
+    confirm: str
+    decides: int
+
+
+class WouldChange(Part):
+    therapy: TherapyId
+    name: str
+    statement: StatementRef
+    population: str | None
+    if_: tuple[str, ...] = Field(alias="if")
+
+
+class Plan(Part):
+    """The bottom line for her, shown first by every renderer."""
+
+    headline: str
+    decide_first: tuple[DecideFirst, ...]
+    workup_next: tuple[WorkupNext, ...]
+    supported: tuple[PlanLine, ...]
+    against: tuple[PlanLine, ...]
+    research_only: tuple[PlanLine, ...]
+    safety: tuple[SafetyLine, ...]
+    assumptions: tuple[PlanAssumption, ...]
+    would_change: tuple[WouldChange, ...]
+    undecided_statements: int
+    statements: int
+
+
+# ------------------------------------------------------------------ the document
+class Assessment(Part):
+    """One patient's assessment: `rplnav.assessment/v1`."""
+
+    model_config = ConfigDict(title="rplnav.assessment/v1")
+
+    schema_: Literal["rplnav.assessment/v1"] = Field(alias="schema")
+    knowledge_version: str = Field(description="sha256 of the knowledge base content used")
+    tool_version: str
+    generated_on: str
+    assessed_on: str
+    intended_use: str
+    patient_id: str
+    input_warnings: tuple[str, ...]
+    losses: Losses
+    rpl: dict[GuidelineId, RplDefinition] = Field(description="one entry per guideline that defines RPL")
+    aps: Aps
+    results: tuple[LabResult, ...]
+    medications: tuple[str, ...] | None = Field(description="therapy ids; null = not documented")
+    workup: tuple[WorkupItem, ...]
+    options: tuple[Option, ...] = Field(description="one per therapy the knowledge base covers")
+    alerts: tuple[Alert, ...]
+    prognosis: Prognosis
+    facts: dict[str, FactValue] = Field(description="the facts the decisions read (null = unknown)")
+    sources: tuple[SourceEntry, ...]
+    assumptions: tuple[Assumption, ...]
+    strict: bool | None = Field(None, description="present when omitted history was kept undecided")
+    plan: Plan
+    input_format: Literal["fhir-r4-bundle"] | None = None
+    not_used: tuple[str, ...] | None = Field(None, description="what was not read from a FHIR Bundle, and why")
+
+    _plain: dict[str, Any] | None = PrivateAttr(None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as plain JSON data, keys exactly as written (computed once; do not change it)."""
+        if self._plain is None:
+            self._plain = self.model_dump(mode="json", exclude_unset=True)
+        return self._plain
+
+    def to_json(self) -> str:
+        """Exactly one JSON document, stable key order, UTF-8 text."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def with_input(self, *, input_format: str, not_used: list[str]) -> Assessment:
+        """The same document saying which input format it was read from and what was not used."""
+        out = self.model_copy(update={"input_format": input_format, "not_used": tuple(not_used)})
+        out._plain = None
+        return out
+
+    # read-only mapping access, so code that reads the document by key keeps one source of truth
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def keys(self) -> Any:
+        return self.to_dict().keys()
+
+    def items(self) -> Any:
+        return self.to_dict().items()
+
+    def values(self) -> Any:
+        return self.to_dict().values()
+
+    def __iter__(self) -> Any:  # type: ignore[override]  # keys, as a mapping (pydantic's field pairs: model_dump)
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+def plain(doc: Assessment | dict[str, Any]) -> dict[str, Any]:
+    """The document's JSON form for code that reads it by key (templates); a plain dict is returned as it is."""
+    return doc.to_dict() if isinstance(doc, Assessment) else doc
+
+
+def validate_document(doc: dict[str, Any]) -> Assessment:
+    """The engine's document as the typed model (a failure here is an engine bug: OutputError)."""
+    try:
+        return Assessment.model_validate(doc)
+    except ValueError as e:
+        raise OutputError(str(e)) from e
+
+
+class OutputError(RuntimeError):
+    """The engine built a document the contract does not allow: an internal error, never the caller's fault."""
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of the document (serialisation form: keys as written)."""
+    out = Assessment.model_json_schema(mode="serialization", by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **out}

@@ -1,0 +1,97 @@
+"""The typed `rplnav.assessment/v1` document: every example and realism record, read natively and as a FHIR
+Bundle, strict and not, yields a document the model accepts, whose JSON is exactly what the engine wrote and
+validates again from its own JSON (the published schema is the model's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from rplnav.assessment import Assessment, OutputError, json_schema, validate_document
+from rplnav.examples import example_files
+from rplnav.interop.fhir import FhirIntake, patient_to_bundle
+from rplnav.patient import load_document, parse_patient
+
+RECORDS = sorted((Path(__file__).parents[1] / "realism" / "records").glob("r*.yaml"))
+INPUTS = [*example_files(), *RECORDS]
+
+
+def _parsed(kb, path: Path, fhir: bool):
+    data = load_document(path.read_text(), path.name)
+    intake = FhirIntake(kb.tests, set(kb.therapies), kb=kb)
+    if fhir:
+        data = intake.convert(json.loads(json.dumps(patient_to_bundle(data))))
+    return parse_patient(data, kb.tests, set(kb.therapies), path.name, kb=kb), intake
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["assumed", "strict"])
+@pytest.mark.parametrize("fhir", [False, True], ids=["native", "fhir"])
+@pytest.mark.parametrize("path", INPUTS, ids=[p.stem for p in INPUTS])
+def test_every_output_is_the_typed_document(kb, engine, path, fhir, strict):
+    parsed, intake = _parsed(kb, path, fhir)
+    written = engine.document(parsed, strict=strict)
+    doc = engine.assess(parsed, strict=strict)
+    assert isinstance(doc, Assessment)
+    if fhir:
+        assert intake.converted
+        doc = doc.with_input(input_format="fhir-r4-bundle", not_used=intake.not_used)
+        written = {**written, "input_format": "fhir-r4-bundle", "not_used": list(intake.not_used)}
+    # the model keeps every key, value and key order the engine wrote, and adds nothing
+    assert doc.to_json() == json.dumps(written, indent=2, ensure_ascii=False)
+    # the dumped JSON is a valid document again (pydantic's validation of the published schema's model)
+    again = Assessment.model_validate_json(doc.to_json())
+    assert again.to_json() == doc.to_json()
+    assert doc.strict is (True if strict else None)
+
+
+def test_the_document_is_frozen_and_closed(engine, make):
+    doc = engine.assess(make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 3))
+    with pytest.raises(ValidationError):
+        doc.patient_id = "someone-else"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        doc.options[0].stances[0].applies = True  # type: ignore[misc]
+    raw = doc.model_dump(mode="json", exclude_unset=True)
+    with pytest.raises(ValidationError, match="extra"):
+        Assessment.model_validate({**raw, "surprise": 1})
+    bad = json.loads(doc.to_json())
+    bad["options"][0]["stances"][0]["stance"] = "strongly_for"  # not a contract stance
+    with pytest.raises(OutputError, match="stance"):
+        validate_document(bad)
+    bad = json.loads(doc.to_json())
+    bad["options"][0]["stances"][0]["applies"] = "maybe"  # a Tri is true, false or null
+    with pytest.raises(OutputError, match="applies"):
+        validate_document(bad)
+
+
+def test_output_error_is_not_an_input_error():
+    """A document the model rejects is the engine's fault: it must never look like bad input (ValueError)."""
+    assert not issubclass(OutputError, ValueError)
+
+
+def test_published_schema_lists_the_contract():
+    schema = json_schema()
+    assert schema["$id"] == "rplnav.assessment/v1"
+    top = schema["properties"]
+    for key in ("schema", "knowledge_version", "patient_id", "losses", "rpl", "aps", "workup", "options", "alerts",
+                "prognosis", "sources", "assumptions", "plan"):
+        assert key in top and key in schema["required"], key
+    defs = schema["$defs"]
+    stance = defs["StanceEntry"]["properties"]
+    assert set(stance["stance"]["enum"]) == {
+        "strong_for", "conditional_for", "good_practice", "research_only", "no_recommendation",
+        "insufficient_evidence", "conditional_against", "strong_against", "not_permitted"}
+    assert set(stance["certainty"]["enum"]) == {"high", "moderate", "low", "very_low", "not_graded"}
+    assert {t["type"] for t in stance["applies"]["anyOf"]} == {"boolean", "null"}
+    assert set(defs["SydneyBlock"]["properties"]["status"]["enum"]) == {"met", "not_met", "indeterminate"}
+    assert set(defs["AcrEularBlock"]["properties"]["status"]["enum"]) == {
+        "met", "not_met", "indeterminate", "entry_not_met"}
+    assert set(defs["Window"]["properties"]["status"]["enum"]) == {"open", "not_yet", "closing", "passed", "n/a"}
+    assert set(defs["Alert"]["properties"]["level"]["enum"]) == {"info", "warning", "critical"}
+    assert set(defs["WorkupItem"]["properties"]["status"]["enum"]) == {
+        "done", "missing", "repeat_needed", "not_indicated"}
+    assert set(top["aps"]["$ref"].split("/")[-1:]) == {"Aps"}
+    assert set(defs["Aps"]["properties"]) == {"sydney-2006", "acr-eular-2023"}
+    assert "class" in defs["Option"]["properties"] and "if" in defs["WouldChange"]["properties"]
