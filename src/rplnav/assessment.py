@@ -24,14 +24,10 @@ Number = int | float
 """A JSON number as the engine wrote it (an integer stays an integer)."""
 FactValue = bool | int | float | str | None
 
-GuidelineId = Literal["ESHRE-2022", "ESHRE-2017", "ASRM-2012", "RCOG-2011", "RCOG-2023", "NICE-NG126",
-                      "ASRI-2025", "ACR-2020", "EULAR-2019", "GLADEL-PANLAR-2018", "LANCET-2021"]
-TherapyId = Literal[
-    "progesterone", "dydrogesterone", "hcg", "aspirin", "lmwh", "aspirin_lmwh", "aspirin_lmwh_therapeutic",
-    "hydroxychloroquine", "prednisolone", "methylprednisolone_pulse", "ivig", "lymphocyte_immunotherapy",
-    "intralipid", "vitamin_d", "calcineurin_inhibitor", "g_csf", "anti_tnf", "levothyroxine", "metformin",
-    "bromocriptine", "septum_resection", "pgt_a", "ivf", "antibiotics_endometritis", "psychological_support",
-    "lifestyle"]
+GuidelineId = str
+"""A guideline id of the knowledge base (the contract lists ESHRE-2022, ASRM-2012, RCOG-2023 …; more may be added)."""
+TherapyId = str
+"""A therapy id of the knowledge base (its `therapies`)."""
 Level = Literal["info", "warning", "critical"]
 AlertKind = Literal["pitfall", "safety", "regulatory", "research_vs_guideline", "consent", "workup",
                     "contraindication", "check", "adverse_effect", "monitoring", "verification", "input"]
@@ -195,7 +191,9 @@ class LabResult(Part):
     result: str | None = None
     value: Number | None = None
     unit: str | None = None
+    reference_low: Number | None = None
     reference_high: Number | None = None
+    cutoff_p99: Number | None = None
     note: str | None = None
 
 
@@ -313,6 +311,12 @@ class Unmatched(Part):
     reason: str
 
 
+class NotPooled(Part):
+    id: str
+    label: str
+    reason: str
+
+
 class OtherAnalysis(Part):
     outcome: str
     design: str
@@ -352,6 +356,9 @@ class Evidence(Part):
     context: tuple[ContextStudy, ...]
     rows: int
     verified_rows: int
+    excluded: tuple[NotPooled, ...] = Field((), description="studies of the outcome whose enrolment excludes her")
+    not_pooled: tuple[NotPooled, ...] = Field((), description="rows left out of the pooling (e.g. head-to-head)")
+    stratum_text: str | None = None
     assumes: tuple[str, ...] = ()
 
 
