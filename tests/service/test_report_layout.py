@@ -146,3 +146,24 @@ def test_axe_finds_no_serious_violation(browser, kb, engine, prefix, viewport):
         assert not bad, (prefix, bad)
     finally:
         page.close()
+
+
+def test_the_evidence_section_reads_as_sentences_not_a_data_dump(kb, engine):
+    """Her stratum in words and a two-decimal effect table, the plan's therapies first; no raw keys, no
+    16-digit numbers."""
+    import re
+
+    from rplnav.render.html import render_html
+
+    path = next(examples_dir().glob("03*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    page = render_html(doc)
+    section = page[page.index('id="evidence"'):]
+    section = section[:section.index("</section>")]
+    assert "n_complete" not in section and "log_estimate" not in section
+    assert not re.search(r"\d\.\d{6,}", section)
+    ev = next(o["evidence"] for o in doc["options"] if o["therapy"] == "aspirin_lmwh")
+    assert ev["stratum_text"].split(":")[0] in section
+    first_supported = doc["plan"]["supported"][0]["name"]
+    names = re.findall(r"<h3>([^<]+)</h3>", section)
+    assert names and names[0] == first_supported.replace("&", "&amp;")

@@ -120,14 +120,60 @@ def timeline_svg(a: dict[str, Any]) -> str | None:
     return "".join(out)
 
 
-def _evidence_html(ev: Any) -> str:
-    if isinstance(ev, dict):
-        items = "".join(f"<li><strong>{html.escape(str(k))}</strong>: {_evidence_html(v)}</li>" for k, v in ev.items()
-                        if v not in (None, "", [], {}))
-        return f"<ul>{items}</ul>"
-    if isinstance(ev, list):
-        return "<ul>" + "".join(f"<li>{_evidence_html(v)}</li>" for v in ev) + "</ul>"
-    return html.escape(str(ev))
+OUTCOME_WORDS = {"live_birth": "live birth", "miscarriage": "miscarriage", "ongoing_pregnancy": "ongoing pregnancy"}
+
+
+def _effect(p: dict[str, Any] | None) -> str:
+    """'RR 1.21 (0.98-1.49), k = 5, 465 women' — two decimals, as trials and reviews print them."""
+    if not p:
+        return "no trial matches her"
+    women = f", {p['n']:,} women" if p.get("n") else ""
+    single = " (a single study)" if p.get("single_study") else ""
+    het = f", I² {p['i2']:.0f} %" if p.get("k", 0) > 1 and p.get("i2") is not None else ""
+    return (f"{p['measure']} {p['estimate']:.2f} ({p['ci'][0]:.2f}–{p['ci'][1]:.2f}), k = {p['k']}{women}{het}"
+            f"{single}")
+
+
+def _evidence_html(ev: dict[str, Any]) -> str:
+    """One therapy's evidence for her, readable in seconds: her stratum in words, her effect beside all
+    trials', then (folded) which trials were excluded or not pooled and why, and the meta-analyses as context."""
+    e = html.escape
+    out = []
+    if ev.get("stratum_text"):
+        out.append(f"<p>{e(ev['stratum_text'])}</p>")
+    elif ev.get("note"):
+        out.append(f"<p>{e(ev['note'])}</p>")
+    if ev.get("outcome"):
+        verified = (f"{ev['verified_rows']} of {ev['rows']} trial rows verified against the trial report"
+                    if ev.get("rows") else "")
+        out.append('<table class="evidence"><thead><tr><th scope="col">Outcome</th><th scope="col">Her stratum'
+                   '</th><th scope="col">All trials</th></tr></thead><tbody>'
+                   f"<tr><td>{e(OUTCOME_WORDS.get(ev['outcome'], str(ev['outcome'])))} ({e(str(ev.get('design') or ''))})"
+                   f"</td><td>{e(_effect(ev.get('stratum')))}</td><td>{e(_effect(ev.get('all')))}</td></tr></tbody>"
+                   "</table>")
+        if verified:
+            out.append(f'<p class="muted">{e(verified)}.</p>')
+    folded = []
+    for key, title in (("excluded", "Not her stratum"), ("unmatched", "Cannot be matched yet"),
+                       ("not_pooled", "Listed, not pooled")):
+        items = ev.get(key) or []
+        if items:
+            lis = "".join(f"<li><strong>{e(x.get('label') or x.get('id'))}</strong>: "
+                          f"{e(x.get('reason') or ', '.join(x.get('needs') or []))}</li>" for x in items)
+            folded.append(f"<p>{title} ({len(items)})</p><ul>{lis}</ul>")
+    ctx = ev.get("context") or []
+    if ctx:
+        lis = "".join(f"<li>{e(c.get('label') or c.get('id'))}: {e(str(c.get('measure') or ''))} "
+                      f"{c['estimate']:.2f} ({c['ci'][0]:.2f}–{c['ci'][1]:.2f})"
+                      f"{'' if c.get('verified') else ' (unverified)'}</li>"
+                      if c.get("estimate") is not None and c.get("ci") else f"<li>{e(c.get('label') or c.get('id'))}</li>"
+                      for c in ctx)
+        folded.append(f"<p>Meta-analyses (context, not pooled here)</p><ul>{lis}</ul>")
+    if ev.get("comparison"):
+        folded.append(f"<p>Compared: {e(ev['comparison'])}</p>")
+    if folded:
+        out.append(f'<details class="more"><summary>Trials and reviews behind it</summary>{"".join(folded)}</details>')
+    return "".join(out)
 
 
 def prepare(a: dict[str, Any]) -> dict[str, Any]:
@@ -147,8 +193,15 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
         for s in sorted(o["stances"], key=lambda s: {True: 0, None: 1, False: 2}[s["applies"]]):
             by.setdefault(s["guideline"], []).append(s)
         options.append({**o, "by_guideline": by})
-    evidence = [(o, _evidence_html(o["evidence"])) for o in a["options"] if o.get("evidence")]
-    return {"guidelines": guidelines, "options": options, "evidence": evidence, "timeline": timeline_svg(a),
+    plan = a.get("plan") or {}
+    first = [x["therapy"] for part in ("supported", "against") for x in plan.get(part) or []]
+    rank = {t: i for i, t in enumerate(dict.fromkeys(first))}
+    with_evidence = [o for o in a["options"] if o.get("evidence")]
+    with_evidence.sort(key=lambda o: rank.get(o["therapy"], len(rank)))  # the plan's therapies first
+    evidence = [(o, _evidence_html(o["evidence"])) for o in with_evidence]
+    evidence_method = next((o["evidence"].get("method") for o in with_evidence if o["evidence"].get("method")), None)
+    return {"guidelines": guidelines, "options": options, "evidence": evidence, "evidence_method": evidence_method,
+            "timeline": timeline_svg(a),
             "assumed": [line.replace("`", "") for line in assumption_lines(a)],
             "plan_sections": plan_sections(a)}
 
