@@ -158,6 +158,22 @@ def therapy(
     _write(render_monograph(mono, format.value), None)
 
 
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="assessment (the output document) or patient (the input document)")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file")] = None,
+) -> None:
+    """Print a published JSON Schema: `assessment` (rplnav.assessment/v1) or `patient` (rplnav.patient/v1)."""
+    from rplnav.schemas import SCHEMAS
+
+    if name not in SCHEMAS:
+        from rplnav.patient import closest
+
+        _fail([f"schema: '{name}' is not a published schema{closest(name, sorted(SCHEMAS))}; "
+               f"choose {' or '.join(sorted(SCHEMAS))}"])
+    _write(json.dumps(SCHEMAS[name](), indent=2, ensure_ascii=False), out)
+
+
 @kb_app.command("check")
 def kb_check(
     directory: Annotated[Path | None, typer.Option("--dir", help="check this knowledge folder instead")] = None,

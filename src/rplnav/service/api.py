@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from starlette.concurrency import run_in_threadpool
 
 from rplnav import __version__
+from rplnav.assessment import Assessment
 from rplnav.audit import sha256_of
 from rplnav.interop.fhir import guidance_response
 from rplnav.patient import InputError
@@ -71,8 +72,8 @@ async def _record(request: Request, kind: str, body: bytes, status: int, output:
                 "a GuidanceResponse and a RequestGroup; `html` and `md` give the printable report). Invalid input "
                 "gives 422 with every problem and its field path. Every call is written to the audit log.",
     openapi_extra={"requestBody": BODY},
-    responses={200: {"description": "The assessment", "content": {
-        "application/json": OBJ, "application/fhir+json": OBJ, "text/html": {"schema": {"type": "string"}},
+    responses={200: {"description": "The assessment", "model": Assessment, "content": {
+        "application/fhir+json": OBJ, "text/html": {"schema": {"type": "string"}},
         "text/markdown": {"schema": {"type": "string"}}}},
         **problem_responses(400, 401, 413, 415, 422)},
     response_class=JSONResponse,
@@ -150,6 +151,19 @@ async def knowledge(request: Request) -> Response:
     kb = request.app.state.core.kb
     body = {"version": kb.version, "tool_version": __version__, **knowledge_summary(kb)}
     return JSONResponse(json.loads(json.dumps(body, default=str)))
+
+
+@router.get("/schema/{name}", summary="A published JSON Schema: `assessment` (the output) or `patient` (the input)",
+            responses={200: {"description": "JSON Schema (draft 2020-12)", "content": {"application/json": OBJ}},
+                       **problem_responses(404)})
+async def schema(name: str) -> Response:
+    from rplnav.patient import closest
+    from rplnav.schemas import SCHEMAS
+
+    if name not in SCHEMAS:
+        raise ClientError(404, "Unknown schema", f"'{name[:100]}' is not a published schema"
+                          f"{closest(name, sorted(SCHEMAS))}; choose {' or '.join(sorted(SCHEMAS))}")
+    return JSONResponse(SCHEMAS[name](), media_type="application/schema+json")
 
 
 @router.get("/health", summary="Liveness", responses={200: {"description": "ok",
