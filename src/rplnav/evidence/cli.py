@@ -251,7 +251,8 @@ def _show_text(rep: dict[str, Any], patient_id: str | None) -> str:
         tab.add_row(st["label"], st["design"], st["outcome"], start, e, mv, "yes" if st["source"]["verified"] else "no")
     con.print(tab)
     v = rep["verified"]
-    con.print(f"{v['verified']} of {v['rows']} rows read in the primary source; the others come from seed 002's slides.")
+    con.print(f"{v['verified']} of {v['rows']} rows read in the primary source; for the others, each row's source "
+              "says where its numbers were read (a review's table, the seed slides) in the JSON output.")
     return buf.getvalue()
 
 
