@@ -51,30 +51,21 @@ def _cell_class(cell: list[dict[str, Any]]) -> str:
     return "na"
 
 
-def _week(tp: Any) -> float | None:
-    if tp.anchor == "gestational_age" and tp.ga:
-        from rplnav.gestation import parse_gestational_age
+def _week(tp: dict[str, Any]) -> float | None:
+    """Where a window bound sits in weeks, from the bound the document carries (never the knowledge base: a
+    stored report re-rendered after a knowledge update still draws its own windows)."""
+    if tp.get("anchor") == "gestational_age" and tp.get("ga_days") is not None:
+        return tp["ga_days"] / 7
+    if tp.get("anchor") == "postpartum":
+        return 40.0 + (tp.get("weeks_after") or 6)
+    return ANCHOR_WEEKS.get(tp.get("anchor", ""))
 
-        return parse_gestational_age(tp.ga) / 7
-    if tp.anchor == "postpartum":
-        return 40.0 + (tp.weeks_after or 6)
-    return ANCHOR_WEEKS.get(tp.anchor)
 
-
-def _window_bounds(therapy: str, label: str) -> tuple[float, float] | None:
-    """Start/stop weeks of a timing window. The assessment carries only label and text, so the bounds are
-    read from the knowledge base it names (same version)."""
-    try:
-        from rplnav.knowledge.load import default_knowledge
-
-        t = default_knowledge().therapies.get(therapy)
-    except Exception:  # noqa: BLE001 - drawing is optional
-        return None
-    for w in (t.timing if t else []):
-        if w.label == label:
-            s, e = _week(w.start), _week(w.stop)
-            if s is not None and e is not None:
-                return s, e
+def _window_bounds(w: dict[str, Any]) -> tuple[float, float] | None:
+    """Start/stop weeks of a timing window, as the document states them."""
+    s, e = _week(w.get("start") or {}), _week(w.get("stop") or {})
+    if s is not None and e is not None:
+        return s, e
     return None
 
 
@@ -88,7 +79,7 @@ def timeline_svg(a: dict[str, Any]) -> str | None:
         if not relevant:
             continue
         for w in o["timing"]["windows"]:
-            b = _window_bounds(o["therapy"], w["label"])
+            b = _window_bounds(w)
             if b:
                 rows.append((o["name"], w, b))
     if not rows:
