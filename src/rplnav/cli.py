@@ -89,7 +89,7 @@ def assess(
                                                          "being taken as absent (listed as assumptions)")] = False,
 ) -> None:
     """Assess one patient: RPL definitions, APS, work-up, every guideline's stance on every therapy."""
-    from rplnav.patient import InputError, read_patient
+    from rplnav.patient import InputError, read_text
 
     engine = _engine()
     keep = None
@@ -103,18 +103,14 @@ def assess(
                    for g in unknown])
     if format is Format.pdf and out is None:
         _fail(["--format pdf: give --out FILE (a PDF is not written to the terminal)"])
-    from rplnav.interop.fhir import FhirIntake
+    from rplnav.usecase import Options, assess_input
 
-    intake = FhirIntake(engine.kb.tests, set(engine.kb.therapies), kb=engine.kb)  # FHIR R4 Bundle -> patient
     try:
-        parsed = read_patient(file, engine.kb.tests, set(engine.kb.therapies), converter=intake.convert,
-                              kb=engine.kb)
+        text, name = read_text(file)
+        doc = assess_input(text, None, Options(guidelines=keep, strict=strict, name=name), engine)
     except InputError as e:
-        _fail(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used])
+        _fail(e.problems)
         return
-    doc = engine.assess(parsed, keep, strict=strict)
-    if intake.converted:
-        doc = doc.with_input(input_format="fhir-r4-bundle", not_used=intake.not_used)
     if format is Format.html:
         from rplnav.render.html import render_html
 

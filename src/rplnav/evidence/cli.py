@@ -286,7 +286,7 @@ def _stratum_plot(index: Any, rep: dict[str, Any], group: dict[str, Any], path: 
 @app.command("show")
 def show_cmd(
     therapy: Annotated[str, typer.Argument(help="therapy id, e.g. ivig (also: rplnav evidence ivig)")],
-    patient: Annotated[Path | None, typer.Option("--for", help="patient file (YAML or JSON): pool the studies matching her")] = None,
+    patient: Annotated[Path | None, typer.Option("--for", help="patient file (YAML or JSON, or a FHIR R4 Bundle): pool the studies matching her")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="forest plot, all studies vs her stratum (.png or .svg)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     measure: Annotated[str, typer.Option("--measure", help="RR (default) or OR")] = "RR",
@@ -318,10 +318,12 @@ def show_cmd(
     patient_id = None
     if patient is not None:
         from rplnav.assess import Engine
-        from rplnav.patient import InputError, read_patient
+        from rplnav.patient import InputError, read_text
+        from rplnav.usecase import read_input
 
         try:
-            parsed = read_patient(str(patient), kb.tests, set(kb.therapies), kb=kb)
+            text, name = read_text(str(patient))
+            parsed = read_input(text, None, kb, name).parsed  # a patient file or a FHIR R4 Bundle
         except InputError as exc:
             for problem in exc.problems:
                 typer.echo(f"error: {problem}", err=True)

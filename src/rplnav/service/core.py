@@ -6,20 +6,18 @@ import logging
 from typing import Any
 
 from rplnav.assess import Engine
+from rplnav.assessment import Assessment
 from rplnav.audit import AuditLog
 from rplnav.inputdoc import DocumentError, parse_document
-from rplnav.interop.fhir import FhirIntake, is_bundle
 from rplnav.knowledge.load import Knowledge, default_knowledge
-from rplnav.patient import InputError, closest, parse_patient
+from rplnav.patient import closest
 from rplnav.service.access import LinkSigner
 from rplnav.service.config import Settings
 from rplnav.service.errors import ClientError
 from rplnav.service.security import JwtVerifier
+from rplnav.usecase import JSON_TYPES, YAML_TYPES, Options, assess_input
 
 log = logging.getLogger("rplnav.service")
-JSON_TYPES = ("application/json", "application/fhir+json")
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-CLIENT_FAULTS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 
 
 class Service:
@@ -75,22 +73,6 @@ class Service:
 
     # ------------------------------------------------------------------ assessment
     def assess_doc(self, doc: Any, guidelines: list[str] | None = None, name: str = "body",
-                   strict: bool = False) -> dict[str, Any]:
-        """Patient document or FHIR Bundle -> assessment; InputError lists every problem."""
-        try:
-            intake = None
-            if is_bundle(doc):
-                intake = FhirIntake(self.kb.tests, self.therapy_ids, kb=self.kb)
-                doc = intake.convert(doc)
-            parsed = parse_patient(doc, self.kb.tests, self.therapy_ids, name, kb=self.kb)
-            a = self.engine.assess(parsed, guidelines, strict=strict)
-        except InputError as e:
-            if intake is not None and intake.not_used:
-                raise InputError(e.problems + [f"not used from the Bundle: {n}" for n in intake.not_used]) from None
-            raise
-        except CLIENT_FAULTS as e:  # the input provoked something the validators did not catch
-            log.warning("input could not be assessed: %s: %s", type(e).__name__, e)
-            raise InputError([f"(document): the input could not be assessed ({type(e).__name__})"]) from None
-        if intake is not None:
-            a = a.with_input(input_format="fhir-r4-bundle", not_used=intake.not_used)
-        return a
+                   strict: bool = False) -> Assessment:
+        """Patient document or FHIR Bundle -> assessment, through the one use case (rplnav.usecase)."""
+        return assess_input(doc, None, Options(guidelines=guidelines, strict=strict, name=name), self.engine)
