@@ -16,7 +16,7 @@ from rplnav import labs as lab_results
 from rplnav.assessment import Assessment, validate_document
 from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
-from rplnav.gestation import parse_gestational_age
+from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimingWindow
 from rplnav.memo import Memo
@@ -227,6 +227,7 @@ class Engine:
             "rpl": rpl,
             "aps": aps,
             "results": self._results(patient),
+            "entered": entered_of(patient),
             "medications": patient.medications,
             "workup": workup,
             "options": options,
@@ -644,6 +645,46 @@ def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],
     return new_workup, new_options
 
 
+
+
+def entered_of(patient: Patient) -> dict[str, Any]:
+    """The record as the engine read it (labs apart: they are the `results`), in the input's own words."""
+    def ga(days: int | None) -> str | None:
+        return None if days is None else format_ga(days)
+
+    def date(d: Any) -> str | None:
+        return None if d is None else d.text
+
+    pregs = []
+    for p in patient.pregnancies:
+        row: dict[str, Any] = {"outcome": p.outcome, "gestational_age": ga(p.gestational_age), "date": date(p.date)}
+        for k in ("fetal_heart_activity", "morphologically_normal", "severe_preeclampsia",
+                  "placental_insufficiency", "conception"):
+            if getattr(p, k) is not None:
+                row[k] = getattr(p, k)
+        if p.poc_karyotype != "unknown":
+            row["poc_karyotype"] = p.poc_karyotype
+        if p.treatments:
+            row["treatments"] = list(p.treatments)
+        pregs.append(row)
+    fi = patient.findings
+    findings = {k: v for k, v in fi.model_dump(exclude={"thromboses"}).items() if v is not None}
+    for k, v in list(findings.items()):
+        if hasattr(v, "text"):
+            findings[k] = v.text
+    findings = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in findings.items()}
+    cur = patient.current
+    current = None if cur is None else {k: v for k, v in (
+        ("gestational_age", ga(cur.gestational_age)), ("intrauterine_confirmed", cur.intrauterine_confirmed),
+        ("fetal_heart_activity", cur.fetal_heart_activity), ("bleeding", cur.bleeding),
+        ("conception", cur.conception)) if v is not None}
+    thromboses = None if fi.thromboses is None else [
+        {"type": t.type, "date": date(t.date), "high_risk_profile": t.high_risk_profile, "superficial": t.superficial}
+        for t in fi.thromboses]
+    return {"age": patient.age, "country": patient.country, "current": current, "pregnancies": pregs,
+            "findings": findings, "thromboses": thromboses,
+            "conditions": None if patient.conditions is None else list(patient.conditions),
+            "lifestyle": {k: v for k, v in patient.lifestyle.model_dump().items() if v is not None}}
 
 
 def summarise(applying: list[dict[str, Any]], stances: list[dict[str, Any]]) -> str:

@@ -182,6 +182,42 @@ class Aps(Part):
     acr_eular_2023: AcrEularBlock = Field(alias="acr-eular-2023")
 
 
+class EnteredPregnancy(Part):
+    """An earlier pregnancy as entered (gestational age as weeks+days)."""
+
+    outcome: str
+    gestational_age: str | None = None
+    date: str | None = None
+    fetal_heart_activity: bool | None = None
+    poc_karyotype: str | None = None
+    morphologically_normal: bool | None = None
+    severe_preeclampsia: bool | None = None
+    placental_insufficiency: bool | None = None
+    conception: str | None = None
+    treatments: tuple[str, ...] | None = None
+
+
+class EnteredThrombosis(Part):
+    type: str
+    date: str | None = None
+    high_risk_profile: bool | None = None
+    superficial: bool | None = None
+
+
+class Entered(Part):
+    """What the record said, as the engine read it (results are in `results`): so a reader can check the
+    input behind every decision. A history list that is null was not documented; an empty one is "none"."""
+
+    age: int
+    country: str | None = None
+    current: dict[str, str | bool | None] | None = Field(None, description="the current pregnancy, if any")
+    pregnancies: tuple[EnteredPregnancy, ...]
+    findings: dict[str, str | bool | Number | None]
+    thromboses: tuple[EnteredThrombosis, ...] | None = Field(description="null = not documented")
+    conditions: tuple[str, ...] | None = Field(description="null = not documented")
+    lifestyle: dict[str, bool | Number | None]
+
+
 class LabResult(Part):
     """A result as entered (canonical unit); the note is the laboratory's comment, shown, never interpreted."""
 
@@ -528,6 +564,7 @@ class Assessment(Part):
     rpl: dict[GuidelineId, RplDefinition] = Field(description="one entry per guideline that defines RPL")
     aps: Aps
     results: tuple[LabResult, ...]
+    entered: Entered | None = Field(None, description="the record as read: history, findings, conditions")
     medications: tuple[str, ...] | None = Field(description="therapy ids; null = not documented")
     workup: tuple[WorkupItem, ...]
     options: tuple[Option, ...] = Field(description="one per therapy the knowledge base covers")

@@ -167,3 +167,23 @@ def test_the_evidence_section_reads_as_sentences_not_a_data_dump(kb, engine):
     first_supported = doc["plan"]["supported"][0]["name"]
     names = re.findall(r"<h3>([^<]+)</h3>", section)
     assert names and names[0] == first_supported.replace("&", "&amp;")
+
+
+def test_the_report_shows_what_was_entered(kb, engine):
+    """Every earlier pregnancy, the findings, and history lists as given — 'not documented' when omitted,
+    'none' when the record says none — so a reader can check the input behind the decisions."""
+    from rplnav.render.html import render_html
+
+    records = Path(__file__).resolve().parents[1] / "realism" / "records"
+    doc = engine.assess(read_patient(str(records / "r07-low-titre-acl-igm.yaml"), kb.tests, set(kb.therapies)))
+    entered = doc.to_dict()["entered"]
+    assert [p["gestational_age"] for p in entered["pregnancies"]] == ["6+6", "7+4", "8+1"]
+    assert entered["conditions"] is None and entered["thromboses"] is None
+    page = render_html(doc)
+    section = page[page.index('id="entered"'):]
+    section = section[:section.index("</section>")]
+    assert section.count("<tr>") == 1 + 3  # header + three pregnancies
+    assert "Conditions: <em>not documented</em>" in section and "uterus: normal" in section
+    doc5 = engine.assess(read_patient(str(records / "r05-aps-refractory.yaml"), kb.tests, set(kb.therapies)))
+    page5 = render_html(doc5)
+    assert "tissue karyotype euploid" in page5 and "Conditions: none" in page5

@@ -85,6 +85,27 @@ def assessment_markdown(a: Assessment | dict[str, Any]) -> str:
         for b in judged:
             w(f"- {b}")
     w("")
+    e = a.get("entered")
+    if e:
+        w("## What was entered")
+        w(f"Age {e['age']}" + (f", country {e['country']}" if e.get("country") else "") + ".")
+        w("")
+        if e["pregnancies"]:
+            w("| # | Outcome | Weeks | Date | Details |")
+            w("|---|---|---|---|---|")
+            for i, p in enumerate(e["pregnancies"], 1):
+                bits = [f"{k.replace('_', ' ')}: {v}" for k, v in p.items()
+                        if k not in ("outcome", "gestational_age", "date")]
+                w(f"| {i} | {p['outcome'].replace('_', ' ')} | {p.get('gestational_age') or 'not given'} | "
+                  f"{p.get('date') or 'undated'} | {'; '.join(bits) or '—'} |")
+            w("")
+        listed = {"conditions": e.get("conditions"), "thromboses": e.get("thromboses")}
+        for k, v in listed.items():
+            w(f"- {k}: " + ("not documented" if v is None else "none" if not v else
+                            ", ".join(x if isinstance(x, str) else x["type"] for x in v)))
+        for k, v in e.get("findings", {}).items():
+            w(f"- {k.replace('_', ' ')}: {v}")
+        w("")
     w("## Results as reported")
     w(f"Current medications: {medications_text(a.get('medications'))}.")
     w("")
