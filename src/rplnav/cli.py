@@ -103,6 +103,7 @@ def assess(
                    for g in unknown])
     if format is Format.pdf and out is None:
         _fail(["--format pdf: give --out FILE (a PDF is not written to the terminal)"])
+    from rplnav.assessment import OutputError
     from rplnav.usecase import Options, assess_input
 
     try:
@@ -110,6 +111,9 @@ def assess(
         doc = assess_input(text, None, Options(guidelines=keep, strict=strict, name=name), engine)
     except InputError as e:
         _fail(e.problems)
+        return
+    except OutputError as e:  # an engine bug, never the input's fault: say so, no traceback
+        _fail([f"internal error: the assessment does not fit rplnav.assessment/v1; please report ({e})"], 1)
         return
     if format is Format.html:
         from rplnav.render.html import render_html

@@ -27,6 +27,7 @@ from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.inputdoc import MAX_BYTES, DocumentError, parse_document
 from rplnav.knowledge.model import TestSpec, normal_name
 from rplnav.partial_date import PartialDate
+from rplnav.problems import problems_of
 
 if TYPE_CHECKING:
     from rplnav.knowledge.load import Knowledge
@@ -68,6 +69,7 @@ class InputError(Exception):
             if len(problems) > MAX_PROBLEMS else [])
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.items = problems_of(problems)  # the same problems as objects (path, message, hint)
 
 
 class _Model(BaseModel):

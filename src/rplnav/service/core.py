@@ -11,6 +11,7 @@ from rplnav.audit import AuditLog
 from rplnav.inputdoc import DocumentError, parse_document
 from rplnav.knowledge.load import Knowledge, default_knowledge
 from rplnav.patient import closest
+from rplnav.problems import problems_of
 from rplnav.service.access import LinkSigner
 from rplnav.service.config import Settings
 from rplnav.service.errors import ClientError
@@ -58,7 +59,7 @@ class Service:
         try:
             return parse_document(text, "", syntax)
         except DocumentError as e:
-            raise ClientError(400, f"Malformed {syntax.upper()}", None, e.problems) from None
+            raise ClientError(400, f"Malformed {syntax.upper()}", None, problems_of(e.problems)) from None
 
     def guideline_list(self, text: str | None) -> list[str] | None:
         if not text:

@@ -8,7 +8,6 @@ exception still gets a problem+json body with an incident id (logged), never a t
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from http import HTTPStatus
 from typing import Any
@@ -20,10 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rplnav.patient import InputError
+from rplnav.problems import Problem
 
 log = logging.getLogger("rplnav.service")
 PROBLEM = "application/problem+json"
-_PATH = re.compile(r"^[A-Za-z_][\w.\[\]-]*$")
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,7 +34,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "problems": {"type": "array", "items": {
             "type": "object", "required": ["message"],
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                           "hint": {"type": "string"}}}},
     },
 }
 
@@ -45,22 +45,14 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             for c in codes}
 
 
-def split_problem(text: str) -> dict[str, str]:
-    """'labs[0].unit: message' -> {'field': 'labs[0].unit', 'message': 'message'}."""
-    field, sep, msg = text.partition(": ")
-    if sep and _PATH.match(field):
-        return {"field": field, "message": msg}
-    return {"field": "(document)", "message": text}
-
-
 def problem(status: int, title: str | None = None, detail: str | None = None,
-            problems: list[str] | list[dict[str, str]] | None = None,
+            problems: list[Problem] | list[dict[str, str]] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status}
     if detail:
         body["detail"] = detail
     if problems is not None:
-        body["problems"] = [p if isinstance(p, dict) else split_problem(p) for p in problems]
+        body["problems"] = [p.as_body() if isinstance(p, Problem) else p for p in problems]
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -84,7 +76,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def _input(_: Request, e: InputError) -> JSONResponse:
-        return problem(422, "Invalid patient input", f"{len(e.problems)} problem(s) in the input", e.problems)
+        return problem(422, "Invalid patient input", f"{len(e.items)} problem(s) in the input", e.items)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
