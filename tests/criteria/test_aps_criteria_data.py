@@ -78,3 +78,20 @@ def test_kb_check_reports_a_missing_parameter_or_criterion(tmp_path):
 def test_the_rule_sets_cite_sources_that_exist():
     for s in KB.aps_criteria.values():
         assert s.source.document in KB.sources
+
+
+def test_a_tissue_karyotype_stands_for_the_parents_as_rcog_2023_reads_it():
+    """Sydney 2(c) needs parental chromosomal causes excluded. Without a parental karyotype, a pregnancy-tissue
+    result without an unbalanced structural abnormality decides it (RCOG 2023 karyotypes the parents only after
+    such a result or when no tissue result exists); with no tissue result it stays undecided."""
+    findings = {k: v for k, v in CLEAN.items() if k != "parental_karyotype"}
+    untested = make(pregnancies=THREE_EARLY, labs=LA_PERSISTENT, findings=findings, conditions=[])
+    euploid = [*THREE_EARLY[:2], {**THREE_EARLY[2], "poc_karyotype": "euploid"}]
+    tested = make(pregnancies=euploid, labs=LA_PERSISTENT, findings=findings, conditions=[])
+    assert classify(untested, KB.tests).sydney_2006["status"] == "indeterminate"
+    rep = classify(tested, KB.tests)
+    assert rep.sydney_2006["status"] == "met"
+    assert "RCOG 2023" in rep.sydney_2006["note"]
+    no_rule = dict(KB.aps_criteria)
+    no_rule[SYDNEY] = no_rule[SYDNEY].model_copy(update={"parental_cause_by_tissue": None})
+    assert classify(tested, KB.tests, rules=ApsRules.from_sets(no_rule)).sydney_2006["status"] == "indeterminate"

@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rplnav.gestation import format_ga
-from rplnav.knowledge.criteria_model import ApsCriteriaSet
+from rplnav.knowledge.criteria_model import ApsCriteriaSet, TissueRule
 from rplnav.knowledge.model import TestSpec
 from rplnav.labs import Reading, TestHistory, histories, level_reached, persistence
 from rplnav.logic import FALSE, TRUE, Result, all_of, any_of, at_least, unknown
@@ -128,6 +128,7 @@ class ApsRules:
     hormonal_conditions: tuple[str, ...]
     abnormal_poc: frozenset[str]
     explanatory_karyotype: frozenset[str]
+    tissue_rule: TissueRule | None
 
     @classmethod
     def from_sets(cls, sets: dict[str, ApsCriteriaSet]) -> ApsRules:
@@ -159,6 +160,7 @@ class ApsRules:
                 hormonal_conditions=tuple(syd.hormonal_conditions),
                 abnormal_poc=frozenset(syd.abnormal_poc),
                 explanatory_karyotype=frozenset(acr.explanatory_karyotype),
+                tissue_rule=syd.parental_cause_by_tissue,
             )
             if {ap["persistence_weeks"], ep["persistence_weeks"]} != {sp["persistence_weeks"]}:
                 raise ValueError("the three rule sets must agree on the persistence interval "
@@ -387,7 +389,13 @@ def _exclusions(R: ApsRules, patient: Patient, hist: dict[str, TestHistory]) -> 
         notes.append(f"uterine anomaly ({fi.uterus}) present, so anatomical causes are not excluded")
     else:
         uterus = TRUE
-    if fi.parental_karyotype in (None, "unknown"):
+    tissue = {p.poc_karyotype for p in patient.pregnancies}
+    rule = R.tissue_rule
+    if fi.parental_karyotype in (None, "unknown") and rule is not None and tissue & set(rule.results) \
+            and not tissue & set(rule.blocked_by):
+        karyo = TRUE
+        notes.append(rule.text)
+    elif fi.parental_karyotype in (None, "unknown"):
         karyo = unknown("parental karyotype not documented (findings.parental_karyotype)")
     elif fi.parental_karyotype != "normal":
         karyo = FALSE

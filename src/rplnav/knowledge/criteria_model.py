@@ -104,6 +104,16 @@ class CriteriaText(Strict):
     locator: str
 
 
+class TissueRule(Strict):
+    """When a pregnancy-tissue karyotype stands in for the parents' (a guideline that karyotypes the parents only
+    after an unbalanced tissue result, or when no tissue result exists)."""
+
+    results: list[str] = Field(min_length=1, description="tissue results that count as a result")
+    blocked_by: list[str] = Field(description="tissue results after which the parents must be karyotyped")
+    text: str
+    source: SourceRef
+
+
 class ApsCriteriaSet(Strict):
     """A published APS rule set (Sydney 2006, 2023 ACR/EULAR, EULAR 2019's high-risk profile): its numbers,
     its criteria and the sentences it reports. rplnav.criteria.aps names the keys it reads; a missing key is
@@ -119,6 +129,7 @@ class ApsCriteriaSet(Strict):
     hormonal_conditions: list[str] = Field(default_factory=list)
     abnormal_poc: list[str] = Field(default_factory=list)
     explanatory_karyotype: list[str] = Field(default_factory=list)
+    parental_cause_by_tissue: TissueRule | None = None
 
 
 class GestationBand(Strict):
