@@ -13,7 +13,7 @@ from typing import Any
 
 from rplnav import __version__, assumptions, rules
 from rplnav import labs as lab_results
-from rplnav.assessment import Assessment, validate_document
+from rplnav.assessment import Assessment, PartCache, validate_document
 from rplnav.criteria import aps as aps_criteria
 from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import format_ga, parse_gestational_age
@@ -59,6 +59,7 @@ class Engine:
     def __init__(self, kb: Knowledge):
         self.kb = kb
         self.closing_days = kb.gestation_limits["window_closing_notice"].ga
+        self._typed_parts = PartCache()  # typed form of the shared parts (rplnav.assessment)
         self.facts = FactDeriver(kb)  # patient -> Facts: the only reader of the patient record
         self.catalogue = self.facts.catalogue
         self.history_lists = assumptions.deciding(self.catalogue.specs)  # omitted lists that can decide something
@@ -121,7 +122,7 @@ class Engine:
                strict: bool = False) -> Assessment:
         """The assessment of one patient as the typed document: built by `document`, validated here and nowhere
         else (a document the model rejects is an engine bug, rplnav.assessment.OutputError)."""
-        return validate_document(self.document(parsed, guidelines, strict))
+        return validate_document(self.document(parsed, guidelines, strict), self._typed_parts)
 
     def document(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
                  strict: bool = False) -> dict[str, Any]:

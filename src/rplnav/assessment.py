@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from rplnav.knowledge.model import Certainty, Stance, Tier
 
@@ -627,12 +627,69 @@ def plain(doc: Assessment | dict[str, Any]) -> dict[str, Any]:
     return doc.to_dict() if isinstance(doc, Assessment) else doc
 
 
-def validate_document(doc: dict[str, Any]) -> Assessment:
-    """The engine's document as the typed model (a failure here is an engine bug: OutputError)."""
+def validate_document(doc: dict[str, Any], parts: PartCache | None = None) -> Assessment:
+    """The engine's document as the typed model (a failure here is an engine bug: OutputError). ``parts``
+    reuses the typed form of the parts the engine shares between assessments, so each is validated once."""
     try:
-        return Assessment.model_validate(doc)
+        return Assessment.model_validate(doc if parts is None else parts.typed(doc))
     except ValueError as e:
         raise OutputError(str(e)) from e
+
+
+class PartCache:
+    """The typed form of the document parts an engine shares between patients (its memoised stances, alerts,
+    timing, evidence, work-up items and source lists), keyed by the very object: a part is validated the first
+    time it is seen and reused while the engine keeps it (the entry holds the part, so its id cannot be reused
+    by another object). Parts are read-only by the engine's rule; a changed copy is a new object."""
+
+    _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+    def __init__(self, limit: int = 50_000):
+        self.limit = limit
+        self._hit: dict[int, tuple[Any, Any]] = {}
+
+    def _typed(self, kind: str, value: Any) -> Any:
+        hit = self._hit.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        adapter = self._ADAPTERS.get(kind)
+        if adapter is None:
+            adapter = self._ADAPTERS[kind] = TypeAdapter(_PART_TYPES[kind])
+        typed = adapter.validate_python(value)
+        if len(self._hit) >= self.limit:
+            self._hit.clear()
+        self._hit[id(value)] = (value, typed)
+        return typed
+
+    def typed(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The document with its shared parts replaced by their typed form (a shallow copy; doc is unchanged)."""
+        options = []
+        for o in doc.get("options") or ():
+            o = dict(o)
+            if isinstance(o.get("stances"), list):  # per statement: an assumption copies the list, not each one
+                o["stances"] = tuple(self._typed("stance", x) if isinstance(x, dict) else x for x in o["stances"])
+            for key in ("alerts", "regulatory", "regimens", "timing"):
+                if isinstance(o.get(key), (list, dict)):
+                    o[key] = self._typed(key, o[key])
+            if isinstance(o.get("evidence"), dict):
+                o["evidence"] = self._typed("evidence", o["evidence"])
+            options.append(o)
+        out = {**doc, "options": options}
+        if isinstance(doc.get("workup"), list):
+            out["workup"] = [{**w, "recommendations": tuple(self._typed("stance", x) if isinstance(x, dict) else x
+                                                            for x in w["recommendations"])}
+                             if isinstance(w, dict) and isinstance(w.get("recommendations"), list) else w
+                             for w in doc["workup"]]
+        if isinstance(doc.get("sources"), list):
+            out["sources"] = self._typed("sources", doc["sources"])
+        return out
+
+
+_PART_TYPES: dict[str, Any] = {
+    "stance": StanceEntry, "alerts": tuple[Alert, ...], "regulatory": tuple[RegulatoryEntry, ...],
+    "regimens": tuple[Regimen, ...], "timing": Timing, "evidence": Evidence,
+    "sources": tuple[SourceEntry, ...],
+}
 
 
 class OutputError(RuntimeError):

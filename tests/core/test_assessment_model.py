@@ -95,3 +95,22 @@ def test_published_schema_lists_the_contract():
     assert set(top["aps"]["$ref"].split("/")[-1:]) == {"Aps"}
     assert set(defs["Aps"]["properties"]) == {"sydney-2006", "acr-eular-2023"}
     assert "class" in defs["Option"]["properties"] and "if" in defs["WouldChange"]["properties"]
+
+
+def test_shared_parts_are_validated_once_and_copies_again(kb, make):
+    """The engine's memoised parts are typed once (PartCache); a changed copy is validated on its own."""
+    from rplnav.assess import Engine
+
+    engine = Engine(kb)
+    p = make(pregnancies=[{"outcome": "miscarriage", "gestational_age": 7}] * 3, conditions=[], medications=[],
+             findings={"thromboses": []})
+    first, second = engine.assess(p), engine.assess(p)
+    i, j = next((i, j) for i, o in enumerate(first.options) for j, s in enumerate(o.stances)
+                if s.applies is False and not s.assumes)
+    assert first.options[i].stances[j] is second.options[i].stances[j]
+    assert first.to_json() == second.to_json() == Engine(kb).assess(p).to_json()
+    doc = engine.document(p)
+    stances = doc["options"][i]["stances"]
+    doc["options"][i]["stances"] = [*stances[:j], {**stances[j], "applies": "maybe"}, *stances[j + 1:]]
+    with pytest.raises(OutputError, match="applies"):
+        validate_document(doc, engine._typed_parts)
