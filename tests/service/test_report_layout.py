@@ -187,3 +187,21 @@ def test_the_report_shows_what_was_entered(kb, engine):
     doc5 = engine.assess(read_patient(str(records / "r05-aps-refractory.yaml"), kb.tests, set(kb.therapies)))
     page5 = render_html(doc5)
     assert "tissue karyotype euploid" in page5 and "Conditions: none" in page5
+
+
+def test_the_why_layer_shows_each_plan_therapys_statements_open(kb, engine):
+    """Under the plan, per therapy in it: every statement that reaches her with stance, strength, certainty,
+    verification and the facts that make it apply, visible without opening anything."""
+    path = next(examples_dir().glob("03*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    page = render_html(doc)
+    why = page[page.index('id="why"'):]
+    why = why[:why.index("</section>")]
+    assert "<details" not in why
+    plan = doc.to_dict()["plan"]
+    for x in plan["supported"] + plan["against"]:
+        assert x["name"].replace("&", "&amp;") in why
+    acr = next(s for o in doc.to_dict()["options"] if o["therapy"] == "aspirin_lmwh" for s in o["stances"]
+               if s["guideline"] == "ACR-2020" and s["applies"] is True)
+    assert acr["statement"] in why and "aps.obstetric = true" in why
+    assert page.index('id="plan"') < page.index('id="why"') < page.index('id="matrix"')

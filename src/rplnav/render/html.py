@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rplnav.assessment import Assessment, plain
+from rplnav.knowledge.model import STANCE_ORDER
 from rplnav.render.common import (
     GUIDELINE_ORDER,
     assumption_lines,
@@ -190,8 +191,19 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
     with_evidence = [o for o in a["options"] if o.get("evidence")]
     with_evidence.sort(key=lambda o: rank.get(o["therapy"], len(rank)))  # the plan's therapies first
     evidence = [(o, _evidence_html(o["evidence"])) for o in with_evidence]
+    by_tid = {o["therapy"]: o for o in a["options"]}
+    order = {s: i for i, s in enumerate(STANCE_ORDER)}
+    rationale = []
+    for part, title in (("supported", "supported"), ("against", "advised against")):
+        for x in plan.get(part) or []:
+            o = by_tid[x["therapy"]]
+            stances = sorted((s for s in o["stances"] if s["applies"] is not False),
+                             key=lambda s: (s["applies"] is not True, order.get(s["stance"], len(order))))
+            rationale.append({"name": x["name"], "therapy": x["therapy"], "part": title,
+                              "agreement": x.get("agreement"), "stances": stances})
     evidence_method = next((o["evidence"].get("method") for o in with_evidence if o["evidence"].get("method")), None)
     return {"guidelines": guidelines, "options": options, "evidence": evidence, "evidence_method": evidence_method,
+            "rationale": rationale,
             "timeline": timeline_svg(a),
             "assumed": [line.replace("`", "") for line in assumption_lines(a)],
             "plan_sections": plan_sections(a)}
