@@ -177,9 +177,13 @@ class ApsRules:
         return out
 
     def criterion(self, set_id: str, cid: str, value: Result) -> Criterion:
-        spec = next(c for c in self.sets[set_id].criteria if c.id == cid)
-        return Criterion(cid, spec.text, _src(self.sets[set_id].source.document, spec.locator), value,
-                         points=spec.points, domain=spec.domain)
+        spec, src = self._specs[cid]
+        return Criterion(cid, spec.text, src, value, points=spec.points, domain=spec.domain)
+
+    @functools.cached_property
+    def _specs(self) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """Criterion id -> (its spec, its citation), looked up once per rule set rather than per patient."""
+        return {c.id: (c, _src(s.source.document, c.locator)) for s in self.sets.values() for c in s.criteria}
 
     def text(self, set_id: str, key: str) -> str:
         return self.sets[set_id].texts[key].text
