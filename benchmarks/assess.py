@@ -18,6 +18,7 @@ from rich.progress import track
 from rplnav.assess import Engine
 from rplnav.examples import example_files
 from rplnav.knowledge.load import default_knowledge
+from rplnav.memo import tune_gc_for_a_warm_engine
 from rplnav.patient import parse_patient
 
 OUTCOMES = ["miscarriage"] * 5 + ["biochemical", "live_birth", "ectopic", "stillbirth"]
@@ -53,6 +54,7 @@ def generate(rng: random.Random, i: int) -> dict:
 
 
 def main(n: int = 10_000) -> None:
+    tune_gc_for_a_warm_engine()  # as the service does (rplnav.memo)
     kb = default_knowledge()
     rng = random.Random(20261121)
     raw = [generate(rng, i) for i in range(n)]

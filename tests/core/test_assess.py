@@ -159,3 +159,20 @@ def test_the_engine_keeps_one_bounded_memo(kb, make):
         assert tight.assess(p) == roomy.assess(p)
         assert len(tight.memo) <= 50
     assert roomy.memo.hits > 0 and len(roomy.memo) > 50
+
+
+def test_the_service_tunes_the_collector_for_its_warm_engine(tmp_path):
+    """The web service sets the collector thresholds chosen for a warm engine's memo (rplnav.memo)."""
+    import gc
+
+    from rplnav.memo import GC_THRESHOLDS
+    from rplnav.service.app import create_app
+    from rplnav.service.config import Settings
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}", insecure_dev=True))
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)

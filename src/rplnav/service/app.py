@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rplnav import __version__
+from rplnav.memo import tune_gc_for_a_warm_engine
 from rplnav.service import api, cds, errors, web
 from rplnav.service.access import TrustedProxy
 from rplnav.service.config import Settings
@@ -68,6 +69,7 @@ class AddHeaders:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    tune_gc_for_a_warm_engine()  # a long-running engine: see rplnav.memo
     core = Service(settings)
     install_log_filter()  # also under `uvicorn --factory`: no query strings (tokens) in the access log
 
