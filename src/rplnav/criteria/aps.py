@@ -213,8 +213,8 @@ _CRITERIA = {
 }
 
 
-@functools.lru_cache(maxsize=4)
-def rules_of(kb_version: str) -> ApsRules:
+@functools.cache
+def bundled_rules() -> ApsRules:
     """The bundled base's rules (for callers that classify without a fact layer, e.g. tests)."""
     from rplnav.knowledge.load import default_knowledge
 
@@ -664,7 +664,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     ``lab_histories`` are her laboratory histories as the fact layer read them (rplnav.labs), so that the criteria
     see exactly the positivity and persistence the work-up sees; they are read here when not given. ``rules``
     are the knowledge base's (aps-criteria.yaml); the bundled base's when not given."""
-    R = rules or rules_of("bundled")
+    R = rules or bundled_rules()
     today = patient.today
     if lab_histories is None:
         lab_histories = histories(patient.labs, tests, NAMES, today, R.persistence_days)

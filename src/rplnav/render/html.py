@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rplnav.assessment import Assessment, plain
+from rplnav.evidence.stratify import OUTCOME_LABEL
 from rplnav.knowledge.model import STANCE_ORDER
 from rplnav.render.common import (
     GUIDELINE_ORDER,
@@ -112,9 +113,6 @@ def timeline_svg(a: dict[str, Any]) -> str | None:
     return "".join(out)
 
 
-OUTCOME_WORDS = {"live_birth": "live birth", "miscarriage": "miscarriage", "ongoing_pregnancy": "ongoing pregnancy"}
-
-
 def _effect(p: dict[str, Any] | None) -> str:
     """'RR 1.21 (0.98-1.49), k = 5, 465 women' — two decimals, as trials and reviews print them."""
     if not p:
@@ -140,7 +138,7 @@ def _evidence_html(ev: dict[str, Any]) -> str:
                     if ev.get("rows") else "")
         out.append('<table class="evidence"><thead><tr><th scope="col">Outcome</th><th scope="col">Her stratum'
                    '</th><th scope="col">All trials</th></tr></thead><tbody>'
-                   f"<tr><td>{e(OUTCOME_WORDS.get(ev['outcome'], str(ev['outcome'])))} ({e(str(ev.get('design') or ''))})"
+                   f"<tr><td>{e(OUTCOME_LABEL.get(ev['outcome'], str(ev['outcome'])))} ({e(str(ev.get('design') or ''))})"
                    f"</td><td>{e(_effect(ev.get('stratum')))}</td><td>{e(_effect(ev.get('all')))}</td></tr></tbody>"
                    "</table>")
         if verified:
