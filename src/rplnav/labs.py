@@ -246,8 +246,8 @@ def _p99(span: Span, lab: Lab, spec: TestSpec, rule: PositiveRule, fixed_hit: Re
                 return FALSE, usual_basis(u, spec.unit, False)
     above_ref = ""
     if lab.reference_high is not None and span.above(lab.reference_high) is not False:
-        above_ref = (f"; it is above the laboratory's upper limit ({lab.reference_high:g}), which is not a "
-                     "99th-percentile cut-off")
+        above_ref = (f"; it is above the laboratory's upper limit ({lab.reference_high:g}), which the report "
+                     "does not give as its 99th-percentile cut-off")
     return unknown(f"give the laboratory's 99th-percentile cut-off (cutoff_p99) for {label} ({shown}; the "
                    f"criterion needs {_p99_words(rule)}{above_ref})"), None
 

@@ -140,7 +140,7 @@ def _record_label(need: str, names: dict[str, str]) -> tuple[str, str]:
         return "findings.uterus", "uterine assessment (imaging)"
     if need.startswith("parental_karyotype"):
         return "findings.parental_karyotype", "parental karyotype"
-    if "." not in need and " " in need:  # an APS classification item, already in words
+    if " " in need:  # an APS classification item, already in words (it may name a field, kept as written)
         return need, need
     return need, need.replace("_", " ")
 

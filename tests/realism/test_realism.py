@@ -262,6 +262,14 @@ def test_low_titre_acl_with_uln_is_never_aps():
         assert doc["aps"]["sydney-2006"]["status"] != "met"
         assert (doc["aps"].get("acr-eular-2023") or {}).get("status") != "met"
         assert not heparin_for(doc), f"ACR/EULAR heparin statements applied: {heparin_for(doc)}"
+        # what decides it is the laboratory's 99th-percentile cut-off, and the plan asks for it first
+        asks = [d["record"] for d in doc["plan"]["decide_first"]]
+        assert any("cutoff_p99" in r and "anticardiolipin IgM" in r for r in asks), asks
+        assert doc["aps"]["acr-eular-2023"]["status"] in ("entry_not_met", "not_met")
+        # a field named in an ask is shown as written, so it can be found in the form
+        for d in doc["plan"]["decide_first"]:
+            for field in re.findall(r"\bfindings\.\w+", d["record"]):
+                assert field in d["text"], (field, d["text"])
 
 
 def test_true_obstetric_aps_is_aps_without_fabricated_fields():
@@ -304,20 +312,7 @@ def test_record_validates_against_the_published_model(name: str):
 
 # ---------------------------------------------------------------- (b) what a specialist concludes
 
-# Expectations a reviewer must settle before the engine follows them (each with the reason); their checks stay
-# in pending_realism.py. The engine's answer for them is the safe one and is held by its own test below.
-UNDER_REVIEW = {
-    "r07-low-titre-acl-igm": "the suite expects Sydney 'not met' for aCL IgM 28 and 24 MPL with a lab ULN of 20; "
-                             "Miyakis 2006 also counts a titre above the 99th percentile, which the lab did not "
-                             "print, so the engine stays 'indeterminate' and asks for it (never 'met')",
-}
-
-
-def reviewed(names: list[str]) -> list[str]:
-    return [n for n in names if n not in UNDER_REVIEW]
-
-
-@pytest.mark.parametrize("name", reviewed(with_key("aps")))
+@pytest.mark.parametrize("name", with_key("aps"))
 def test_aps_status(name: str):
     doc = doc_of(name)
     wrong = {}
@@ -340,7 +335,7 @@ def stance_verdict(doc: dict[str, Any], guideline: str, therapy: str, stance: st
     return None if any(s["applies"] is None for s in found) else False
 
 
-@pytest.mark.parametrize("name", reviewed(with_key("stances")))
+@pytest.mark.parametrize("name", with_key("stances"))
 def test_stances(name: str):
     doc = doc_of(name)
     wrong = []
