@@ -317,6 +317,25 @@ class Alert(Part):
 
 
 # ------------------------------------------------------------------ evidence
+class PooledTrial(Part):
+    """One row of a pooled analysis, as a forest plot prints it (effect and CI on the analysis measure)."""
+
+    id: str
+    label: str
+    year: int | None
+    subgroup: str | None
+    treatment_events: int | None
+    treatment_total: int | None
+    control_events: int | None
+    control_total: int | None
+    estimate: Number
+    ci: tuple[Number, Number]
+    weight: Number = Field(description="percentage weight in this analysis (random effects: 1/(v + tau²))")
+    verified: bool
+    in_stratum: bool | None = Field(None, description="all-studies rows only: whether this trial, or its subgroup "
+                                                      "that matches her, is pooled in her stratum")
+
+
 class Pooled(Part):
     k: int
     n: int
@@ -338,6 +357,7 @@ class Pooled(Part):
     single_study: bool
     tau2_ci: tuple[Number, Number] | None = None
     i2_ci: tuple[Number, Number] | None = None
+    trials: tuple[PooledTrial, ...] = Field((), description="the pooled rows, in order, for a forest plot")
 
 
 class Unmatched(Part):

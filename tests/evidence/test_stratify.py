@@ -355,3 +355,42 @@ def test_cli_says_her_stratum_in_words():
     doc = json.loads(runner.invoke(app, ["ivig", "--for", str(EXAMPLE), "--format", "json"]).stdout)
     lb = next(g for g in doc["groups"] if g["outcome"] == "live_birth")
     assert lb["stratum_text"].startswith("Her stratum")
+
+
+def test_pooled_results_carry_the_forest_plot_rows(kb, engine, index):
+    """Each pooled analysis lists its rows as a forest plot prints them: the arms' counts from the knowledge
+    base, the row's own RR and CI (escalc), and its weight in the analysis as the NumPy engine computes it."""
+    f = facts_for(kb, engine, pregnancies=losses(4), **WORKUP)
+    s = index.summary("ivig", f)
+    for p in (s["all"], s["stratum"]):
+        rows = [index.rows[t["id"]] for t in p["trials"]]
+        assert [t["id"] for t in p["trials"]] == p["studies"]
+        counts = [r.study.counts for r in rows]
+        es = escalc("RR", [c.ai for c in counts], [c.n1i for c in counts], [c.ci for c in counts],
+                    [c.n2i for c in counts])
+        ref = rma_uni(es, method="REML")
+        for t, c, y, v, w in zip(p["trials"], counts, es.yi, es.vi, ref.weights, strict=True):
+            assert (t["treatment_events"], t["treatment_total"], t["control_events"], t["control_total"]) == (
+                c.ai, c.n1i, c.ci, c.n2i)
+            assert math.isclose(math.log(t["estimate"]), y, rel_tol=1e-12)
+            assert math.isclose(math.log(t["ci"][1]) - math.log(t["ci"][0]), 2 * 1.959963984540054 * math.sqrt(v),
+                                rel_tol=1e-9)
+            assert math.isclose(t["weight"], w, rel_tol=1e-9)
+        assert math.isclose(sum(t["weight"] for t in p["trials"]), 100.0)
+    # the all-studies rows say which trials are her stratum; the excluded secondary-RM trials are not
+    marked = {t["id"]: t["in_stratum"] for t in s["all"]["trials"]}
+    assert {i for i, v in marked.items() if v} == set(s["stratum"]["studies"]) & set(marked)
+    assert marked["stephenson-2010"] is False
+
+
+def test_a_subgroup_in_her_stratum_marks_its_trial(kb, engine, index):
+    """At 6+2 weeks only Yamada 2022's 6-week-start subgroup is hers: the whole trial's all-studies row is
+    marked as in her stratum, and the stratum's own row is the subgroup with its own counts."""
+    f = facts_for(kb, engine, pregnancies=[{"outcome": "miscarriage", "gestational_age": 7, "poc_karyotype": "euploid"}] * 4,
+                  current={"gestational_age": "6+2"}, **WORKUP)
+    s = index.summary("ivig", f)
+    whole = next(t for t in s["all"]["trials"] if t["id"] == "yamada-2022-live-birth")
+    assert whole["in_stratum"] is True
+    part = next(t for t in s["stratum"]["trials"] if t["id"].startswith("yamada-2022"))
+    assert part["id"] == "yamada-2022-live-birth-6w" and part["subgroup"]
+    assert part["treatment_total"] < whole["treatment_total"]

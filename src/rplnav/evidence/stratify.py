@@ -396,6 +396,28 @@ class StudyIndex:
         for extra in ("tau2_ci", "i2_ci"):
             if raw.get(extra) is not None:
                 out[extra] = raw[extra]
+        out["trials"] = self._trial_rows(use, raw["tau2"])
+        return out
+
+    def _trial_rows(self, use: list[Row], tau2: float) -> list[dict[str, Any]]:
+        """Per pooled row what a forest plot prints: arms' events/totals, the row's own effect and CI on the
+        analysis measure, and its random-effects weight in this analysis (1/(v + tau²), as a percentage)."""
+        z = plain_reml.z_crit(self.level)
+        w = [1.0 / (r.vi + tau2) for r in use]  # type: ignore[operator]
+        total = sum(w)
+        out = []
+        for r, wi in zip(use, w, strict=True):
+            s = math.sqrt(r.vi)  # type: ignore[arg-type]
+            c = r.study.counts
+            out.append({
+                "id": r.id, "label": r.study.label, "year": r.study.year, "subgroup": r.study.subgroup,
+                "treatment_events": c.ai if c else None, "treatment_total": c.n1i if c else None,
+                "control_events": c.ci if c else None, "control_total": c.n2i if c else None,
+                "estimate": math.exp(r.yi),  # type: ignore[arg-type]
+                "ci": [math.exp(r.yi - z * s), math.exp(r.yi + z * s)],  # type: ignore[operator]
+                "weight": 100.0 * wi / total,
+                "verified": r.study.source.verified,
+            })
         return out
 
     @staticmethod
@@ -527,8 +549,10 @@ class StudyIndex:
             first = next(iter(groups))
             top = groups[first]
             members = st["members"][first]
-            stratum = self.pooled(self.stratum_rows(top, values))
-            out.update(outcome=first[0], design=first[1], all=st["all"][first], stratum=stratum, unmatched=[],
+            chosen = self.stratum_rows(top, values)
+            stratum = self.pooled(chosen)
+            out.update(outcome=first[0], design=first[1], all=self._marked(st["all"][first], chosen), stratum=stratum,
+                       unmatched=[],
                        not_matching=sum(1 for m in members if values[m.id] is False))
             # what was compared, so an association (e.g. deficiency vs repletion) is never read as a treatment effect
             comparisons = sorted({f"{m.study.intervention or therapy} vs {m.study.comparator}" for m in members})
@@ -544,6 +568,16 @@ class StudyIndex:
         out["rows"] = len(st["rows"])
         out["verified_rows"] = st["verified"]
         return out
+
+    def _marked(self, all_: dict[str, Any] | None, chosen: list[Row]) -> dict[str, Any] | None:
+        """The all-studies result with each trial marked as in her stratum or not (a trial counts as in it when
+        the trial or one of its subgroup rows is pooled there); a copy, the cached result stays unmarked."""
+        if all_ is None:
+            return None
+        ids = {r.id for r in chosen if r.poolable}
+        return {**all_, "trials": [
+            {**t, "in_stratum": t["id"] in ids or any(c.id in ids for c in self.rows[t["id"]].children)}
+            for t in all_["trials"]]}
 
     # ---------------------------------------------------------- row views
     def _row_status(self, row: Row, m: Match) -> dict[str, Any]:
