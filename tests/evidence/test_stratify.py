@@ -183,6 +183,26 @@ def test_subgroup_rows_replace_their_trial_in_the_stratum(kb, engine, index):
     assert [s for s in g0["all"]["studies"] if s.startswith("yamada-2022")] == ["yamada-2022-live-birth"]
 
 
+def test_nested_subgroups_count_each_woman_once_in_the_narrowest_row(kb, engine, index):
+    """PRISM: the one-or-more-miscarriage subgroup holds the three-or-more subgroup; a bleeding woman is
+    matched to the narrowest of the trial's rows that fits her, never to two of them."""
+    bleeding = {"gestational_age": "7+0", "intrauterine_confirmed": True, "fetal_heart_activity": True,
+                "bleeding": True}
+
+    def prism_rows(n):
+        f = facts_for(kb, engine, pregnancies=losses(n), current=bleeding, **WORKUP)
+        g = index.report("progesterone", f)["groups"][0]
+        return [r for r in g["stratum_rows"] if r.startswith("prism-2019")]
+
+    assert prism_rows(2) == ["prism-2019-ge1"]
+    assert prism_rows(3) == ["prism-2019-ge3"]
+    assert prism_rows(0) == ["prism-2019"]
+    # the trial counts once among all studies, with its whole population
+    g = index.report("progesterone")["groups"][0]
+    assert [s for s in g["all"]["studies"] if s.startswith("prism-2019")] == ["prism-2019"]
+    assert index.rows["prism-2019-ge3"].parent is index.rows["prism-2019-ge1"]
+    assert [m.id for m in index.rows["prism-2019"].family()] == ["prism-2019", "prism-2019-ge1", "prism-2019-ge3"]
+
 # ------------------------------------------------------------------ pooling
 
 def test_stratum_pooling_equals_direct_rma_uni(kb, engine, index):

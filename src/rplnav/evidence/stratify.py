@@ -111,6 +111,10 @@ class Row:
     poolable: bool = field(init=False)
     verdict_key: tuple[Any, ...] = field(init=False)
 
+    def family(self) -> list[Row]:
+        """This row and every subgroup row nested in it (children, their children ...), parents first."""
+        return [self, *(m for c in self.children for m in c.family())]
+
     def __post_init__(self) -> None:
         self.id = self.study.id
         self.primary = self.study.design not in CONTEXT_DESIGNS
@@ -427,16 +431,17 @@ class StudyIndex:
         A trial with two or more subgroup rows lists a partition of its participants along one dimension
         (e.g. start at 4-5 vs 6 weeks; two vs three or more losses): when every part matches her, the whole
         trial does and is used; when only some match, those parts are used.  A single subgroup row (e.g.
-        PRISM's three-or-more-miscarriage subgroup) is used instead of its trial whenever it matches.
+        PRISM's one-or-more-miscarriage subgroup) is used instead of its trial whenever it matches, and a
+        subgroup row with its own ``includes`` is refined the same way (PRISM's three-or-more subgroup inside
+        the one-or-more subgroup), so each woman is counted once, in the narrowest row that fits her.
         """
-        out: list[Row] = []
-        for r in top:
+        def narrowest(r: Row) -> list[Row]:
             subs = [c for c in r.children if values[c.id] is True]
             if subs and (len(r.children) == 1 or len(subs) < len(r.children) or values[r.id] is not True):
-                out.extend(subs)
-            elif values[r.id] is True:
-                out.append(r)
-        return out
+                return [x for c in subs for x in narrowest(c)]
+            return [r] if values[r.id] is True else []
+
+        return [x for r in top for x in narrowest(r)]
 
     # ---------------------------------------------------------- reports
     def report(self, therapy: str, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -455,7 +460,7 @@ class StudyIndex:
                 chosen = self.stratum_rows(top, {k: m.value for k, m in matches.items()})
                 entry["stratum"] = self.pooled(chosen)
                 entry["stratum_rows"] = [r.id for r in chosen]
-                members = [m for r in top for m in (r, *r.children)]
+                members = [m for r in top for m in r.family()]
                 entry["unmatched"] = [self._row_status(m, matches[m.id]) for m in members if matches[m.id].value is None]
                 entry["not_matching"] = [self._row_status(m, matches[m.id]) for m in members if matches[m.id].value is False]
                 poolable = {r.id for r in top if r.poolable}
@@ -484,7 +489,7 @@ class StudyIndex:
         if st is None:
             rows = self.by_therapy.get(therapy, [])
             groups = self.groups.get(therapy, {})
-            members = {key: [m for r in top for m in (r, *r.children)] for key, top in groups.items()}
+            members = {key: [m for r in top for m in r.family()] for key, top in groups.items()}
             st = self._static_cache[therapy] = {
                 "rows": rows,
                 "groups": groups,
