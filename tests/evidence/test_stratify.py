@@ -197,6 +197,10 @@ def test_nested_subgroups_count_each_woman_once_in_the_narrowest_row(kb, engine,
     assert prism_rows(2) == ["prism-2019-ge1"]
     assert prism_rows(3) == ["prism-2019-ge3"]
     assert prism_rows(0) == ["prism-2019"]
+    # the all-studies list marks PRISM as in her stratum when its nested three-or-more row is the one used
+    f3 = facts_for(kb, engine, pregnancies=losses(3), current=bleeding, **WORKUP)
+    trials = index.summary("progesterone", f3)["all"]["trials"]
+    assert [t["in_stratum"] for t in trials if t["id"] == "prism-2019"] == [True]
     # the trial counts once among all studies, with its whole population
     g = index.report("progesterone")["groups"][0]
     assert [s for s in g["all"]["studies"] if s.startswith("prism-2019")] == ["prism-2019"]

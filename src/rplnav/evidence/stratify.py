@@ -581,7 +581,7 @@ class StudyIndex:
             return None
         ids = {r.id for r in chosen if r.poolable}
         return {**all_, "trials": [
-            {**t, "in_stratum": t["id"] in ids or any(c.id in ids for c in self.rows[t["id"]].children)}
+            {**t, "in_stratum": any(m.id in ids for m in self.rows[t["id"]].family())}
             for t in all_["trials"]]}
 
     # ---------------------------------------------------------- row views
