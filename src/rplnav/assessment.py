@@ -507,6 +507,9 @@ class PlanLine(Part):
     when: tuple[PlanWhen, ...]
     regimens: tuple[Regimen, ...]
     unverified: int
+    general: bool = Field(False, description="supported lines only: care any woman with RPL is offered (the "
+                          "statements reach her through her loss history alone), listed after what rests on a "
+                          "finding of hers")
     regulatory: tuple[PlanRegulatory, ...] = ()
     assumes: tuple[str, ...] = ()
 

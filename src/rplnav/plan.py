@@ -11,6 +11,10 @@ Rules of the synthesis (stated so a reviewer can disagree):
   is for it (strong, conditional or good practice); it is **advised against** when one such statement is
   against it (or it is not permitted in her country). A therapy can be both: the disagreement is said in words
   and the therapy is listed in both places, never resolved here.
+* A supported therapy is **general** care when every current statement for it that applies to her reaches
+  her through her loss history alone (loss counts, live births, the RPL definitions, her age, her country): care any woman
+  with RPL is offered (lifestyle, psychological support …). A line that rests on a finding of hers (a
+  diagnosis, a test result, the current pregnancy) comes first: that is what the record changes.
 * Statements of a superseded edition (``superseded_by``) never make a line on their own; they are named next
   to the current ones as "superseded".
 * **Research only**: applying statements that reserve the therapy for research or find the evidence
@@ -36,6 +40,8 @@ STRENGTH_ORDER = {s: i for i, s in enumerate(("not_permitted", "strong_against",
 WHEN_STATUS = {"open": "now", "closing": "closing soon", "not_yet": "not yet", "passed": "window passed",
                "n/a": "timing not decidable"}
 DECIDE_FIRST_MAX = 5
+# facts every woman with RPL has a value for: a statement that names only these says nothing particular to her
+BACKGROUND = ("losses.", "births.", "rpl.", "age", "country")
 WOULD_CHANGE_MAX = 6
 
 
@@ -104,6 +110,16 @@ def _regimens(option: dict[str, Any], guidelines: list[str]) -> list[dict[str, A
     return (named or regimens[:1])[:2]
 
 
+def _rests_on_a_finding(s: dict[str, Any]) -> bool:
+    """Whether an applying statement reaches her through a finding of hers: a fact beyond her loss history
+    that holds (``because`` lists the population's facts as ``name = value`` after its wording)."""
+    for item in s.get("because", ())[1:]:
+        name, _, value = item.partition(" = ")
+        if not name.startswith(BACKGROUND) and value not in ("false", "unknown", "0", "none"):
+            return True
+    return False
+
+
 def _line(option: dict[str, Any], applying: list[dict[str, Any]], kind: frozenset[str]) -> dict[str, Any]:
     current = [s for s in applying if not s.get("superseded_by")]
     superseded = [s for s in applying if s.get("superseded_by") and s["stance"] in kind]
@@ -121,6 +137,8 @@ def _line(option: dict[str, Any], applying: list[dict[str, Any]], kind: frozense
         "regimens": _regimens(option, [s["guideline"] for s in strongest]) if supporting else [],
         "unverified": sum(not s["source"].get("verified") for s in strongest),
     }
+    if supporting:
+        line["general"] = not any(_rests_on_a_finding(s) for s in main)
     assumes = sorted({a for s in strongest for a in s.get("assumes", ())})
     if assumes:
         line["assumes"] = assumes
@@ -244,8 +262,9 @@ def build_plan(doc: dict[str, Any]) -> dict[str, Any]:
         "headline": _headline(doc),
         "decide_first": _decide_first(doc),
         "workup_next": _workup_next(doc),
-        # strongest first; among equals, the therapies more guidelines speak for
-        "supported": sorted(supported, key=lambda x: (STRENGTH_ORDER.get(x["statements"][0]["stance"], 99),
+        # what rests on her findings first, then general care; strongest first; among equals, the therapies
+        # more guidelines speak for
+        "supported": sorted(supported, key=lambda x: (x["general"], STRENGTH_ORDER.get(x["statements"][0]["stance"], 99),
                                                       -len(x["statements"]))),
         "against": sorted(against, key=lambda x: STRENGTH_ORDER.get(
             x["statements"][0]["stance"] if x["statements"] else "not_permitted", 99)),

@@ -113,3 +113,25 @@ def test_safety_is_about_what_she_may_be_given_or_takes(engine, make):
     assert all(s["therapy"] in supported or s["therapy"] is None for s in plan["safety"])
     taking = engine.assess(make(**base, medications=["Gammagard"]))["plan"]
     assert any(s["therapy"] == "ivig" for s in taking["safety"])
+
+
+def test_what_rests_on_her_findings_comes_before_general_care(kb, engine):
+    """Refractory obstetric APS: the therapies her APS makes relevant (aspirin + heparin, hydroxychloroquine …)
+    come before care offered to every woman with RPL (vitamin D, lifestyle), and every supported therapy is named
+    in the first 30 lines of the terminal at 80 columns, none hidden behind a count."""
+    path = next(p for p in example_files() if "refractory" in p.name)
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    sup = doc["plan"]["supported"]
+    general = [x["therapy"] for x in sup if x["general"]]
+    particular = [x["therapy"] for x in sup if not x["general"]]
+    assert {"vitamin_d", "lifestyle"} <= set(general)
+    assert {"aspirin_lmwh", "hydroxychloroquine"} <= set(particular)
+    assert [x["general"] for x in sup] == sorted(x["general"] for x in sup)  # particular first
+    head = "\n".join(render_terminal(doc, width=80, color=False).splitlines()[:30])
+    flat = " ".join(head.replace("│", " ").split())
+    for x in sup:
+        assert x["name"] in flat, x["name"]
+    # a woman with unexplained RPL and no finding: what she is offered is general care, said as such
+    plain = next(p for p in example_files() if p.name.startswith("01-"))
+    sup = engine.assess(read_patient(str(plain), kb.tests, set(kb.therapies)))["plan"]["supported"]
+    assert any(x["general"] for x in sup) and next(x for x in sup if x["therapy"] == "vitamin_d")["general"]

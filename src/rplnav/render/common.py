@@ -158,14 +158,20 @@ def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> l
         out.append(("Assumed (record to confirm)", [
             f"{x['text']} — decides {x['decides']}; record {x['confirm']}" for x in p["assumptions"]]))
     sup = []
-    for x in p["supported"][:limit]:
+    particular = [x for x in p["supported"] if not x.get("general")]
+    general = [x for x in p["supported"] if x.get("general")]
+    for x in particular[:limit]:
         when = "; ".join(f"{w['status_text']}" if compact else f"{w['label']}: {w['text']} ({w['status_text']})"
                          for w in x["when"][:1])
         dose = "; ".join(f"{r['dose']}" for r in x["regimens"][:1] if r.get("dose"))
         extra = " · ".join(t for t in (dose, when) if t)
         sup.append(f"{x['name']}: {x['agreement']}" + (f" — {extra}" if extra else "") + _cite(x["statements"], compact))
-    if len(p["supported"]) > limit:
-        sup.append(f"… and {len(p['supported']) - limit} more (see treatment options)")
+    if len(particular) > limit:
+        sup.append(f"also supported for her: {', '.join(x['name'] for x in particular[limit:])} (see treatment "
+                   "options)")
+    if general:
+        sup.append("For every woman with RPL: " + ", ".join(x["name"] for x in general)
+                   + _cite([s for x in general for s in x["statements"]], compact))
     out.append(("Supported for her", sup or ["no current guideline statement for a treatment applies to her yet"]))
     against = [f"{x['name']}: {x['agreement'] or 'not permitted'}" + _cite(x["statements"], compact)
                + "".join(f" — {r['text']}" for r in x.get("regulatory", [])) for x in p["against"]]
