@@ -20,6 +20,7 @@ from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimingWindow
 from rplnav.memo import Memo
+from rplnav.ordering import OrderParts, support_of
 from rplnav.patient import Parsed, Patient
 from rplnav.plan import build_plan
 from rplnav.rules import FactGetter, fact_getter
@@ -77,6 +78,7 @@ class Engine:
             self.alerts_by_therapy.setdefault(a.therapy, []).append((a, node))
         self.superseded_by = {g.supersedes: g.id for g in kb.guidelines.values() if g.supersedes}
         self._sources: dict[int, dict[str, Any]] = {}
+        self.order_parts = OrderParts(kb)  # what an order brings: therapy source, cautions, CDS suggestion
         self.memo = Memo()  # the one memo: every part reused between patients, keyed by the facts it reads
         self._evidence_cited: dict[str, dict[str, None]] = {}
         self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
@@ -427,6 +429,8 @@ class Engine:
             "regulatory": regulatory,
             "alerts": alerts,
             "evidence": self.evidence(tid, facts, src, study_memo),
+            **self._cached(("ordering", tid, in_play, support_of(stances)),
+                           lambda rec: self.order_parts.parts(tid, stances, in_play, rec), src),
         }, unverified
 
     def _cached(self, key: tuple[Any, ...], compute: Any, src: Citations) -> Any:

@@ -418,6 +418,38 @@ class Evidence(Part):
     assumes: tuple[str, ...] = ()
 
 
+class OrderCoding(Part):
+    system: str
+    code: str
+    display: str
+
+
+class ProposedOrder(Part):
+    """One order a CDS suggestion proposes, as knowledge/cards.yaml states it: the coded product, its dose and
+    when to start, each with its source."""
+
+    therapy: TherapyId
+    label: str
+    coding: OrderCoding
+    dosage: str
+    start: str | None = None
+    start_source: SourceRef | None = None
+    source: SourceRef
+
+
+class Suggestion(Part):
+    """The CDS suggestion on a combination therapy (knowledge/cards.yaml): its wording, the orders it proposes,
+    and the current strong or conditional 'for' statements that apply to her (empty: it is not offered to her).
+    Its orders are also the combination's parts, so a drafted part is read against the combination's stances."""
+
+    id: str
+    summary: str
+    add_label: str = Field(description="label of the suggestion; {parts} = labels of the orders not yet placed")
+    orders: tuple[ProposedOrder, ...]
+    support: tuple[str, ...] = Field(description="ids of the statements in this option's stances that support it")
+    source: SourceRef
+
+
 class Option(Part):
     """One therapy: every guideline's stance for her, timing, regimens, regulatory status, alerts, evidence."""
 
@@ -431,6 +463,10 @@ class Option(Part):
     regulatory: tuple[RegulatoryEntry, ...]
     alerts: tuple[Alert, ...]
     evidence: Evidence | None
+    source: SourceRef | None = Field(None, description="where the therapy's description comes from")
+    if_ordered: tuple[Alert, ...] = Field((), description="critical cautions not in `alerts` because no statement "
+                                                          "puts the therapy in play for her; an order for it does")
+    suggestion: Suggestion | None = None
 
 
 # ------------------------------------------------------------------ prognosis, assumptions
@@ -691,7 +727,7 @@ class PartCache:
             o = dict(o)
             if isinstance(o.get("stances"), list):  # per statement: an assumption copies the list, not each one
                 o["stances"] = tuple(self._typed("stance", x) if isinstance(x, dict) else x for x in o["stances"])
-            for key in ("alerts", "regulatory", "regimens", "timing"):
+            for key in ("alerts", "regulatory", "regimens", "timing", "if_ordered", "suggestion"):
                 if isinstance(o.get(key), (list, dict)):
                     o[key] = self._typed(key, o[key])
             if isinstance(o.get("evidence"), dict):
@@ -710,7 +746,8 @@ class PartCache:
 
 _PART_TYPES: dict[str, Any] = {
     "stance": StanceEntry, "alerts": tuple[Alert, ...], "regulatory": tuple[RegulatoryEntry, ...],
-    "regimens": tuple[Regimen, ...], "timing": Timing, "evidence": Evidence,
+    "regimens": tuple[Regimen, ...], "timing": Timing, "evidence": Evidence, "if_ordered": tuple[Alert, ...],
+    "suggestion": Suggestion,
     "sources": tuple[SourceEntry, ...],
 }
 

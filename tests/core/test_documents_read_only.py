@@ -16,6 +16,7 @@ from rplnav.render.jsonout import render_json
 from rplnav.render.markdown import assessment_markdown
 from rplnav.render.terminal import render_terminal
 from rplnav.service.cards import CardMaker
+from rplnav.service.cds import ordered_therapies
 
 
 def _dump(doc):
@@ -24,7 +25,7 @@ def _dump(doc):
 
 def test_rendering_never_changes_a_document(kb):
     engine = Engine(kb)
-    maker = CardMaker(kb, "http://localhost/")
+    maker = CardMaker("http://localhost/")
     parsed = [parse_patient(load_document(f.read_text(), f.name), kb.tests, set(kb.therapies))
               for f in example_files()]
     for p in parsed:
@@ -35,8 +36,8 @@ def test_rendering_never_changes_a_document(kb):
         render_terminal(doc)
         render_html(doc)
         cards = maker.patient_view(doc)
-        maker.orders(doc, [{"resourceType": "MedicationRequest", "medicationCodeableConcept": {"text": "aspirin"}}],
-                     "Patient/x")
+        maker.orders(doc, ordered_therapies(doc, [{"resourceType": "MedicationRequest",
+                                                   "medicationCodeableConcept": {"text": "aspirin"}}]), "Patient/x")
         guidance_response(doc, cards, module_uri="http://localhost/assess")
         assert _dump(doc) == json.dumps(before, indent=2, ensure_ascii=False), p.patient.id
     for p in parsed:  # the shared parts are still what a fresh engine computes

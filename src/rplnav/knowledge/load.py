@@ -407,6 +407,8 @@ def _check_codes(kb: Knowledge, where: dict[str, str], check_source: Any) -> lis
             problems.append(f"{at}: unknown therapy '{sg.therapy}'")
         for pr in sg.proposals:
             check_source(pr.source, f"{at}.proposals[{pr.therapy}]")
+            if pr.start_source is not None:
+                check_source(pr.start_source, f"{at}.proposals[{pr.therapy}].start_source")
             if meaning.get(("rxnorm", pr.rxnorm)) != f"therapy:{pr.therapy}":
                 problems.append(f"{at}: RxNorm {pr.rxnorm} is not listed for therapy '{pr.therapy}' in drugs.yaml")
     return problems

@@ -28,6 +28,7 @@ STANCES: tuple[str, ...] = Stance.__args__  # type: ignore[attr-defined]
 CERTAINTIES: tuple[str, ...] = Certainty.__args__  # type: ignore[attr-defined]
 AGAINST = frozenset({"conditional_against", "strong_against", "not_permitted"})
 FOR = frozenset({"strong_for", "conditional_for", "good_practice"})
+OFFERS = frozenset({"strong_for", "conditional_for"})  # the stances that offer a CDS suggestion's orders
 RESEARCH = frozenset({"research_only", "insufficient_evidence"})
 # stances from the most to the least binding, for listing statements (a "not permitted" first)
 STANCE_ORDER = ("not_permitted", "strong_against", "strong_for", "conditional_against", "conditional_for",

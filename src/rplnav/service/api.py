@@ -118,7 +118,7 @@ def _cards(request: Request, a: dict[str, Any]) -> list[dict[str, Any]]:
     from rplnav.service.cards import CardMaker
     from rplnav.service.cds import service_url
 
-    return CardMaker(request.app.state.core.kb, service_url(request, "")).patient_view(a)
+    return CardMaker(service_url(request, "")).patient_view(a)
 
 
 @router.get("/therapies/{therapy_id}", summary="Therapy monograph",

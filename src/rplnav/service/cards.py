@@ -1,7 +1,9 @@
 """CDS Hooks 2.0 cards from an assessment document (patient-view) and from draft orders (order-select/-sign).
 
-Cards are a view of the assessment, like every other renderer: every card has a `source` (the guideline
-statement it rests on), a summary under 140 characters, and a markdown detail that cites each statement.
+Cards are a view of the assessment, like every other renderer: they read only the document (and the therapies
+the request's orders were read as, see cds.ordered_therapies), never the knowledge base, so a card says what the
+report says. Every card has a `source` (the guideline statement it rests on), a summary under 140 characters,
+and a markdown detail that cites each statement.
 """
 
 from __future__ import annotations
@@ -9,10 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from rplnav.interop.codes import RXNORM
-from rplnav.interop.fhir import therapy_of
-from rplnav.knowledge.load import Knowledge
-from rplnav.knowledge.model import AGAINST, FOR, CdsSuggestion
+from rplnav.knowledge.model import AGAINST, FOR
 from rplnav.render.common import plan_sections, source_text, stance_label
 
 SUMMARY_MAX = 139
@@ -24,7 +23,6 @@ OVERRIDE_REASONS = [
      "display": "Patient's informed preference after counselling"},
     {"system": NON_ADHERENCE, "code": "risk-benefit-ratio", "display": "Benefit outweighs risk for this patient"},
 ]
-STANCE_RANK = {"strong_for": 0, "conditional_for": 1, "good_practice": 2}
 
 
 def clip(text: str, limit: int = SUMMARY_MAX) -> str:
@@ -39,25 +37,35 @@ def clip(text: str, limit: int = SUMMARY_MAX) -> str:
 
 
 class CardMaker:
-    def __init__(self, kb: Knowledge, base_url: str, report_url: str | None = None):
-        self.kb = kb
+    """Cards for one request: ``read`` (called by patient_view and orders) indexes the document it shows."""
+
+    def __init__(self, base_url: str, report_url: str | None = None):
         self.base = base_url.rstrip("/")
         self.report_url = report_url
-        # a drafted component (e.g. aspirin) is also checked against its combination's stances (aspirin + LMWH)
-        self.combination_of = {p.therapy: sg.therapy for sg in kb.cds_suggestions.values() for p in sg.proposals}
+        self.sources: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str] = {}
+        self.combination_of: dict[str, str] = {}
+
+    def read(self, a: dict[str, Any]) -> None:
+        """The document's source entries and therapy names, and which combination each suggested order is a
+        part of (a drafted aspirin is also checked against the aspirin + LMWH stances)."""
+        self.sources = {s["id"]: s for s in a.get("sources") or ()}
+        self.names = {o["therapy"]: o["name"] for o in a.get("options") or ()}
+        self.combination_of = {p["therapy"]: o["therapy"] for o in a.get("options") or ()
+                               if o.get("suggestion") for p in o["suggestion"]["orders"]}
 
     # ------------------------------------------------------------------ helpers
     def source(self, src: dict[str, Any] | None, label: str | None = None) -> dict[str, Any]:
         if not src:
             return {"label": label or "RPL Navigator knowledge base"}
-        doc = self.kb.sources.get(src["document"])
+        doc = self.sources.get(src["document"]) or {}
         gl = label or src["document"]
         out: dict[str, Any] = {"label": clip(f"{gl}: {src['locator']}" + ("" if src.get("verified") else
                                                                                " (unverified)"), 200)}
-        if doc is not None and doc.url:
-            out["url"] = doc.url
-        elif doc is not None and doc.doi:
-            out["url"] = f"https://doi.org/{doc.doi}"
+        if doc.get("url"):
+            out["url"] = doc["url"]
+        elif doc.get("doi"):
+            out["url"] = f"https://doi.org/{doc['doi']}"
         return out
 
     def card(self, summary: str, indicator: str, detail: str, source: dict[str, Any],
@@ -73,7 +81,7 @@ class CardMaker:
         return c
 
     def therapy_link(self, tid: str) -> dict[str, Any]:
-        return {"label": f"Monograph: {self.kb.therapies[tid].name}"[:100], "url": f"{self.base}/therapies/{tid}",
+        return {"label": f"Monograph: {self.names.get(tid, tid)}"[:100], "url": f"{self.base}/therapies/{tid}",
                 "type": "absolute"}
 
     @staticmethod
@@ -85,6 +93,7 @@ class CardMaker:
     def patient_view(self, a: dict[str, Any]) -> list[dict[str, Any]]:
         """One plan card (the assessment's plan: supported, advised against, next steps, assumptions), then
         at most one card per critical safety item. The detail of everything else is one link away."""
+        self.read(a)
         plan = a.get("plan")
         if not plan:
             return [self._aps_card(a)]
@@ -145,14 +154,12 @@ class CardMaker:
         return self.card(summary, "warning" if against or plan["assumptions"] else "info", "\n".join(lines).strip(),
                          self.source(src["source"], src["guideline"]) if src else self.source(None))
 
-    def _asked_safety(self, tid: str, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _asked_safety(o: dict[str, Any]) -> list[dict[str, Any]]:
         """A drafted order puts the therapy in play: its unconditional critical cautions (boxed warnings,
         infection transmission) are shown even when no guideline statement speaks to her."""
-        texts = {al["text"] for al in shown}
-        return [{"level": "critical", "kind": c.kind, "text": c.text,
-                 "source": {"document": c.source.document, "locator": c.source.locator, "verified": c.source.verified}}
-                for c in self.kb.therapies[tid].cautions
-                if c.when is None and c.level == "critical" and c.text not in texts]
+        texts = {al["text"] for al in o["alerts"]}
+        return [c for c in o.get("if_ordered") or () if c["text"] not in texts]
 
     def _aps_card(self, a: dict[str, Any]) -> dict[str, Any]:
         parts, lines, met, src = [], [], False, None
@@ -176,26 +183,23 @@ class CardMaker:
                          self.source(src, "APS classification criteria"))
 
     # ------------------------------------------------------------------ orders
-    def orders(self, a: dict[str, Any], orders: list[dict[str, Any]], patient_ref: str) -> list[dict[str, Any]]:
+    def orders(self, a: dict[str, Any], ordered: list[str], patient_ref: str) -> list[dict[str, Any]]:
+        """Cards on the drafted orders, given as the therapies they were read as (cds.ordered_therapies)."""
+        self.read(a)
         by_id = {o["therapy"]: o for o in a["options"]}
-        ordered: dict[str, dict[str, Any]] = {}
-        for r in orders:
-            if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
-                continue
-            tid = therapy_of(r, set(by_id))
-            if tid and tid not in ordered:
-                ordered[tid] = r
+        ordered = [t for t in dict.fromkeys(ordered) if t in by_id]
         # what she already takes counts with the drafted orders (an active aspirin order + a drafted LMWH is
         # the combination); her current medications come from the record (FHIR: active MedicationRequests)
         active = set(a.get("medications") or ()) & set(by_id)
         have = set(ordered) | active
         cards: list[dict[str, Any]] = []
         suggestion, sg = {}, None
-        for sg in self.kb.cds_suggestions.values():
-            suggestion = self._suggestion(sg, a, have, patient_ref)
+        for combo in a["options"]:
+            sg = combo.get("suggestion")
+            suggestion = self._suggestion(combo, have, patient_ref) if sg else {}
             if suggestion:
                 break
-        for tid, _res in ordered.items():
+        for tid in ordered:
             combo = self.combination_of.get(tid)
             checks = [tid] + ([combo] if combo in by_id else [])
             o = by_id[tid]
@@ -241,7 +245,7 @@ class CardMaker:
                 detail = f"{this} — {why}."
                 if shown:
                     detail += "\n" + "\n".join(self.stance_line(s) for s in shown)
-                src = research[0]["source"] if research else self._therapy_source(tid)
+                src = research[0]["source"] if research else o.get("source")
                 cards.append(self.card(f"{this}: {why}", "warning", detail,
                                        self.source(src, research[0]["guideline"] if research else None), links,
                                        overrideReasons=OVERRIDE_REASONS, **suggestion))
@@ -251,57 +255,54 @@ class CardMaker:
                 cards.append(self.card(f"{o['name']}: its timing window has passed ({w['label']})", "warning",
                                        f"{w['label']}: {w['text']} *[{source_text(w['source'])}]*",
                                        self.source(w["source"]), links, overrideReasons=OVERRIDE_REASONS))
-            for al in o["alerts"] + self._asked_safety(tid, o["alerts"]):
+            for al in o["alerts"] + self._asked_safety(o):
                 if al["level"] in ("warning", "critical"):
                     cards.append(self.card(f"{o['name']}: {al['text']}", al["level"],
                                            f"{al['text']} *[{source_text(al['source'])}]*",
                                            self.source(al["source"]), links, overrideReasons=OVERRIDE_REASONS))
         if suggestion and sg is not None and not any(c.get("suggestions") for c in cards):
             sup = suggestion["_support"]
-            cards.append(self.card(sg.summary, "warning",
+            cards.append(self.card(sg["summary"], "warning",
                                    "\n".join(self.stance_line(s) for s in sup),
                                    self.source(sup[0]["source"], sup[0]["guideline"]),
-                                   [self.therapy_link(sg.therapy)],
+                                   [self.therapy_link(suggestion["_therapy"])],
                                    suggestions=suggestion["suggestions"],
                                    selectionBehavior=suggestion["selectionBehavior"],
                                    overrideReasons=OVERRIDE_REASONS))
         for c in cards:
             c.pop("_support", None)
+            c.pop("_therapy", None)
         return cards
 
-    def _therapy_source(self, tid: str) -> dict[str, Any]:
-        s = self.kb.therapies[tid].source
-        return {"document": s.document, "locator": s.locator, "verified": s.verified}
-
-    def _suggestion(self, sg: CdsSuggestion, a: dict[str, Any], ordered: set[str],
-                    patient_ref: str) -> dict[str, Any]:
-        """The suggestion card's orders (from cards.yaml) when a 'for' stance on its therapy applies to her."""
-        combo = next((o for o in a["options"] if o["therapy"] == sg.therapy), None)
-        if combo is None:
-            return {}
-        support = [s for s in combo["stances"] if s["applies"] is True and s["stance"] in ("strong_for",
-                                                                                              "conditional_for")
-                   and not s.get("superseded_by")]
-        need = [p for p in sg.proposals if p.therapy not in ordered]
+    def _suggestion(self, combo: dict[str, Any], ordered: set[str], patient_ref: str) -> dict[str, Any]:
+        """The suggestion card's orders (the option's suggestion, from cards.yaml) when the document says
+        statements support it for her and the orders lack some of its parts."""
+        sg = combo["suggestion"]
+        by_id = {s["id"]: s for s in combo["stances"]}
+        support = [by_id[i] for i in sg["support"] if i in by_id]
+        need = [p for p in sg["orders"] if p["therapy"] not in ordered]
         if not support or not need:
             return {}
         actions = []
         for p in need:
+            start = p.get("start")
+            coding = p["coding"]
             actions.append({
                 "type": "create",
-                "description": f"Propose {p.display} ({p.dosage}" + (f"; {p.start}" if p.start else "") + ")",
+                "description": f"Propose {coding['display']} ({p['dosage']}" + (f"; {start}" if start else "") + ")",
                 "resource": {
                     "resourceType": "MedicationRequest", "status": "draft", "intent": "proposal",
                     "subject": {"reference": patient_ref},
-                    "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": p.rxnorm,
-                                                              "display": p.display}], "text": p.display},
-                    "dosageInstruction": [{"text": p.dosage + (f", {p.start}" if p.start else "")}],
+                    "medicationCodeableConcept": {"coding": [{"system": coding["system"], "code": coding["code"],
+                                                              "display": coding["display"]}],
+                                                  "text": coding["display"]},
+                    "dosageInstruction": [{"text": p["dosage"] + (f", {start}" if start else "")}],
                 },
             })
-        label = sg.add_label.format(parts=" and ".join(p.label for p in need))
+        label = sg["add_label"].format(parts=" and ".join(p["label"] for p in need))
         return {"suggestions": [{"label": label, "uuid": str(uuid.uuid4()), "isRecommended": True,
                                  "actions": actions}],
-                "selectionBehavior": "at-most-one", "_support": support}
+                "selectionBehavior": "at-most-one", "_support": support, "_therapy": combo["therapy"]}
 
 
 def _superseded_note(superseded: list[dict[str, Any]]) -> str:

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rplnav.audit import sha256_of
 from rplnav.inputdoc import MAX_BYTES, DocumentError, parse_document
+from rplnav.interop.fhir import therapy_of
 from rplnav.patient import InputError
 from rplnav.service.access import TOKEN_PARAM, cds_principal
 from rplnav.service.cards import CardMaker, clip
@@ -159,6 +160,14 @@ async def discovery(request: Request) -> Response:
         return unauthorized()
     services = [{"id": sid, **meta, "prefetch": PREFETCH, "version": HOOK_VERSION} for sid, meta in SERVICES.items()]
     return JSONResponse({"services": services})
+
+
+def ordered_therapies(a: Any, orders: list[dict[str, Any]]) -> list[str]:
+    """The therapies the drafted medication orders are for, in order, each once (RxNorm or local code, or a
+    drug name of the knowledge base's synonym table); orders for anything the assessment does not cover drop."""
+    ids = {o["therapy"] for o in a["options"]}
+    found = (therapy_of(r, ids) for r in orders if r.get("resourceType") in ("MedicationRequest", "MedicationStatement"))
+    return list(dict.fromkeys(t for t in found if t))
 
 
 def _unwrap(value: Any) -> Any:
@@ -389,7 +398,7 @@ async def call_service(request: Request, service_id: str) -> Response:
         not_after = time.time() + core.settings.report_ttl_hours * 3600
         token = core.links.token(event_id, caller.principal, not_after)
         report_url += f"?{TOKEN_PARAM}={token}"
-    maker = CardMaker(core.kb, service_url(request, ""), report_url)
+    maker = CardMaker(service_url(request, ""), report_url)
     try:
         # On the event loop, not in a worker thread: the assessment is pure Python (~3-4 ms, holding the GIL),
         # so a thread adds a hand-off and GIL contention with the loop and nothing in parallel; each worker
@@ -407,7 +416,7 @@ async def call_service(request: Request, service_id: str) -> Response:
         elif hook == "patient-view":
             cards = maker.patient_view(a)
         else:
-            cards = maker.orders(a, orders, f"Patient/{pid}")
+            cards = maker.orders(a, ordered_therapies(a, orders), f"Patient/{pid}")
     for c in cards:
         c["summary"] = clip(c["summary"])
     out = {"cards": cards}
