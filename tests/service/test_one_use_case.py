@@ -1,11 +1,15 @@
 """One use case for every front end (rplnav.usecase): the same record, as a native YAML document and as a FHIR
-R4 Bundle, gives the same decisions through the command line, the REST API and the web upload, and the same
+R4 Bundle, gives the same decisions through the command line, the REST API, the web upload and CDS Hooks
+(patient-view with the Bundle as prefetch: the plan card says what the assessment's plan says), and the same
 problems when it is invalid; `evidence --for` reads a Bundle too."""
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from rplnav.examples import examples_dir
 from rplnav.interop.fhir import patient_to_bundle
 from rplnav.patient import load_document
 from tests.service.conftest import csrf
+from tests.service.test_cds import check_cards, split_prefetch
 
 runner = CliRunner()
 RECORDS = ["02", "03", "08"]
@@ -48,6 +53,51 @@ def _cli(path: Path) -> dict[str, Any]:
     return json.loads(r.stdout)
 
 
+def _patient_view(client: Any, bundle: Path) -> list[dict[str, Any]]:
+    """CDS Hooks patient-view for the Bundle's patient, her record sent as the EHR's prefetch."""
+    b = json.loads(bundle.read_text())
+    pid = next(e["resource"]["id"] for e in b["entry"] if e["resource"]["resourceType"] == "Patient")
+    r = client.post("/cds-services/rplnav-patient-view", json={
+        "hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": pid}, "prefetch": split_prefetch(b)})
+    assert r.status_code == 200, r.text
+    return check_cards(r.json())
+
+
+def plan_of(a: dict[str, Any]) -> dict[str, Any]:
+    """The decisions of an assessment's plan as the plan card states them (each card line then cites them)."""
+    p = a["plan"]
+    sup = [f"{x['name']}: {x['agreement']}" for x in p["supported"][:6]]
+    sup += [f"… and {len(p['supported']) - 6} more"] if len(p["supported"]) > 6 else []
+    return {"headline": p["headline"],
+            "Supported for her": sup or ["no current guideline statement for a treatment applies to her"],
+            "Advised against for her": [f"{x['name']}: {x['agreement'] or 'not permitted'}" for x in p["against"]]
+            or ["no current guideline statement against a treatment applies to her"],
+            "summary": [h for h, xs in (("For her: ", p["supported"]), ("Against: ", p["against"])) if xs],
+            "critical": sorted({x["text"] for x in p["safety"] if x["level"] == "critical"}
+                               | {r["text"] for x in p["against"] for r in x.get("regulatory", [])})}
+
+
+def shown_plan(cards: list[dict[str, Any]], want: dict[str, Any]) -> dict[str, Any]:
+    """The decisions read back from patient-view cards: the plan card's headline and section lines (each cut
+    to the decision it must start with), its summary's halves, and one critical card per safety item."""
+    lines = cards[0]["detail"].splitlines()
+    sections: dict[str, list[str]] = {}
+    title = ""
+    for line in lines[1:]:
+        if line.startswith("**") and line.endswith("**"):
+            title = line.strip("*")
+        elif line.startswith("- "):
+            sections.setdefault(title, []).append(line[2:])
+    out: dict[str, Any] = {"headline": lines[0].strip("*")}
+    for t in ("Supported for her", "Advised against for her"):
+        got = sections.get(t, [])
+        out[t] = [w if g.startswith(w) else g for g, w in itertools.zip_longest(got, want[t][:len(got)])]
+    out["summary"] = [h for h in ("For her: ", "Against: ") if h in cards[0]["summary"]]
+    out["critical"] = sorted(re.split(r"\s+\*\[", c["detail"])[0] for c in cards[1:] if c["indicator"] == "critical")
+    return out
+
+
 @pytest.mark.parametrize("prefix", RECORDS)
 def test_same_record_same_decisions_through_every_front_end(client, tmp_path, prefix):
     native, bundle = _files(tmp_path, prefix)
@@ -63,6 +113,8 @@ def test_same_record_same_decisions_through_every_front_end(client, tmp_path, pr
     for kind in ("native", "fhir"):
         assert decisions(by_cli[kind]) == want, kind
         assert decisions(by_api[kind].json()) == want, kind
+    plan = plan_of(by_cli["native"])
+    assert shown_plan(_patient_view(client, bundle), plan) == plan, prefix
     assert by_cli["fhir"]["input_format"] == by_api["fhir"].json()["input_format"] == "fhir-r4-bundle"
     assert "input_format" not in by_cli["native"] and "input_format" not in by_api["native"].json()
     for path, ctype in ((native, "application/yaml"), (bundle, "application/json")):
