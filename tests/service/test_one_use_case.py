@@ -67,8 +67,11 @@ def _patient_view(client: Any, bundle: Path) -> list[dict[str, Any]]:
 def plan_of(a: dict[str, Any]) -> dict[str, Any]:
     """The decisions of an assessment's plan as the plan card states them (each card line then cites them)."""
     p = a["plan"]
-    sup = [f"{x['name']}: {x['agreement']}" for x in p["supported"][:6]]
-    sup += [f"… and {len(p['supported']) - 6} more"] if len(p["supported"]) > 6 else []
+    particular = [x for x in p["supported"] if not x.get("general")]
+    general = [x["name"] for x in p["supported"] if x.get("general")]
+    sup = [f"{x['name']}: {x['agreement']}" for x in particular[:6]]
+    sup += [f"also supported for her: {', '.join(x['name'] for x in particular[6:])}"] if particular[6:] else []
+    sup += [f"For every woman with RPL: {', '.join(general)}"] if general else []
     return {"headline": p["headline"],
             "Supported for her": sup or ["no current guideline statement for a treatment applies to her"],
             "Advised against for her": [f"{x['name']}: {x['agreement'] or 'not permitted'}" for x in p["against"]]
