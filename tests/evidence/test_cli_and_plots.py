@@ -120,3 +120,23 @@ def test_forest_subgroups_not_estimable_svg(tmp_path):
     text = svg.read_text()
     for s in ("Qu 2021", "Nakagawa 2015", "Not estimable", "Subtotal", "Test for subgroup differences", "2.25 [1.54, 3.29]"):
         assert s in text, s
+
+
+def test_report_forest_plots_need_neither_numpy_nor_matplotlib():
+    """The reports draw forest plots in pure Python (matplotlib's import alone costs more than a report)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rplnav.render.html, rplnav.evidence.forest_svg; "
+            "print(sorted(m for m in ('numpy', 'scipy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_svg_is_the_report_back_end(tmp_path):
+    """One SVG implementation: the command line's .svg is the pure-Python drawing, text kept as text."""
+    data = read_csv(DATA / "vitd_miscarriage.csv")
+    res = meta_analysis(data, measure="OR", method="MH", random=True, profile="revman5")
+    text = forest_plot(data, res, tmp_path / "v.svg").read_text()
+    assert 'class="forest"' in text and "matplotlib" not in text
+    assert "M-H, Random, 95% CI" in text and "Odds Ratio" in text

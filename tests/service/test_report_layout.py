@@ -205,3 +205,53 @@ def test_the_why_layer_shows_each_plan_therapys_statements_open(kb, engine):
                if s["guideline"] == "ACR-2020" and s["applies"] is True)
     assert acr["statement"] in why and "aps.obstetric = true" in why
     assert page.index('id="plan"') < page.index('id="why"') < page.index('id="matrix"')
+
+
+def test_the_evidence_section_draws_a_forest_plot_from_the_document(kb, engine):
+    """Per therapy with pooled trials: an accessible figure (SVG image named by its summary, a caption, the same
+    numbers as a table), every trial's effect, CI and weight as RevMan prints them, her stratum's diamond; drawn
+    from the document alone (a changed row in the stored document changes the plot)."""
+    import copy
+    import re
+
+    from rplnav.render.html import forest_figure
+
+    path = next(examples_dir().glob("05*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies))).to_dict()
+    page = render_html(doc)
+    section = page[page.index('id="evidence"'):]
+    section = section[:section.index("</section>")]
+    pooled = [o for o in doc["options"] if o["evidence"] and (o["evidence"]["all"] or {}).get("trials")]
+    assert section.count('<figure class="forest-fig">') == len(pooled) >= 5
+    assert section.count("<figcaption>") == len(pooled)
+    ev = next(o["evidence"] for o in doc["options"] if o["therapy"] == "aspirin_lmwh")
+    fig = forest_figure(ev, "Low-dose aspirin + heparin")
+    svg = fig[fig.index("<svg"):fig.index("</svg>")]
+    assert 'role="img"' in svg and "<title>Forest plot, Low-dose aspirin + heparin" in svg
+    for t in ev["all"]["trials"] + ev["stratum"]["trials"]:
+        printed = f"{t['estimate']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]"
+        assert printed in svg and f">{t['weight']:.1f}%<" in svg, t["id"]
+        assert f"<td>{t['treatment_events']}/{t['treatment_total']}</td>" in fig
+    s = ev["stratum"]
+    assert f"{s['estimate']:.2f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]" in svg
+    assert f"Her stratum (k = {s['k']})" in svg
+    marked = [t for t in ev["all"]["trials"] if t["in_stratum"]]
+    assert svg.count("▸ ") == len(marked) + 1  # each marked trial, and the legend in the panel heading
+    assert not re.search(r"\d\.\d{3,}", re.sub(r'(x|y|x1|x2|y1|y2|width|height|points)="[^"]*"', "", svg))
+    # the renderer reads only the document: change one stored row and the plot follows
+    changed = copy.deepcopy(ev)
+    changed["all"]["trials"][0]["estimate"] = 3.21
+    assert "3.21 [" in forest_figure(changed, "x") and "3.21 [" not in fig
+
+
+def test_the_forest_plot_scrolls_inside_its_frame_on_a_phone(browser, kb, engine):
+    _, page = _page(browser, kb, engine, "05", PHONE)
+    try:
+        fig = page.query_selector("figure.forest-fig")
+        fig.scroll_into_view_if_needed()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        wrap = page.evaluate("(() => { const e = document.querySelector('.forest-wrap'); "
+                             "return [e.scrollWidth, e.clientWidth, e.tabIndex]; })()")
+        assert wrap[0] >= wrap[1] and wrap[2] == 0  # the plot keeps its size and its frame is keyboard-scrollable
+    finally:
+        page.close()

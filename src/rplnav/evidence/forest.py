@@ -1,10 +1,11 @@
-"""Publication-quality forest plots (matplotlib, Agg/SVG backends; no pyplot global state).
+"""Publication-quality forest plots from a fitted analysis: the RevMan row model, drawn as SVG by the pure-Python
+back end (:mod:`rplnav.evidence.forest_svg`, shared with the reports) or as PNG by matplotlib (Agg, no pyplot).
 
 Layout follows RevMan's: study rows with events/totals per arm (or the generic estimate), percentage
 weights, effect and CI as text, CI whiskers with squares sized by weight, a diamond per pooled estimate,
 heterogeneity (Tau², Chi², df, P, I²) and overall-effect (Z, P) lines, subgroup subtotals and the test
-for subgroup differences, log scale for ratio measures, "Not estimable" rows.  SVG output keeps text as
-text (``svg.fonttype = none``) so labels are searchable.
+for subgroup differences, log scale for ratio measures, "Not estimable" rows.  SVG keeps text as text, so
+labels are searchable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from .analyses import SubgroupResult, fmt_subgroup_line  # noqa: E402
+from .forest_svg import MEASURE_LABEL, axis, svg  # noqa: E402
 from .pool import MetaResult, heterogeneity_line, overall_line  # noqa: E402
 
 _MODEL_LABEL = {"MH": "M-H", "PETO": "Peto", "FE": "IV"}
@@ -36,7 +38,7 @@ def _method_label(res: MetaResult) -> str:
 
 
 def _measure_label(measure: str) -> str:
-    return {"OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference"}.get(measure, "Estimate")
+    return MEASURE_LABEL.get(measure, "Estimate")
 
 
 def _fmt_ci(res: MetaResult, est: float, lo: float, hi: float) -> str:
@@ -156,6 +158,16 @@ def forest_panels(
 
 def _draw(rows: list[dict[str, Any]], has_cells: bool, result: MetaResult, path: Path,
           arm_labels: tuple[str, str], favours: tuple[str, str], title: str | None) -> Path:
+    """SVG through the pure-Python back end (the one the reports use), PNG through matplotlib."""
+    heads = (_measure_label(result.measure), _method_label(result))
+    if path.suffix.lower() == ".svg":
+        path.write_text(svg(rows, has_cells, result.ratio, heads, arm_labels, favours, title), encoding="utf-8")
+        return path
+    return _draw_png(rows, has_cells, result.ratio, heads, path, arm_labels, favours, title)
+
+
+def _draw_png(rows: list[dict[str, Any]], has_cells: bool, ratio: bool, heads: tuple[str, str], path: Path,
+              arm_labels: tuple[str, str], favours: tuple[str, str], title: str | None) -> Path:
     nrows = len(rows) + 3
     height = 0.9 + 0.26 * nrows
     fig = Figure(figsize=(12.5, height), dpi=150)
@@ -178,23 +190,9 @@ def _draw(rows: list[dict[str, Any]], has_cells: bool, result: MetaResult, path:
         for key, lab in (("e1", "Events"), ("n1", "Total"), ("e2", "Events"), ("n2", "Total")):
             text_ax.text(cols[key], top, lab, ha="right", **head)
     text_ax.text(cols["w"], top, "Weight", ha="right", **head)
-    meas = _measure_label(result.measure)
-    text_ax.text(cols["ci"], top + 0.6, meas, ha="right", **head)
-    text_ax.text(cols["ci"], top, _method_label(result), ha="right", **head)
-
-    xs: list[float] = []
-    for r in rows:
-        for key in ("lo", "hi", "est"):
-            if key in r and r[key] is not None and math.isfinite(r[key]):
-                xs.append(r[key])
-    ratio = result.ratio
-    if ratio:
-        span = max([abs(x) for x in xs] + [math.log(2)])
-        lim = next(v for v in (2, 5, 10, 20, 50, 100, 200, 500, 1000) if math.log(v) >= min(span, math.log(1000)))
-        xmin, xmax = math.log(1 / lim), math.log(lim)
-    else:
-        span = max([abs(x) for x in xs] + [1e-3]) * 1.1
-        xmin, xmax = -span, span
+    text_ax.text(cols["ci"], top + 0.6, heads[0], ha="right", **head)
+    text_ax.text(cols["ci"], top, heads[1], ha="right", **head)
+    xmin, xmax, ticks = axis(rows, ratio)
     plot_ax.set_xlim(xmin, xmax)
     for y, r in enumerate(rows):
         yy = -y
@@ -234,13 +232,9 @@ def _draw(rows: list[dict[str, Any]], has_cells: bool, result: MetaResult, path:
             plot_ax.add_patch(poly)
         elif kind == "pi":
             plot_ax.plot([max(r["lo"], xmin), min(r["hi"], xmax)], [yy, yy], color="#b03030", lw=2.2, alpha=0.8)
-    ticks = [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-             if xmin - 1e-9 <= math.log(t) <= xmax + 1e-9] if ratio else None
     if ratio:
-        if len(ticks) > 7:
-            ticks = [t for t in ticks if str(t).lstrip("0.").startswith("1")]
-        plot_ax.set_xticks([math.log(t) for t in ticks])
-        plot_ax.set_xticklabels([f"{t:g}" for t in ticks], fontsize=fs - 0.5)
+        plot_ax.set_xticks([t for t, _ in ticks])
+        plot_ax.set_xticklabels([lab for _, lab in ticks], fontsize=fs - 0.5)
     else:
         plot_ax.tick_params(axis="x", labelsize=fs - 0.5)
     plot_ax.tick_params(axis="y", left=False, labelleft=False)
@@ -255,7 +249,6 @@ def _draw(rows: list[dict[str, Any]], has_cells: bool, result: MetaResult, path:
         plot_ax.text(xmin + xf * (xmax - xmin), y_axis - 1.1, lab, ha="center", va="top", fontsize=fs - 0.5)
     if title:
         fig.suptitle(title, fontsize=fs + 2, x=0.01, ha="left")
-    fmt = path.suffix.lower().lstrip(".") or "png"
-    with rc_context({"svg.fonttype": "none", "font.family": "DejaVu Sans"}):
-        fig.savefig(path, format=fmt, bbox_inches="tight")
+    with rc_context({"font.family": "DejaVu Sans"}):
+        fig.savefig(path, format="png", bbox_inches="tight")
     return path

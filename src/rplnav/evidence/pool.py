@@ -32,6 +32,7 @@ from scipy import special
 
 from . import core
 from .effects import RATIO_MEASURES, EffectSizes, continuity_cells, escalc, study_status
+from .forest_svg import fmt_p  # noqa: F401  (RevMan P formatting, shared with the pure-Python plots)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "metafor": {
@@ -518,19 +519,6 @@ def revman5_mh_random(
 
 def _fmt_num(x: float, nd: int = 2) -> str:
     return f"{x:.{nd}f}"
-
-
-def fmt_p(p: float) -> str:
-    """P value as RevMan 5 prints it ("P = 0.18", "P = 0.005", "P < 0.0001", "P < 0.00001")."""
-    if p < 0.00001:
-        return "P < 0.00001"
-    if p < 0.0001:
-        return "P < 0.0001"
-    if p < 0.001:
-        return f"P = {p:.4f}"
-    if p < 0.01:
-        return f"P = {p:.3f}"
-    return f"P = {p:.2f}"
 
 
 def fmt_effect(est: float, lo: float, hi: float, ratio: bool = True, nd: int = 2) -> str:

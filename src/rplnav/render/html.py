@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rplnav.assessment import Assessment, plain
+from rplnav.evidence.forest_svg import evidence_forest_svg
 from rplnav.evidence.stratify import OUTCOME_LABEL
 from rplnav.knowledge.model import STANCE_ORDER
 from rplnav.render.common import (
@@ -124,9 +125,48 @@ def _effect(p: dict[str, Any] | None) -> str:
             f"{single}")
 
 
-def _evidence_html(ev: dict[str, Any]) -> str:
+def forest_figure(ev: dict[str, Any], name: str) -> str:
+    """The forest plot of all trials and her stratum as an accessible figure: the SVG is an image named by its
+    summary, the caption says how to read it, and a table gives every row's numbers (RevMan rounding)."""
+    outcome = OUTCOME_LABEL.get(ev.get("outcome") or "", "outcome")
+    plot = evidence_forest_svg(ev, name, outcome)
+    if plot is None:
+        return ""
+    e = html.escape
+    measure = ev["all"].get("measure") or "RR"
+    arm = "exposed group" if "not a treatment" in (ev.get("comparison") or "") else "treatment arm"
+    her = {t["id"]: t for t in ((ev.get("stratum") or {}).get("trials") or ())}
+    rows = []
+    for t in ev["all"]["trials"]:
+        arms = (f"{t['treatment_events']}/{t['treatment_total']}", f"{t['control_events']}/{t['control_total']}") \
+            if t.get("treatment_total") is not None else ("—", "—")
+        rows.append(f"<tr><th scope=\"row\">{e(t['label'])}{'' if t.get('verified') else ' (unverified)'}</th>"
+                    f"<td>{arms[0]}</td><td>{arms[1]}</td><td>{t['weight']:.1f}%</td>"
+                    f"<td>{t['estimate']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]</td>"
+                    f"<td>{'yes' if t.get('in_stratum') else 'no'}</td></tr>")
+    for t in her.values():  # a subgroup of a trial pooled in her stratum in place of the whole trial
+        if not any(x["id"] == t["id"] for x in ev["all"]["trials"]):
+            arms = (f"{t['treatment_events']}/{t['treatment_total']}", f"{t['control_events']}/{t['control_total']}") \
+                if t.get("treatment_total") is not None else ("—", "—")
+            rows.append(f"<tr><th scope=\"row\">{e(t['label'])} (subgroup in her stratum)</th><td>{arms[0]}</td>"
+                        f"<td>{arms[1]}</td><td>{t['weight']:.1f}% of her stratum</td>"
+                        f"<td>{t['estimate']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]</td><td>yes</td></tr>")
+    return (f'<figure class="forest-fig"><div class="forest-wrap" tabindex="0">{plot}</div><figcaption>Forest plot, {e(outcome)}: '
+            f"each row is a trial with events/total per arm, its weight in the analysis and its {e(measure)} with "
+            "95% CI (squares sized by weight); the diamonds are the pooled estimates of all trials and of her "
+            "stratum. ▸ and dark squares mark the trials of her stratum. Values right of 1 mean more of the "
+            f"outcome in the {arm}.</figcaption></figure>"
+            f'<details class="more"><summary>The plot as a table ({len(rows)} trials)</summary><div class="why-wrap" tabindex="0">'
+            '<table class="forest-table"><thead><tr><th scope="col">Trial</th><th scope="col">Treatment events/total'
+            '</th><th scope="col">Control events/total</th><th scope="col">Weight (all trials)</th>'
+            f'<th scope="col">{e(measure)} [95% CI]</th><th scope="col">In her stratum</th></tr></thead><tbody>'
+            f'{"".join(rows)}</tbody></table></div></details>')
+
+
+def _evidence_html(ev: dict[str, Any], name: str = "") -> str:
     """One therapy's evidence for her, readable in seconds: her stratum in words, her effect beside all
-    trials', then (folded) which trials were excluded or not pooled and why, and the meta-analyses as context."""
+    trials', the forest plot, then (folded) which trials were excluded or not pooled and why, and the
+    meta-analyses as context."""
     e = html.escape
     out = []
     if ev.get("stratum_text"):
@@ -143,6 +183,7 @@ def _evidence_html(ev: dict[str, Any]) -> str:
                    "</table>")
         if verified:
             out.append(f'<p class="muted">{e(verified)}.</p>')
+        out.append(forest_figure(ev, name))
     folded = []
     for key, title in (("excluded", "Not her stratum"), ("unmatched", "Cannot be matched yet"),
                        ("not_pooled", "Listed, not pooled")):
@@ -188,7 +229,7 @@ def prepare(a: dict[str, Any]) -> dict[str, Any]:
     rank = {t: i for i, t in enumerate(dict.fromkeys(first))}
     with_evidence = [o for o in a["options"] if o.get("evidence")]
     with_evidence.sort(key=lambda o: rank.get(o["therapy"], len(rank)))  # the plan's therapies first
-    evidence = [(o, _evidence_html(o["evidence"])) for o in with_evidence]
+    evidence = [(o, _evidence_html(o["evidence"], o["name"])) for o in with_evidence]
     by_tid = {o["therapy"]: o for o in a["options"]}
     order = {s: i for i, s in enumerate(STANCE_ORDER)}
     rationale = []
