@@ -72,12 +72,16 @@ def _hermite(x0, x1, f0, f1, d0, d1):
     bracket (works on floats and on arrays)."""
     hw = x1 - x0
     a0, a1 = hw * d0, hw * d1
-    t = f0 / (f0 - f1)
+    df = f0 - f1
+    t = f0 / df
     sec = t
+    # p(t) = f0 + a0 t + c2 t^2 + c3 t^3 (the Hermite basis collected by powers of t), in Horner form
+    c3 = 2.0 * df + (a0 + a1)
+    c2 = -(3.0 * df + (2.0 * a0 + a1))
+    e3, e2 = 3.0 * c3, 2.0 * c2
     for _ in range(3):
-        t2 = t * t
-        p = f0 * ((2.0 * t - 3.0) * t2 + 1.0) + a0 * ((t - 2.0) * t + 1.0) * t + f1 * (3.0 - 2.0 * t) * t2 + a1 * (t - 1.0) * t2
-        dp = 6.0 * (f0 - f1) * (t2 - t) + a0 * ((3.0 * t - 4.0) * t + 1.0) + a1 * (3.0 * t - 2.0) * t
+        p = ((c3 * t + c2) * t + a0) * t + f0
+        dp = (e3 * t + e2) * t + a0
         t = t - p / dp
     return x0 + sec * hw, x0 + t * hw, t
 
@@ -102,11 +106,9 @@ def _grid_q(G):
 class Batch:
     """Precomputed state of B analyses (see :class:`One`)."""
 
-    def __init__(self, y, v, m, k):
+    def __init__(self, y, v, m, k, w0, sw0, mu0):
+        """``w0``, ``sw0``, ``mu0``: fixed-effect weights, their row sums and the fixed-effect means."""
         B, K = y.shape
-        w0 = m / v
-        sw0 = w0.sum(axis=1)
-        mu0 = (w0 * y).sum(axis=1) / sw0
         z = (y - mu0[:, None]) * m
         Z = np.empty((B, K, 3))
         Z[:, :, 0] = 1.0
@@ -143,16 +145,6 @@ class Batch:
             Gc[:, :, b0:b1, :] = S.transpose(1, 3, 0, 2)
         return Gc.transpose(2, 3, 0, 1)
 
-    def sums(self, idx, X, P):
-        v, m, Z = self.v[idx], self.m[idx], self.Z[idx]
-        n, K = v.shape
-        W = np.empty((n, P, K))
-        np.divide(m, v + X[:, None], out=W[:, 0])
-        np.multiply(W[:, 0], W[:, 0], out=W[:, 1])
-        if P == 3:
-            np.multiply(W[:, 1], W[:, 0], out=W[:, 2])
-        return np.matmul(W, Z)
-
     def loglik(self, idx, X, reml):
         v, m = self.v[idx], self.m[idx]
         W = np.empty((len(idx), 1, self.K))
@@ -165,18 +157,14 @@ class Batch:
         return ll - 0.5 * np.log(A0) if reml else ll
 
 
-def _empty_rows():
-    return {"b": [], "kind": [], "tg": [], "lo": [], "hi": [], "x": []}
-
-
 def _start(lo, hi, f0, f1, d0, d1):
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sec, herm, t = _hermite(lo, hi, f0, f1, d0, d1)
-        return np.where((t >= 0.0) & (t <= 1.0), herm, sec)
+    sec, herm, t = _hermite(lo, hi, f0, f1, d0, d1)
+    return np.where((t >= 0.0) & (t <= 1.0), herm, sec)
 
 
 def lik_rows(bt: Batch, reml, valid):
-    """Grid maxima of every analysis: (fixed candidates (b, x), rows to polish)."""
+    """Grid maxima of every analysis: fixed candidates (b, x) and the brackets to polish
+    (b, lo, hi and the transform's values and slopes at both ends, for the starting point)."""
     s, phi, dphi = _grid_lik(bt.G, bt.grid, bt.cc[:, None], reml)
     pos = s > 0
     fb0 = np.flatnonzero(valid & ~pos[:, 0])
@@ -186,143 +174,159 @@ def lik_rows(bt: Batch, reml, valid):
     chg = pos[:, :-1] & ~pos[:, 1:] & valid[:, None]
     b, j = np.nonzero(chg)
     g = bt.grid
-    lo, hi = g[b, j], g[b, j + 1]
-    x0 = _start(lo, hi, phi[b, j], phi[b, j + 1], dphi[b, j], dphi[b, j + 1])
-    return fixed_b, fixed_x, b, lo, hi, x0
+    return fixed_b, fixed_x, (b, g[b, j], g[b, j + 1], phi[b, j], phi[b, j + 1], dphi[b, j], dphi[b, j + 1])
 
 
-def q_rows(bt: Batch, target, valid):
-    """Roots of Q(x) = target (array over analyses): zero where Q(0) <= target, else rows to polish."""
+def q_rows(bt: Batch, T, valid):
+    """Brackets of the roots of Q(x) = T[b, n] for every analysis b and target n (zero where Q(0) <= target).
+
+    Returns (b, n, target, lo, hi, start data for the roots inside the grid, x0 for those past it, inside)."""
     if bt.Qa is None:
         bt.Qa = _grid_q(bt.G)
     Q, a = bt.Qa
-    tg = np.broadcast_to(np.asarray(target, dtype=float), (bt.B,))
-    ok = valid & (tg > 0)
-    tgs = np.where(tg > 0, tg, 1.0)
-    le = Q <= tgs[:, None]
-    need = ok & ~le[:, 0]
-    b = np.flatnonzero(need)
-    i = le[b].argmax(axis=1)
-    ing = le[b, i]
+    ok = valid[:, None] & (T > 0)
+    Ts = np.where(T > 0, T, 1.0)
+    le = Q[:, None, :] <= Ts[:, :, None]
+    b, n = np.nonzero(ok & ~le[:, :, 0])
+    i = le[b, n].argmax(axis=1)
+    ing = le[b, n, i]
     g = bt.grid
-    t = tgs[b]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        im1 = np.maximum(i - 1, 0)
-        lo_in, hi_in = g[b, im1], g[b, i]
-        q0, q1 = Q[b, im1], Q[b, i]
-        x_in = _start(lo_in, hi_in, 1.0 / t - 1.0 / q0, 1.0 / t - 1.0 / q1, -a[b, im1] / (q0 * q0), -a[b, i] / (q1 * q1))
+    t = Ts[b, n]
+    im1 = np.maximum(i - 1, 0)
+    lo_in, hi_in = g[b, im1], g[b, i]
+    q0, q1 = Q[b, im1], Q[b, i]
+    it = 1.0 / t
+    start = (lo_in, hi_in, it - 1.0 / q0, it - 1.0 / q1, -a[b, im1] / (q0 * q0), -a[b, i] / (q1 * q1))
+    lo, hi, x_out = lo_in, hi_in, None
+    if np.count_nonzero(ing) < len(ing):  # roots past the grid: [top, 1.1 k d^2 / target], one Newton step on 1/Q
         lo_out = g[b, -1]
         dd = bt.d[b]
         hi_out = np.maximum(1.1 * bt.k[b] * dd * dd / t + 1e-12, lo_out)
         q, aa = Q[b, -1], a[b, -1]
-        x_out = lo_out + (1.0 / t - 1.0 / q) * q * q / aa
+        x_out = lo_out + (it - 1.0 / q) * q * q / aa
         x_out = np.where((lo_out <= x_out) & (x_out <= hi_out), x_out, 0.5 * (lo_out + hi_out))
-    lo = np.where(ing, lo_in, lo_out)
-    hi = np.where(ing, hi_in, hi_out)
-    x0 = np.where(ing, x_in, x_out)
-    return b, t, lo, hi, x0
+        lo = np.where(ing, lo_in, lo_out)
+        hi = np.where(ing, hi_in, hi_out)
+    return b, n, t, lo, hi, start, x_out, ing
 
 
 def polish(bt: Batch, b, kind, tg, lo, hi, x, reml):
-    """Vectorised :func:`polish1` over rows (analysis index ``b``, kind 0 = (RE)ML, 1 = Q = tg)."""
-    x = x.copy()
-    lo = lo.copy()
-    hi = hi.copy()
-    act = np.arange(len(b))
-    prev = np.full(len(b), np.nan)
-    P = 3 if np.any(kind == 0) else 2
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(MAXIT):
-            if act.size == 0:
-                break
-            ba = b[act]
-            xa = x[act]
-            S = bt.sums(ba, xa, P)
-            A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
-            B0, B1, B2 = S[:, 1, 0], S[:, 1, 1], S[:, 1, 2]
-            m, Q, a = _q_a(A0, A1, A2, B0, B1, B2)
-            lik = kind[act] == 0
-            valq = 1.0 / tg[act] - 1.0 / Q
-            ntq = np.where(a > 0, xa + valq * Q * Q / a, np.nan)
-            if P == 3:
-                C0, C1, C2 = S[:, 2, 0], S[:, 2, 1], S[:, 2, 2]
-                vall = _score(A0, B0, a, reml)
-                h = _hess(A0, B0, B1, C0, C1, C2, m, reml)
-                cx = bt.cc[ba] + xa
-                den = h * cx + 2.0 * vall
-                ntl = np.where(den < 0, xa - vall * cx / den, np.nan)
-                val = np.where(lik, vall, valq)
-                nt = np.where(lik, ntl, ntq)
-            else:
-                val, nt = valq, ntq
-            la = np.where(val > 0, xa, lo[act])
-            ha = np.where(val < 0, xa, hi[act])
-            ok = (la <= nt) & (nt <= ha)
-            xn = np.where(ok, nt, 0.5 * (la + ha))
-            zero = val == 0
-            xn = np.where(zero, xa, xn)
-            dx = np.abs(xn - xa)
-            ax = np.abs(xa)
-            pd = prev[act]
-            prev[act] = np.where(ok, dx, np.nan)
-            conv = (dx <= 1e-9 * ax) | ((dx <= 1e-5 * ax) & (dx * dx * dx <= 1e-16 * ax * pd * pd))
-            done = zero | (ok & conv) | (dx <= 1e-14 * ax) | (ha - la <= 4 * EPS * ha)
-            x[act] = xn
-            lo[act] = la
-            hi[act] = ha
-            act = act[~done]
-    return x
+    """Safeguarded Newton on every row at once (analysis index ``b``, kind 0 = (RE)ML score, 1 = Q = tg).
+
+    Rows leave the loop as they converge; the arrays are compacted only on the iterations where some do,
+    so each iteration costs a fixed number of NumPy calls whatever the number of rows.  Every x is >= 0."""
+    n = len(b)
+    out = np.empty(n)
+    if n == 0:
+        return out
+    pos = np.arange(n)
+    v, m, Z, cc = bt.v[b], bt.m[b], bt.Z[b], bt.cc[b]
+    lik = kind == 0
+    n_lik = int(np.count_nonzero(lik))
+    P = 3 if n_lik else 2
+    itg = 1.0 / tg
+    prev = np.full(n, np.nan)
+    for _ in range(MAXIT):
+        W = np.empty((n, P, bt.K))
+        w0 = W[:, 0]
+        np.divide(m, v + x[:, None], out=w0)
+        np.multiply(w0, w0, out=W[:, 1])
+        if P == 3:
+            np.multiply(W[:, 1], w0, out=W[:, 2])
+        S = np.matmul(W, Z)
+        A0, B0 = S[:, 0, 0], S[:, 1, 0]
+        mq, Q, a = _q_a(A0, S[:, 0, 1], S[:, 0, 2], B0, S[:, 1, 1], S[:, 1, 2])
+        # Newton step x - num/den on the nearly linear transform of each kind (den < 0 on the way to the root)
+        if n_lik:
+            val_l = _score(A0, B0, a, reml)
+            h = _hess(A0, B0, S[:, 1, 1], S[:, 2, 0], S[:, 2, 1], S[:, 2, 2], mq, reml)
+            cx = cc + x
+            num_l, den_l = val_l * cx, h * cx + 2.0 * val_l
+        if n_lik < n:
+            val_q = itg - 1.0 / Q
+            num_q, den_q = val_q * Q * Q, -a
+        if not n_lik:
+            val, num, den = val_q, num_q, den_q
+        elif n_lik == n:
+            val, num, den = val_l, num_l, den_l
+        else:
+            val, num, den = np.where(lik, val_l, val_q), np.where(lik, num_l, num_q), np.where(lik, den_l, den_q)
+        nt = np.where(den < 0, x - num / den, np.nan)
+        la = np.where(val > 0, x, lo)
+        ha = np.where(val < 0, x, hi)
+        ok = (la <= nt) & (nt <= ha)
+        zero = val == 0
+        xn = np.where(zero, x, np.where(ok, nt, 0.5 * (la + ha)))
+        dx = np.abs(xn - x)
+        conv = (dx <= 1e-9 * x) | ((dx <= 1e-5 * x) & (dx * dx * dx <= 1e-16 * x * prev * prev))
+        done = zero | (ok & conv) | (dx <= 1e-14 * x) | (ha - la <= 4 * EPS * ha)
+        prev = np.where(ok, dx, np.nan)
+        x, lo, hi = xn, la, ha
+        nd = int(np.count_nonzero(done))
+        if nd == n:
+            out[pos] = x
+            return out
+        if nd:
+            out[pos[done]] = x[done]
+            keep = ~done
+            pos, x, lo, hi, prev, itg = pos[keep], x[keep], lo[keep], hi[keep], prev[keep], itg[keep]
+            v, m, Z, cc, lik = v[keep], m[keep], Z[keep], cc[keep], lik[keep]
+            n, n_lik = n - nd, int(np.count_nonzero(lik))
+    out[pos] = x
+    return out
 
 
 def solve(bt: Batch, reml, lik, targets, valid):
-    """Global (RE)ML tau^2 (if ``lik``) and the roots of Q = t for each t in ``targets``, all polished together."""
+    """Global (RE)ML tau^2 (if ``lik``) and the roots of Q = t for each t in ``targets``, all polished together:
+    one bracketing pass for every kind of root, one starting-point computation, one polishing loop."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _solve(bt, reml, lik, targets, valid)
+
+
+def _solve(bt: Batch, reml, lik, targets, valid):
     B = bt.B
-    parts_b, parts_kind, parts_tg, parts_lo, parts_hi, parts_x = [], [], [], [], [], []
-    fixed_b = fixed_x = None
+    nT = len(targets)
     if lik:
-        fixed_b, fixed_x, b, lo, hi, x0 = lik_rows(bt, reml, valid)
-        parts_b.append(b)
-        parts_kind.append(np.zeros(len(b), dtype=np.int8))
-        parts_tg.append(np.ones(len(b)))
-        parts_lo.append(lo)
-        parts_hi.append(hi)
-        parts_x.append(x0)
-    for t in targets:
-        b, tg, lo, hi, x0 = q_rows(bt, t, valid)
-        parts_b.append(b)
-        parts_kind.append(np.ones(len(b), dtype=np.int8))
-        parts_tg.append(tg)
-        parts_lo.append(lo)
-        parts_hi.append(hi)
-        parts_x.append(x0)
-    sizes = [len(p) for p in parts_b]
-    if sum(sizes):
-        xs = polish(bt, np.concatenate(parts_b), np.concatenate(parts_kind), np.concatenate(parts_tg),
-                    np.concatenate(parts_lo), np.concatenate(parts_hi), np.concatenate(parts_x), reml)
+        fixed_b, fixed_x, (lb, *lik_start) = lik_rows(bt, reml, valid)
     else:
-        xs = np.zeros(0)
-    offs = np.cumsum([0, *sizes])
-    out_roots = []
-    for n in range(len(targets)):
-        j = n + (1 if lik else 0)
-        r = np.zeros(B)
-        r[parts_b[j]] = xs[offs[j]:offs[j + 1]]
-        out_roots.append(r)
+        lb, lik_start = np.zeros(0, dtype=np.intp), [np.zeros(0)] * 6
+    if nT:
+        T = np.empty((B, nT))
+        for j, t in enumerate(targets):
+            T[:, j] = t
+        qb, qn, qt, qlo, qhi, q_start, x_out, ing = q_rows(bt, T, valid)
+    else:
+        qb = qn = np.zeros(0, dtype=np.intp)
+        qt = qlo = qhi = np.zeros(0)
+        q_start, x_out, ing = [np.zeros(0)] * 6, None, None
+    nl = len(lb)
+    x0 = _start(*(np.concatenate([p, q]) for p, q in zip(lik_start, q_start, strict=True)))
+    if x_out is not None:
+        x0[nl:] = np.where(ing, x0[nl:], x_out)
+    kind = np.zeros(nl + len(qb), dtype=np.int8)
+    kind[nl:] = 1
+    xs = polish(bt, np.concatenate([lb, qb]), kind, np.concatenate([np.ones(nl), qt]),
+                np.concatenate([lik_start[0], qlo]), np.concatenate([lik_start[1], qhi]), x0, reml)
+    R = np.zeros((nT, B))
+    R[qn, qb] = xs[nl:]
+    out_roots = list(R)
     t2 = None
     if lik:
-        cb = np.concatenate([fixed_b, parts_b[0]])
-        cx = np.concatenate([fixed_x, xs[: sizes[0]]])
+        cb = np.concatenate([fixed_b, lb])
+        cx = np.concatenate([fixed_x, xs[:nl]])
         t2 = np.zeros(B)
         cnt = np.bincount(cb, minlength=B)
+        if cnt.max(initial=0) <= 1:
+            t2[cb] = cx
+            return t2, out_roots
         single = cnt[cb] == 1
         t2[cb[single]] = cx[single]
         multi = np.flatnonzero(~single)
-        if multi.size:
-            mb, mx = cb[multi], cx[multi]
-            ll = bt.loglik(mb, mx, reml)
-            order = np.lexsort((mx, -ll, mb))  # by analysis, best likelihood first, smaller tau^2 on ties
-            mb_s = mb[order]
-            first = np.ones(len(mb_s), dtype=bool)
-            first[1:] = mb_s[1:] != mb_s[:-1]
-            t2[mb_s[first]] = mx[order][first]
+        mb, mx = cb[multi], cx[multi]
+        ll = bt.loglik(mb, mx, reml)
+        order = np.lexsort((mx, -ll, mb))  # by analysis, best likelihood first, smaller tau^2 on ties
+        mb_s = mb[order]
+        first = np.ones(len(mb_s), dtype=bool)
+        first[1:] = mb_s[1:] != mb_s[:-1]
+        t2[mb_s[first]] = mx[order][first]
     return t2, out_roots

@@ -122,14 +122,14 @@ def _spread(y, m):
 def tau2_ml(y, v, m, reml=True):
     """Global (RE)ML estimate of tau^2 for each analysis (grid bracketing + safeguarded Newton, see _roots)."""
     k = _rowsum(m)
-    bt = _roots.Batch(y, v, m, k)
+    bt = _roots.Batch(y, v, m, k, *_fe_stats(y, v, m)[:3])
     return _roots.solve(bt, reml, True, (), k > 1)[0]
 
 
 def solve_qgen(y, v, m, target):
     """Root tau^2 >= 0 of Q_gen(tau^2) = target (0 if Q_gen(0) <= target), for each analysis."""
     k = _rowsum(m)
-    bt = _roots.Batch(y, v, m, k)
+    bt = _roots.Batch(y, v, m, k, *_fe_stats(y, v, m)[:3])
     return _roots.solve(bt, False, False, (target,), k > 1)[1][0]
 
 
@@ -139,21 +139,28 @@ def _sp2(w, s, a, b):
     return _rowsum(w2 * a * b * (1.0 - 2.0 * w / s[..., None])) + _rowsum(w2 * a) * _rowsum(w2 * b) / (s * s)
 
 
-def estimate_tau2(y, v, m, method, root=None):
-    """tau^2 and its standard error (metafor's formulas) for each analysis in the batch.
-
-    ``root``: the ML/REML maximiser or PM/EB/PMM root when already solved (see :func:`fit`)."""
-    k = _rowsum(m)
-    km1 = np.maximum(k - 1, 1)
-    zero = np.zeros_like(k)
-    ones = m
+def _fe_stats(y, v, m):
+    """Fixed-effect weights, their sum, the FE mean, Cochran's Q and tr(P) at tau^2 = 0 (row-wise)."""
     w0 = m / v
     sw0 = _rowsum(w0)
     mu0 = _rowsum(w0 * y) / sw0
     q0 = _rowsum(w0 * (y - mu0[:, None]) ** 2)
     trp0 = sw0 - _rowsum(w0 * w0) / sw0
+    return w0, sw0, mu0, q0, trp0
+
+
+def estimate_tau2(y, v, m, method, root=None, fe=None):
+    """tau^2 and its standard error (metafor's formulas) for each analysis in the batch.
+
+    ``root``: the ML/REML maximiser or PM/EB/PMM root when already solved (see :func:`fit`); ``fe``: the
+    :func:`_fe_stats` of the batch when already computed."""
+    k = _rowsum(m)
+    km1 = np.maximum(k - 1, 1)
+    ones = m
     if method == "FE":
-        return zero, np.full_like(k, np.nan)
+        return np.zeros_like(k), np.full_like(k, np.nan)
+    if method in ("DL", "HS", "HSk"):
+        w0, sw0, _, q0, trp0 = fe if fe is not None else _fe_stats(y, v, m)
     if method == "DL":
         t2 = np.maximum(0.0, (q0 - (k - 1)) / trp0)
         spp = _sp2(w0, sw0, ones, ones)
@@ -197,14 +204,22 @@ def estimate_tau2(y, v, m, method, root=None):
         se = np.sqrt(2 * k * k / km1 / sw**2)
     else:
         raise ValueError(f"unknown tau^2 method {method!r}; use one of {TAU2_METHODS}")
-    t2 = np.where(k > 1, t2, 0.0)
-    return t2, np.where(k > 1, se, np.nan)
+    if bool((k > 1).all()):
+        return t2, se
+    return np.where(k > 1, t2, 0.0), np.where(k > 1, se, np.nan)
+
+
+def _pick(every, cond, a, b):
+    """``np.where(cond, a, b)``, or ``a`` itself when ``every`` says the condition holds in every row."""
+    return a if every else np.where(cond, a, b)
 
 
 def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau2=None):
     """Fit B intercept-only models at once.  ``y``, ``v``: (B, k) or (k,).  Returns a dict of arrays.
 
     ``tau2`` (optional, shape (B,)) fixes tau^2 instead of estimating it (as ``rma(..., tau2=)``).
+    A single analysis is a batch of one row, so every step costs a fixed number of NumPy calls: the
+    conditions that hold in every row (two or more studies, a z test) skip their ``where`` calls.
     """
     if method not in TAU2_METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {TAU2_METHODS}")
@@ -215,9 +230,14 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
     if np.any(k < 1):
         raise ValueError("every analysis needs at least one study")
     fe = method == "FE"
+    multi = k > 1
+    every = bool(multi.all())  # every analysis has two or more studies
+    B = len(k)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = 1.0 - level / 100.0
         dfs = np.maximum(k - 1, 1)
+        fstats = _fe_stats(y, v, m)
+        w0, sw0, mu0, q0, trp0 = fstats
         # every root of every analysis (the estimator's and both Q-profile bounds) in one polishing loop
         est_root = tau2 is None and method in ("ML", "REML", "PM", "EB", "PMM")
         want_q = qprofile and not fe
@@ -229,56 +249,65 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
         root = None
         qroots = None
         if est_root or want_q:
-            bt = _roots.Batch(y, v, m, k)
+            bt = _roots.Batch(y, v, m, k, w0, sw0, mu0)
             lik = est_root and method in ("ML", "REML")
-            t_lik, roots = _roots.solve(bt, method == "REML", lik, targets, k > 1)
+            t_lik, roots = _roots.solve(bt, method == "REML", lik, targets, multi)
             root = t_lik if lik else (roots[0] if est_root else None)
             qroots = roots[-2:] if want_q else None
         if tau2 is None:
-            t2, se_t2 = estimate_tau2(y, v, m, method, root)
+            t2, se_t2 = estimate_tau2(y, v, m, method, root, fstats)
         else:
             t2 = np.broadcast_to(np.asarray(tau2, dtype=float), k.shape).copy()
             se_t2 = np.full_like(k, np.nan)
         w, sw, est, r = _wls(y, v, m, t2)
         vb = 1.0 / sw
-        use_t = (test != "z") & (k > 1)
-        rss = _rowsum(w * r * r)
-        s2w = np.where(rss <= _EPS, 0.0, rss / np.maximum(k - 1, 1))
-        if test == "adhoc":
-            s2w = np.maximum(s2w, 1.0)
-        s2w = np.where(use_t, s2w, 1.0)
-        se = np.sqrt(s2w * vb)
-        stat = est / se
-        df = np.where(use_t, k - 1, np.nan)
-        crit = np.where(use_t, special.stdtrit(dfs, 1 - alpha / 2), special.ndtri(1 - alpha / 2))
-        pval = np.where(use_t, 2 * special.stdtr(dfs, -np.abs(stat)), 2 * special.ndtr(-np.abs(stat)))
+        if test == "z":
+            s2w = np.ones(B)
+            se = np.sqrt(vb)
+            stat = est / se
+            df = np.full(B, np.nan)
+            crit = special.ndtri(1 - alpha / 2)
+            pval = 2 * special.ndtr(-np.abs(stat))
+        else:
+            rss = _rowsum(w * r * r)
+            s2w = np.where(rss <= _EPS, 0.0, rss / dfs)
+            if test == "adhoc":
+                s2w = np.maximum(s2w, 1.0)
+            s2w = _pick(every, multi, s2w, 1.0)
+            se = np.sqrt(s2w * vb)
+            stat = est / se
+            df = _pick(every, multi, k - 1, np.nan)
+            t_crit, t_p = special.stdtrit(dfs, 1 - alpha / 2), 2 * special.stdtr(dfs, -np.abs(stat))
+            if every:
+                crit, pval = t_crit, t_p
+            else:
+                crit = np.where(multi, t_crit, special.ndtri(1 - alpha / 2))
+                pval = np.where(multi, t_p, 2 * special.ndtr(-np.abs(stat)))
         ci_lb, ci_ub = est - crit * se, est + crit * se
         # heterogeneity (fixed-effect weights)
-        w0 = m / v
-        sw0 = _rowsum(w0)
-        mu0 = _rowsum(w0 * y) / sw0
-        q = np.maximum(0.0, _rowsum(w0 * (y - mu0[:, None]) ** 2))
-        q = np.where(k > 1, q, 0.0)
+        q = np.maximum(0.0, q0)
+        q = _pick(every, multi, q, 0.0)
         qdf = k - 1
-        qp = np.where(k > 1, special.chdtrc(dfs, q), 1.0)
-        trp0 = sw0 - _rowsum(w0 * w0) / sw0
+        qp = _pick(every, multi, special.chdtrc(dfs, q), 1.0)
         vt = (k - 1) / trp0
-        i2q = np.where((k > 1) & (q > 0), np.maximum(0.0, 100 * (q - qdf) / q), 0.0)
+        i2q = np.where(multi & (q > 0), np.maximum(0.0, 100 * (q - qdf) / q), 0.0)
         if fe:
             i2 = i2q
-            h2 = np.where(k > 1, q / dfs, 1.0)
+            h2 = _pick(every, multi, q / dfs, 1.0)
         else:
-            i2 = np.where(k > 1, 100 * t2 / (vt + t2), 0.0)
-            h2 = np.where(k > 1, t2 / vt + 1, 1.0)
+            i2 = _pick(every, multi, 100 * t2 / (vt + t2), 0.0)
+            h2 = _pick(every, multi, t2 / vt + 1, 1.0)
         # prediction intervals
-        sepred = np.sqrt(se * se + t2)
         if fe:
-            pi_lb = pi_ub = pk_lb = pk_ub = np.full_like(k, np.nan)
+            pi_lb = pi_ub = pk_lb = pk_ub = np.full(B, np.nan)
         else:
+            sepred = np.sqrt(se * se + t2)
             pi_lb, pi_ub = est - crit * sepred, est + crit * sepred
             c2 = special.stdtrit(np.maximum(k - 2, 1), 1 - alpha / 2)
-            pk_lb = np.where(k >= 3, est - c2 * sepred, np.nan)
-            pk_ub = np.where(k >= 3, est + c2 * sepred, np.nan)
+            three = k >= 3
+            every3 = bool(three.all())
+            pk_lb = _pick(every3, three, est - c2 * sepred, np.nan)
+            pk_ub = _pick(every3, three, est + c2 * sepred, np.nan)
         out = {
             "k": k.astype(int),
             "estimate": est,
@@ -304,10 +333,10 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
             "pi_km2_ub": pk_ub,
             "weights": 100 * w / sw[:, None],
         }
-        if qprofile and not fe:
+        if want_q:
             lb, ub = qroots
-            lb = np.where(k > 1, lb, np.nan)
-            ub = np.where(k > 1, ub, np.nan)
+            lb = _pick(every, multi, lb, np.nan)
+            ub = _pick(every, multi, ub, np.nan)
             out["tau2_ci_lb"], out["tau2_ci_ub"] = lb, ub
             out["i2_ci_lb"], out["i2_ci_ub"] = 100 * lb / (vt + lb), 100 * ub / (vt + ub)
             out["h2_ci_lb"], out["h2_ci_ub"] = lb / vt + 1, ub / vt + 1

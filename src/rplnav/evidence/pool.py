@@ -165,12 +165,6 @@ class MetaResult:
         return out
 
 
-def _scalar(a) -> float:
-    if type(a) is float:
-        return a
-    return float(np.asarray(a).reshape(-1)[0])
-
-
 def _pair(x: float, y: float) -> tuple[float, float] | None:
     return None if not (math.isfinite(x) and math.isfinite(y)) else (x, y)
 
@@ -227,7 +221,7 @@ def rma_uni(
     # one analysis is the batch fit with one row: one implementation of every estimator
     r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
                  qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-    r = {key: (val[0] if key == "weights" else _scalar(val)) for key, val in r.items()}
+    r = {key: (val[0] if key == "weights" else val.item(0)) for key, val in r.items()}
     weights = r["weights"] if full else np.where(inc, r["weights"], np.nan)
     k = int(r["k"])
     t_used = test != "z" and k > 1
