@@ -143,20 +143,33 @@ class Engine:
             doc["plan"] = build_plan(doc)
             return doc
 
-        def build(assumed: list[assumptions.HistoryList]) -> dict[str, Any]:
-            return self._build(parsed, self.facts(assumptions.assume_absent(patient, assumed)), as_written,
-                               guidelines)
-
-        doc = build(lists)
+        assumed = self.facts(assumptions.assume_absent(patient, lists))
+        doc = self._build(parsed, assumed, as_written, guidelines)
         decided = assumptions.decisions(doc)
-        changed = assumptions.resting(assumptions.decisions(self._build(parsed, as_written, as_written, guidelines)),
-                                      decided)
-        rests = assumptions.attribute(
-            changed, decided, lists,
-            lambda h: assumptions.decisions(build([x for x in lists if x is not h])) if changed else {})
+        strict_decided = self._decisions(parsed, as_written, guidelines)
+        changed = assumptions.resting(strict_decided, decided)
+
+        def without(h: assumptions.HistoryList) -> dict[str, Any]:
+            """The decisions with ``h`` restored to "not documented"; no pass when that changes no fact."""
+            facts = self.facts(assumptions.assume_absent(patient, [x for x in lists if x is not h]))
+            if facts.same_as(assumed):
+                return decided
+            if facts.same_as(as_written):
+                return strict_decided
+            return self._decisions(parsed, facts, guidelines, as_written)
+
+        rests = assumptions.attribute(changed, decided, lists, without if changed else lambda h: {})
         doc = assumptions.annotate(doc, lists, rests)
         doc["plan"] = build_plan(doc)
         return doc
+
+    def _decisions(self, parsed: Parsed, facts: Facts, guidelines: list[str] | None,
+                   safety: Facts | None = None) -> dict[str, Any]:
+        """The decisions (rplnav.assumptions.decisions) the document for ``facts`` would take, read from the same
+        parts `_build` writes; the parts no decision reads (sources, results, timing, plan …) are not built."""
+        keep = set(guidelines) if guidelines else None
+        return assumptions.decisions(
+            self._decided_parts(parsed, facts, facts if safety is None else safety, Citations(self), keep, full=False))
 
     def _build(self, parsed: Parsed, facts: Facts, safety: Facts, guidelines: list[str] | None) -> dict[str, Any]:
         """The document for one set of facts; ``safety`` (the record as written) decides the safety checks,
@@ -165,15 +178,8 @@ class Engine:
         src = Citations(self)
         cited = src.cited
         keep = set(guidelines) if guidelines else None
-
-        rpl = {}
-        for gid, definition in facts.rpl.items():
-            if keep is not None and gid not in keep:
-                continue
-            r = definition.as_dict()
-            cited[r["source"]["document"]] = None  # type: ignore[index]
-            rpl[gid] = r
-
+        parts = self._decided_parts(parsed, facts, safety, src, keep, full=True)
+        workup, options = parts["workup"], parts["options"]
         losses = {
             "total": facts["losses.total"],
             "clinical": facts["losses.clinical"],
@@ -190,6 +196,44 @@ class Engine:
             "live_births": facts["births.live"],
             "primary": facts["rpl.primary"],
         }
+        sources = self._source_list(tuple(cited))
+        workup, options = _leaf_needs(workup, options, facts)
+        return {
+            "schema": SCHEMA,
+            "knowledge_version": self.kb.version,
+            "tool_version": __version__,
+            "generated_on": dt.date.today().isoformat(),
+            "assessed_on": patient.today.isoformat(),
+            "intended_use": INTENDED_USE,
+            "patient_id": patient.id,
+            "input_warnings": list(parsed.warnings),
+            "losses": losses,
+            "rpl": parts["rpl"],
+            "aps": parts["aps"],
+            "results": self._results(patient),
+            "entered": entered_of(patient),
+            "medications": patient.medications,
+            "workup": workup,
+            "options": options,
+            "alerts": parts["alerts"],
+            "prognosis": parts["prognosis"],
+            "facts": self._shown_facts(facts),
+            "sources": sources,
+        }
+
+    def _decided_parts(self, parsed: Parsed, facts: Facts, safety: Facts, src: Citations, keep: set[str] | None,
+                       full: bool) -> dict[str, Any]:
+        """The parts of the document that take decisions (RPL definitions, APS, work-up, options, patient alerts,
+        prognosis), in document order; ``full=False`` leaves out of each option what no decision reads (timing,
+        regimens, safety alerts), for the passes that only compare decisions."""
+        cited = src.cited
+        rpl = {}
+        for gid, definition in facts.rpl.items():
+            if keep is not None and gid not in keep:
+                continue
+            r = definition.as_dict()
+            cited[r["source"]["document"]] = None  # type: ignore[index]
+            rpl[gid] = r
         aps = _aps_interpretation(facts.aps.as_dict(), facts.labs)
         for t in aps_criteria.APL_TESTS:
             if t in facts.labs:
@@ -203,7 +247,7 @@ class Engine:
         unverified = 0
         study_memo: dict[Any, Any] = {}  # study-row verdicts for her, shared by all therapies
         for tid in self.kb.therapies:
-            option, n = self._option(tid, facts, safety, src, keep, study_memo)
+            option, n = self._option(tid, facts, safety, src, keep, study_memo, full)
             options.append(option)
             unverified += n
         alerts = self._patient_alerts(facts, safety, parsed.warnings, src)
@@ -215,30 +259,8 @@ class Engine:
                         "primary source; they are marked 'unverified' and should be checked before acting on them.",
                 "source": None,
             })
-        sources = self._source_list(tuple(cited))
-        workup, options = _leaf_needs(workup, options, facts)
-        return {
-            "schema": SCHEMA,
-            "knowledge_version": self.kb.version,
-            "tool_version": __version__,
-            "generated_on": dt.date.today().isoformat(),
-            "assessed_on": patient.today.isoformat(),
-            "intended_use": INTENDED_USE,
-            "patient_id": patient.id,
-            "input_warnings": list(parsed.warnings),
-            "losses": losses,
-            "rpl": rpl,
-            "aps": aps,
-            "results": self._results(patient),
-            "entered": entered_of(patient),
-            "medications": patient.medications,
-            "workup": workup,
-            "options": options,
-            "alerts": alerts,
-            "prognosis": prognosis,
-            "facts": self._shown_facts(facts),
-            "sources": sources,
-        }
+        return {"rpl": rpl, "aps": aps, "workup": workup, "options": options, "alerts": alerts,
+                "prognosis": prognosis}
 
     # -------------------------------------------------------------- pieces
     def _results(self, patient: Patient) -> list[dict[str, Any]]:
@@ -397,7 +419,7 @@ class Engine:
         return {"window": f"{first['label']}: {first['text']}", "status": first["status"], "windows": out}
 
     def _option(self, tid: str, facts: dict[str, Any], safety: dict[str, Any], src: Citations, keep: set[str] | None,
-                study_memo: dict[Any, Any] | None = None) -> tuple[dict[str, Any], int]:
+                study_memo: dict[Any, Any] | None = None, full: bool = True) -> tuple[dict[str, Any], int]:
         """One therapy's option, put together from parts memoised by the values of the facts each depends on,
         and how many of its statements that may apply to her are unverified.
 
@@ -412,6 +434,9 @@ class Engine:
         stances, summary, unverified = self._cached(
             ("stances", tid, kept, keys[0](facts)),
             lambda rec: self._option_stances(tid, facts, rec, keep), src)
+        if not full:  # only what decisions read (rplnav.assumptions.decisions)
+            return {"therapy": tid, "stances": stances, "evidence": self.evidence(tid, facts, src, study_memo)}, \
+                unverified
         in_play = in_play_for(stances, safety, tid)  # the record as written: an assumption never hides safety
         alerts, regulatory = self._cached(
             ("alerts", tid, in_play, keys[1](safety), keys[1](facts)),

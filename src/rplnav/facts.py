@@ -221,6 +221,13 @@ class Facts(dict[str, Any]):
             out.update(dict.fromkeys(self.why.get(n, (n,))))
         return list(out)
 
+    def same_as(self, other: Facts) -> bool:
+        """Equal in everything the document is built from (values, APS report, RPL results, laboratory
+        histories, what would decide the unknowns, medications): two patients with the same facts get the
+        same decisions, so the engine need not assess the second."""
+        return (dict.__eq__(self, other) and self.aps == other.aps and self.rpl == other.rpl
+                and self.labs == other.labs and self.why == other.why and self.medications == other.medications)
+
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("facts are read-only")
 
