@@ -1,6 +1,7 @@
 """Latency and throughput of the CDS Hooks patient-view service over loopback.
 
 Run: .venv/bin/python benchmarks/service.py [--seconds 10] [--rate 100] [--client auto|wrk|python]
+                                            [--breakdown 200]
 
 Starts `uvicorn rplnav.service.app:app_from_env` on a free loopback port (embedded SQLite audit log in a temp
 folder; JWT checks off with RPLNAV_INSECURE_DEV=1, so the client measures the service, not its own signing),
@@ -15,6 +16,12 @@ asyncio client on raw sockets with a pre-built request. wrk has no constant-rate
 uses the lean client: requests are started on a fixed schedule whatever the replies do (an open loop, new
 connections when all are busy), and each latency is measured from the request's scheduled start, so a stalled
 server shows as latency, not as fewer requests (no coordinated omission).
+
+First, in this process and on one core, `--breakdown N` requests are timed stage by stage (the steps
+cds.call_service takes, in its order) next to the whole route called through ASGI, so the table says how much
+of a request is the engine (Engine.document) and how much is around it: reading the hook request, FHIR intake,
+the typed document, the cards, the audit row, the response. It reads CPU time, not latency, so other jobs on the
+machine matter less than in the loopback runs.
 """
 
 from __future__ import annotations
@@ -347,6 +354,99 @@ def run_async(coro: Any) -> Any:
         loop.close()
 
 
+# ---------------------------------------------------------------------- where a request's time goes
+STAGES = ("read hook request", "prefetch -> Bundle", "FHIR intake + patient", "Engine.document", "typed document",
+          "cards", "audit row", "response JSON")
+
+
+async def _staged(core: Any, body: bytes) -> list[float]:
+    """One patient-view request as cds.call_service runs it, with the CPU time of each stage (ms)."""
+    from fastapi.responses import JSONResponse
+
+    from rplnav.assessment import validate_document
+    from rplnav.audit import sha256_of
+    from rplnav.service.cards import CardMaker, clip
+    from rplnav.service.cds import HookRequest, gather
+    from rplnav.usecase import FHIR_BUNDLE, read_input
+
+    class NoFhirServer:  # gather() reads the app only to fetch what the prefetch lacks; here it lacks nothing
+        app = None
+
+    t = [time.thread_time()]
+    req = HookRequest.model_validate(core.decode(body, "application/json", yaml_ok=False))
+    t.append(time.thread_time())
+    resources = await gather(NoFhirServer(), req, str(req.context["patientId"]))  # type: ignore[arg-type]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    t.append(time.thread_time())
+    intake = read_input(bundle, None, core.kb, "body")
+    t.append(time.thread_time())
+    doc = core.engine.document(intake.parsed)
+    t.append(time.thread_time())
+    a = validate_document(doc, core.engine._typed_parts, as_written=True).with_input(
+        input_format=FHIR_BUNDLE, not_used=intake.not_used)
+    t.append(time.thread_time())
+    cards = CardMaker("http://127.0.0.1", "http://127.0.0.1/reports/x").patient_view(a)
+    for c in cards:
+        c["summary"] = clip(c["summary"])
+    t.append(time.thread_time())
+    core.audit.record(kind="hook", endpoint="POST " + PATH, caller="insecure-dev", input_sha256=sha256_of(body),
+                      status=200, output={"hookInstance": req.hookInstance, "cards": cards},
+                      knowledge_version=core.kb.version, event_id=uuid.uuid4().hex, detail=a)
+    t.append(time.thread_time())
+    JSONResponse({"cards": cards})
+    t.append(time.thread_time())
+    return [(b - a) * 1000 for a, b in zip(t, t[1:], strict=False)]
+
+
+def breakdown(n: int, tmp: Path) -> dict[str, float]:
+    """Mean CPU ms per stage over ``n`` requests, and of the whole route through ASGI (warm engine)."""
+    os.environ["RPLNAV_DATABASE_URL"] = f"sqlite:///{tmp / 'breakdown.sqlite3'}"
+    os.environ["RPLNAV_INSECURE_DEV"] = "1"
+    from rplnav.service.app import app_from_env
+
+    app = app_from_env()
+    core = app.state.core
+    body = json.dumps(request_body()).encode()
+
+    async def both() -> tuple[list[float], list[list[float]]]:
+        """The whole route and the staged steps, alternating, so load on the machine falls on both alike."""
+        transport = httpx.ASGITransport(app=app)
+        whole, staged, bare = [], [], []
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for _ in range(20):  # warm-up: the engine's memo, the typed parts, the audit connection
+                await client.post(PATH, content=body, headers={"Content-Type": "application/json"})
+            for _ in range(n):
+                t0 = time.thread_time()
+                r = await client.post(PATH, content=body, headers={"Content-Type": "application/json"})
+                whole.append((time.thread_time() - t0) * 1000)
+                assert r.status_code == 200, r.text[:300]
+                staged.append(await _staged(core, body))
+                t0 = time.thread_time()
+                await client.get("/api/v1/health")  # the same client, middleware and router, no work
+                bare.append((time.thread_time() - t0) * 1000)
+        return whole, staged, bare
+
+    whole, staged, bare = run_async(both())
+    out = dict(zip(STAGES, (statistics.fmean(x) for x in zip(*staged, strict=True)), strict=True))
+    out["whole route (ASGI)"] = statistics.fmean(whole)
+    out["GET /api/v1/health"] = statistics.fmean(bare)
+    return out
+
+
+def print_breakdown(b: dict[str, float], n: int) -> None:
+    staged = sum(b[k] for k in STAGES)
+    whole = b["whole route (ASGI)"]
+    print(f"where a patient-view request's CPU goes (in-process, one core, mean of {n} requests, warm engine):")
+    print(f"{'stage':<28}{'ms':>7}{'share':>8}")
+    for k in STAGES:
+        print(f"{k:<28}{b[k]:>7.2f}{b[k] / whole * 100:>7.0f}%")
+    print(f"{'routing, middleware, rest':<28}{whole - staged:>7.2f}{(whole - staged) / whole * 100:>7.0f}%"
+          f"  (a bare GET /api/v1/health through the same test client and middleware: "
+          f"{b['GET /api/v1/health']:.2f} ms)")
+    print(f"{'whole route (ASGI)':<28}{whole:>7.2f}  (outside Engine.document: {whole - b['Engine.document']:.2f} ms, "
+          f"{(whole - b['Engine.document']) / whole * 100:.0f}%)")
+
+
 # ---------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -357,11 +457,16 @@ def main() -> None:
                     help="closed-loop load generator: wrk when installed (auto), or the lean Python client")
     ap.add_argument("--concurrency", default="1,10,50", help="closed-loop concurrencies, comma-separated")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    ap.add_argument("--breakdown", type=int, default=200, metavar="N",
+                    help="first time N requests stage by stage in this process (0: skip)")
     args = ap.parse_args()
     wrk = shutil.which("wrk") if args.client != "python" else None
     if args.client == "wrk" and not wrk:
         sys.exit("wrk is not installed (apt-get install wrk); use --client python")
     tmp = Path(tempfile.mkdtemp(prefix="rplnav-bench-"))
+    stages = breakdown(args.breakdown, tmp) if args.breakdown > 0 else {}
+    if stages:
+        print_breakdown(stages, args.breakdown)
     host, port = "127.0.0.1", free_port()
     env = {**os.environ, "RPLNAV_DATABASE_URL": f"sqlite:///{tmp / 'audit.sqlite3'}", "RPLNAV_INSECURE_DEV": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "rplnav.service.app:app_from_env", "--factory",
@@ -415,7 +520,8 @@ def main() -> None:
         print(f"target p99 <= 50 ms at {args.rate:g} req/s: {'met' if ok else 'NOT met'} "
               f"(achieved {paced.rate:.1f} req/s, p99 {paced.p99:.1f} ms, {paced.errors} errors)")
         if args.json:
-            args.json.write_text(json.dumps([r.__dict__ for r in runs], indent=1), encoding="utf-8")
+            args.json.write_text(json.dumps({"breakdown_ms": stages, "runs": [r.__dict__ for r in runs]}, indent=1),
+                                 encoding="utf-8")
     finally:
         proc.terminate()
         proc.wait(10)

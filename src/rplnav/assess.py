@@ -124,7 +124,7 @@ class Engine:
                strict: bool = False) -> Assessment:
         """The assessment of one patient as the typed document: built by `document`, validated here and nowhere
         else (a document the model rejects is an engine bug, rplnav.assessment.OutputError)."""
-        return validate_document(self.document(parsed, guidelines, strict), self._typed_parts)
+        return validate_document(self.document(parsed, guidelines, strict), self._typed_parts, as_written=True)
 
     def document(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
                  strict: bool = False) -> dict[str, Any]:

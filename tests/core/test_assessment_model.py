@@ -41,6 +41,10 @@ def test_every_output_is_the_typed_document(kb, engine, path, fhir, strict):
         written = {**written, "input_format": "fhir-r4-bundle", "not_used": list(intake.not_used)}
     # the model keeps every key, value and key order the engine wrote, and adds nothing
     assert doc.to_json() == json.dumps(written, indent=2, ensure_ascii=False)
+    # so the engine's dict stands for the model's dump (kept as the JSON form): equal values and types
+    # (a tuple is not equal to a list), the same key order everywhere
+    dumped = doc.model_dump(mode="json", exclude_unset=True)
+    assert doc.to_dict() == dumped and json.dumps(doc.to_dict()) == json.dumps(dumped)
     # the dumped JSON is a valid document again (pydantic's validation of the published schema's model)
     again = Assessment.model_validate_json(doc.to_json())
     assert again.to_json() == doc.to_json()

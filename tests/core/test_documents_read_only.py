@@ -14,6 +14,7 @@ from rplnav.patient import load_document, parse_patient
 from rplnav.render.html import render_html
 from rplnav.render.jsonout import render_json
 from rplnav.render.markdown import assessment_markdown
+from rplnav.render.pdf import render_print_html
 from rplnav.render.terminal import render_terminal
 from rplnav.service.cards import CardMaker
 from rplnav.service.cds import ordered_therapies
@@ -35,6 +36,7 @@ def test_rendering_never_changes_a_document(kb):
         assessment_markdown(doc)
         render_terminal(doc)
         render_html(doc)
+        render_print_html(doc)
         cards = maker.patient_view(doc)
         maker.orders(doc, ordered_therapies(doc, [{"resourceType": "MedicationRequest",
                                                    "medicationCodeableConcept": {"text": "aspirin"}}]), "Patient/x")
