@@ -56,3 +56,21 @@ def test_bimodal_batch_equals_scalar():
         s = rma_uni(y, v)
         assert math.isclose(bat["tau2"][b], s.tau2, rel_tol=1e-12)
         assert math.isclose(bat["tau2_ci_ub"][b], s.tau2_ci[1], rel_tol=1e-12)
+
+
+def test_single_analysis_is_the_batch_fit_with_one_row_value_for_value():
+    """rma_uni's core.fit_row runs fit's code on one row: every output equal to the batch's, bit for bit."""
+    rng = np.random.default_rng(13)
+    for _ in range(40):
+        k = int(rng.integers(1, 15))
+        v = rng.uniform(0.005, 0.5, k)
+        y = rng.normal(0.1, np.sqrt(v + rng.choice([0.0, 0.05, 0.3])))
+        mask = rng.random(k) > 0.15
+        mask[int(rng.integers(k))] = True
+        for method in core.TAU2_METHODS:
+            for test in core.TESTS:
+                one = core.fit_row(y, v, mask, method=method, test=test)
+                bat = core.fit(y[None], v[None], mask[None], method=method, test=test)
+                assert one.keys() == bat.keys()
+                for key, val in one.items():
+                    assert np.array_equal(np.ravel(val), bat[key][0].ravel(), equal_nan=True), (method, test, key)

@@ -104,7 +104,7 @@ def _grid_q(G):
 
 
 class Batch:
-    """Precomputed state of B analyses (see :class:`One`)."""
+    """Precomputed state of B analyses: centred data, the tau^2 grid and the sums on it."""
 
     def __init__(self, y, v, m, k, w0, sw0, mu0):
         """``w0``, ``sw0``, ``mu0``: fixed-effect weights, their row sums and the fixed-effect means."""

@@ -1,7 +1,8 @@
 """Vectorised inverse-variance meta-analysis engine (many analyses at once, shape (B, k)).
 
-Every scalar fit in :mod:`rplnav.evidence.pool` runs through this module with B = 1, so the batch and
-scalar paths execute the same per-analysis arithmetic.  Ragged analyses (leave-one-out, cumulative,
+Every single fit in :mod:`rplnav.evidence.pool` runs the same code (:func:`fit_row`: the batch root finder on
+one row, the per-analysis arithmetic on NumPy scalars), so a single fit equals the batch's row bit for bit
+(tests/evidence/test_roots.py).  Ragged analyses (leave-one-out, cumulative,
 subgroups) are expressed with a boolean ``mask``; masked-out entries get zero weight.
 
 Estimators of the between-study variance tau^2 (all truncated at 0, as in metafor 3.8):
@@ -12,8 +13,8 @@ Estimators of the between-study variance tau^2 (all truncated at 0, as in metafo
 * ``HS``/``HSk`` -- Hunter & Schmidt (2004), and its k/(k-1)-corrected version (Viechtbauer 2005 notation).
 * ``SJ``  -- Sidik & Jonkman (2005) two-step estimator started at the unweighted variance.
 * ``ML``/``REML`` -- (restricted) maximum likelihood (Viechtbauer 2005); the GLOBAL maximum is found by
-  scanning a log grid of tau^2 values, then polishing the two best local maxima by safeguarded Newton
-  iterations on the score (observed information) to relative 1e-14.
+  bracketing every local maximum on a log grid of tau^2 values (sign changes of the score), polishing each
+  by safeguarded Newton iterations and keeping the one of highest likelihood (see :mod:`._roots`).
 * ``PM``  -- Paule & Mandel (1982): generalised Q(tau^2) = k - 1, solved by safeguarded Newton.
 * ``EB``  -- Morris (1983) empirical Bayes; for an intercept-only model its estimating equation
   k/(k-1) Q(tau^2) = k is identical to Paule-Mandel's, so the same root is returned.
@@ -144,7 +145,7 @@ def _fe_stats(y, v, m):
     w0 = m / v
     sw0 = _rowsum(w0)
     mu0 = _rowsum(w0 * y) / sw0
-    q0 = _rowsum(w0 * (y - mu0[:, None]) ** 2)
+    q0 = _rowsum(w0 * (y - mu0[..., None]) ** 2)
     trp0 = sw0 - _rowsum(w0 * w0) / sw0
     return w0, sw0, mu0, q0, trp0
 
@@ -174,7 +175,7 @@ def estimate_tau2(y, v, m, method, root=None, fe=None):
             se = k / km1 * se
     elif method == "HE":
         ybar = _rowsum(y * m) / k
-        rss = _rowsum(m * (y - ybar[:, None]) ** 2)
+        rss = _rowsum(m * (y - ybar[..., None]) ** 2)
         sv = _rowsum(v * m)
         trpv = sv * (k - 1) / k
         t2 = np.maximum(0.0, (rss - trpv) / km1)
@@ -182,7 +183,7 @@ def estimate_tau2(y, v, m, method, root=None, fe=None):
         se = np.sqrt((2 * trpvpv + 4 * t2 * trpv + 2 * t2 * t2 * (k - 1)) / km1**2)
     elif method == "SJ":
         ybar = _rowsum(y * m) / k
-        t20 = _rowsum(m * (y - ybar[:, None]) ** 2) / k
+        t20 = _rowsum(m * (y - ybar[..., None]) ** 2) / k
         w, sw, mu, r = _wls(y, v, m, t20)
         t2 = np.maximum(0.0, t20 * _rowsum(w * r * r) / km1)
         vm = v * m
@@ -218,21 +219,41 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
     """Fit B intercept-only models at once.  ``y``, ``v``: (B, k) or (k,).  Returns a dict of arrays.
 
     ``tau2`` (optional, shape (B,)) fixes tau^2 instead of estimating it (as ``rma(..., tau2=)``).
-    A single analysis is a batch of one row, so every step costs a fixed number of NumPy calls: the
-    conditions that hold in every row (two or more studies, a z test) skip their ``where`` calls.
+    Every step costs a fixed number of NumPy calls whatever B: the conditions that hold in every row (two or
+    more studies, a z test) skip their ``where`` calls.
     """
+    _check(method, test)
+    y, v, m = _prep(y, v, mask)
+    return _fit(y, v, m, method, test, level, qprofile, tau2)
+
+
+def fit_row(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau2=None):
+    """One analysis (``y``, ``v`` of shape (k,)) through the code of :func:`fit`: the roots are found by the
+    batch root finder on one row, and the per-analysis values are held as NumPy scalars instead of
+    length-1 arrays (a NumPy call on a length-1 array costs as much as on a long one).  Returns a dict of
+    scalars, with ``weights`` of shape (k,); equal to ``fit(...)[key][0]``."""
+    _check(method, test)
+    y, v, m = _prep(y, v, mask)
+    return _fit(y[0], v[0], m[0], method, test, level, qprofile, tau2)
+
+
+def _check(method, test):
     if method not in TAU2_METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {TAU2_METHODS}")
     if test not in TESTS:
         raise ValueError(f"unknown test {test!r}; use one of {TESTS}")
-    y, v, m = _prep(y, v, mask)
+
+
+def _fit(y, v, m, method, test, level, qprofile, tau2):
+    """:func:`fit` on (B, k) arrays, or on one analysis's (k,) arrays (then every per-analysis value is a scalar)."""
+    row = y.ndim == 1
     k = _rowsum(m)
     if np.any(k < 1):
         raise ValueError("every analysis needs at least one study")
     fe = method == "FE"
     multi = k > 1
     every = bool(multi.all())  # every analysis has two or more studies
-    B = len(k)
+    shape = np.shape(k)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = 1.0 - level / 100.0
         dfs = np.maximum(k - 1, 1)
@@ -249,23 +270,26 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
         root = None
         qroots = None
         if est_root or want_q:
-            bt = _roots.Batch(y, v, m, k, w0, sw0, mu0)
+            batch = (y[None], v[None], m[None], k[None], w0[None], sw0[None], mu0[None]) if row else (y, v, m, k, w0, sw0, mu0)
+            bt = _roots.Batch(*batch)
             lik = est_root and method in ("ML", "REML")
-            t_lik, roots = _roots.solve(bt, method == "REML", lik, targets, multi)
+            t_lik, roots = _roots.solve(bt, method == "REML", lik, targets, batch[3] > 1)
+            if row:
+                t_lik, roots = (None if t_lik is None else t_lik[0]), [r[0] for r in roots]
             root = t_lik if lik else (roots[0] if est_root else None)
             qroots = roots[-2:] if want_q else None
         if tau2 is None:
             t2, se_t2 = estimate_tau2(y, v, m, method, root, fstats)
         else:
-            t2 = np.broadcast_to(np.asarray(tau2, dtype=float), k.shape).copy()
-            se_t2 = np.full_like(k, np.nan)
+            t2 = np.asarray(tau2, dtype=float).reshape(-1)[0] if row else np.broadcast_to(np.asarray(tau2, dtype=float), shape).copy()
+            se_t2 = np.full(shape, np.nan)
         w, sw, est, r = _wls(y, v, m, t2)
         vb = 1.0 / sw
         if test == "z":
-            s2w = np.ones(B)
+            s2w = np.ones(shape)
             se = np.sqrt(vb)
             stat = est / se
-            df = np.full(B, np.nan)
+            df = np.full(shape, np.nan)
             crit = special.ndtri(1 - alpha / 2)
             pval = 2 * special.ndtr(-np.abs(stat))
         else:
@@ -299,7 +323,7 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
             h2 = _pick(every, multi, t2 / vt + 1, 1.0)
         # prediction intervals
         if fe:
-            pi_lb = pi_ub = pk_lb = pk_ub = np.full(B, np.nan)
+            pi_lb = pi_ub = pk_lb = pk_ub = np.full(shape, np.nan)
         else:
             sepred = np.sqrt(se * se + t2)
             pi_lb, pi_ub = est - crit * sepred, est + crit * sepred
@@ -331,7 +355,7 @@ def fit(y, v, mask=None, method="REML", test="z", level=95.0, qprofile=True, tau
             "pi_ub": pi_ub,
             "pi_km2_lb": pk_lb,
             "pi_km2_ub": pk_ub,
-            "weights": 100 * w / sw[:, None],
+            "weights": 100 * w / sw[..., None],
         }
         if want_q:
             lb, ub = qroots

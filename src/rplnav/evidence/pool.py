@@ -218,10 +218,9 @@ def rma_uni(
     if n_inc == 0:
         raise ValueError("no estimable studies")
     full = n_inc == len(inc)
-    # one analysis is the batch fit with one row: one implementation of every estimator
-    r = core.fit(es.yi[None, :], es.vi[None, :], inc[None, :], method=method, test=test, level=level,
-                 qprofile=qprofile, tau2=None if tau2 is None else np.array([tau2]))
-    r = {key: (val[0] if key == "weights" else val.item(0)) for key, val in r.items()}
+    # one analysis runs the batch code (core.fit_row): one implementation of every estimator
+    r = core.fit_row(es.yi, es.vi, inc, method=method, test=test, level=level, qprofile=qprofile, tau2=tau2)
+    r = {key: (val if key == "weights" else val.item()) for key, val in r.items()}
     weights = r["weights"] if full else np.where(inc, r["weights"], np.nan)
     k = int(r["k"])
     t_used = test != "z" and k > 1
