@@ -21,6 +21,10 @@ def test_assess_returns_the_assessment_document(client):
     assert a["aps"]["sydney-2006"]["status"] == "met"
     assert {o["therapy"] for o in a["options"]} >= {"ivig", "aspirin_lmwh"}
     assert r.headers["x-rplnav-report"].startswith("/reports/")
+    assert r.headers["content-type"] == "application/json"
+    # exactly the document the engine writes for the same record (the same values and key order)
+    same = client.app.state.core.assess_doc(example("03")).to_dict()
+    assert a == same and list(a) == list(same)
 
 
 def test_assess_accepts_yaml(client):
