@@ -332,6 +332,7 @@ class PooledTrial(Part):
     ci: tuple[Number, Number]
     weight: Number = Field(description="percentage weight in this analysis (random effects: 1/(v + tau²))")
     verified: bool
+    source: SourceRef = Field(description="where the row's numbers were read")
     in_stratum: bool | None = Field(None, description="all-studies rows only: whether this trial, or its subgroup "
                                                       "that matches her, is pooled in her stratum")
 

@@ -255,3 +255,30 @@ def test_the_forest_plot_scrolls_inside_its_frame_on_a_phone(browser, kb, engine
         assert wrap[0] >= wrap[1] and wrap[2] == 0  # the plot keeps its size and its frame is keyboard-scrollable
     finally:
         page.close()
+
+
+def test_the_pdf_draws_the_plans_first_forest_plots(kb, engine, tmp_path):
+    """On paper: the forest plots of the first plan therapies with pooled trials, each trial's counts, weight and
+    effect as RevMan prints them; the study sources behind the other pooled figures are named by id."""
+    import subprocess
+
+    from rplnav.render.pdf import FOREST_PLOTS, render_pdf
+
+    path = next(examples_dir().glob("05*.yaml"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies))).to_dict()
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render_pdf(doc))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    by_tid = {o["therapy"]: o for o in doc["options"]}
+    plan = [by_tid[x["therapy"]] for x in doc["plan"]["supported"] + doc["plan"]["against"]]
+    drawn = list(dict.fromkeys(o["therapy"] for o in plan if o["evidence"] and (o["evidence"]["all"] or {}).get("trials")))
+    assert len(drawn) > FOREST_PLOTS
+    assert text.count("Subtotal (95% CI)") == sum(
+        1 + bool(by_tid[t]["evidence"]["stratum"]) for t in drawn[:FOREST_PLOTS])
+    ev = by_tid[drawn[0]]["evidence"]
+    for t in ev["all"]["trials"]:
+        assert f"{t['estimate']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]" in text, t["id"]
+        assert f"{t['weight']:.1f}%" in text
+    squeezed = "".join(text.split())
+    for s in doc["sources"]:  # every source is on paper: in full, or by id
+        assert s["id"] in squeezed, s["id"]

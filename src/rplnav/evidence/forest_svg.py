@@ -218,12 +218,8 @@ def pooled_rows(p: Mapping[str, Any], heading: str, mark: bool) -> list[dict[str
     return rows
 
 
-def evidence_forest_svg(ev: Mapping[str, Any], name: str, outcome_label: str, sized: bool = False) -> str | None:
-    """All trials, then her stratum, from an assessment's evidence block (None when nothing was pooled).
-
-    In the all-trials panel the trials of her stratum are marked; weights are per panel.  An association
-    (an exposure, not a treatment) is labelled by exposure rather than as treatment vs control.
-    """
+def _evidence_parts(ev: Mapping[str, Any], name: str, outcome_label: str) -> tuple[Any, ...] | None:
+    """Rows and labels of the all-trials-then-her-stratum plot (None when nothing was pooled)."""
     all_ = ev.get("all")
     if not all_ or not all_.get("trials"):
         return None
@@ -246,4 +242,100 @@ def evidence_forest_svg(ev: Mapping[str, Any], name: str, outcome_label: str, si
     her = (f"her stratum {measure} {_effect(stratum['estimate'], stratum['ci'])}" if stratum
            else "no trial in her stratum")
     desc = f"Forest plot, {title}: all trials {measure} {_effect(all_['estimate'], all_['ci'])}; {her}"
+    return rows, has_cells, heads, arms, favours, title, desc
+
+
+def evidence_forest_svg(ev: Mapping[str, Any], name: str, outcome_label: str, sized: bool = False) -> str | None:
+    """All trials, then her stratum, from an assessment's evidence block (None when nothing was pooled).
+
+    In the all-trials panel the trials of her stratum are marked; weights are per panel.  An association
+    (an exposure, not a treatment) is labelled by exposure rather than as treatment vs control.
+    """
+    parts = _evidence_parts(ev, name, outcome_label)
+    if parts is None:
+        return None
+    rows, has_cells, heads, arms, favours, title, desc = parts
     return svg(rows, has_cells, True, heads, arms, favours, title, desc, sized)
+
+
+# ------------------------------------------------------------------ HTML table + shapes (paged media)
+
+def html_table(rows: list[dict[str, Any]], has_cells: bool, ratio: bool, heads: tuple[str, str],
+               arm_labels: tuple[str, str], favours: tuple[str, str], caption: str) -> str:
+    """The same plot as an HTML table whose last column holds one text-free SVG per row (whisker, square,
+    diamond, the null line running through): for paged media, where an SVG renderer that lays text out glyph
+    by glyph (WeasyPrint) would spend seconds on the labels.  The text columns are ordinary table text."""
+    xmin, xmax, ticks = axis(rows, ratio)
+    w, h = 600.0, 36.0  # viewBox of a row graphic; the CSS gives the cell the same proportions
+
+    def x(v: float) -> float:  # a margin for the outer tick labels
+        return 24 + (min(max(v, xmin), xmax) - xmin) / (xmax - xmin) * (w - 48)
+
+    null = f'<line x1="{x(0.0):.1f}" y1="0" x2="{x(0.0):.1f}" y2="{h:g}" stroke="#555" stroke-width="1.5"/>'
+
+    def graphic(r: dict[str, Any]) -> str:
+        m = h / 2
+        parts = [null]
+        if r["kind"] == "study" and r.get("est") is not None:
+            parts.append(f'<line x1="{x(r["lo"]):.1f}" y1="{m:g}" x2="{x(r["hi"]):.1f}" y2="{m:g}" stroke="#111" '
+                         'stroke-width="2"/>')
+            if xmin <= r["est"] <= xmax:
+                side = 8.0 + 22.0 * math.sqrt(max(r.get("weight") or 0.0, 0.0) / 100.0)
+                colour = "#767676" if r.get("mark") is False else "#1f4e9c"
+                parts.append(f'<rect x="{x(r["est"]) - side / 2:.1f}" y="{m - side / 2:.1f}" width="{side:.1f}" '
+                             f'height="{side:.1f}" fill="{colour}"/>')
+        elif r["kind"] == "diamond":
+            parts.append(f'<polygon points="{x(r["lo"]):.1f},{m:g} {x(r["est"]):.1f},{m - 13:g} {x(r["hi"]):.1f},{m:g} '
+                         f'{x(r["est"]):.1f},{m + 13:g}" fill="#111"/>')
+        elif r["kind"] == "pi":
+            parts.append(f'<line x1="{x(r["lo"]):.1f}" y1="{m:g}" x2="{x(r["hi"]):.1f}" y2="{m:g}" stroke="#b03030" '
+                         'stroke-width="6"/>')
+        return (f'<svg viewBox="0 0 {w:g} {h:g}" xmlns="http://www.w3.org/2000/svg" aria-hidden="true">'
+                f'{"".join(parts)}</svg>')
+
+    e = html.escape
+    ncols = 7 if has_cells else 3
+    cols = '<col class="l">' + ('<col class="c">' * 4 if has_cells else "") + '<col class="w"><col class="e"><col class="g">'
+    head = [f'<table class="fp"><caption>{e(caption)}</caption><colgroup>{cols}</colgroup><thead>']
+    if has_cells:
+        head.append(f'<tr><th></th><th colspan="2">{e(arm_labels[0])}</th><th colspan="2">{e(arm_labels[1])}</th>'
+                    f'<th></th><th class="n">{e(heads[0])}</th><th class="g">{e(heads[0])}</th></tr>')
+        head.append('<tr><th>Study or Subgroup</th><th class="n">Events</th><th class="n">Total</th>'
+                    '<th class="n">Events</th><th class="n">Total</th>'
+                    f'<th class="n">Weight</th><th class="n">{e(heads[1])}</th>'
+                    f'<th class="g">{e(heads[1].rsplit(",", 1)[0])}</th></tr>')
+    else:
+        head.append(f'<tr><th>Study or Subgroup</th><th class="n">Weight</th><th class="n">{e(heads[0])}, '
+                    f'{e(heads[1])}</th><th class="g">{e(heads[0])}</th></tr>')
+    body = ["</thead><tbody>"]
+    for r in rows:
+        kind = r["kind"]
+        if kind == "blank":
+            continue
+        if kind in ("header", "note"):
+            body.append(f'<tr class="{kind}"><td colspan="{ncols}">{e(r["label"])}</td><td class="g">{graphic(r)}'
+                        "</td></tr>")
+            continue
+        label = ("▸ " if r.get("mark") else "") + r["label"]
+        cells = "".join(f'<td class="n">{e(v)}</td>' for v in (r.get("cells") or [""] * 4)) if has_cells else ""
+        weight = f"{r['weight']:.1f}%" if r.get("weight") is not None and kind in ("study", "diamond") else ""
+        body.append(f'<tr class="{kind}"><td class="l">{e(label)}</td>{cells}<td class="n">{weight}</td>'
+                    f'<td class="n">{e(r.get("text") or "")}</td><td class="g">{graphic(r)}</td></tr>')
+    tick_marks = "".join(f'<line x1="{x(p):.1f}" y1="0" x2="{x(p):.1f}" y2="8" stroke="#111" stroke-width="1.5"/>'
+                         f'<text x="{x(p):.1f}" y="30" font-size="22" text-anchor="middle">{e(lab)}</text>'
+                         for p, lab in ticks)
+    axis_svg = (f'<svg viewBox="0 0 {w:g} {h:g}" xmlns="http://www.w3.org/2000/svg" aria-hidden="true">'
+                f'<line x1="24" y1="0" x2="{w - 24:g}" y2="0" stroke="#111" stroke-width="2"/>{tick_marks}</svg>')
+    body.append(f'<tr class="axis"><td colspan="{ncols}"></td><td class="g">{axis_svg}</td></tr>')
+    body.append(f'<tr class="favours"><td colspan="{ncols}"></td><td class="g"><span>{e(favours[0])}</span>'
+                f'<span>{e(favours[1])}</span></td></tr></tbody></table>')
+    return "".join(head + body)
+
+
+def evidence_forest_table(ev: Mapping[str, Any], name: str, outcome_label: str) -> str | None:
+    """:func:`evidence_forest_svg`'s plot as :func:`html_table` (for the PDF)."""
+    parts = _evidence_parts(ev, name, outcome_label)
+    if parts is None:
+        return None
+    rows, has_cells, heads, arms, favours, title, _ = parts
+    return html_table(rows, has_cells, True, heads, arms, favours, title)

@@ -421,6 +421,7 @@ class StudyIndex:
                 "ci": [math.exp(r.yi - z * s), math.exp(r.yi + z * s)],  # type: ignore[operator]
                 "weight": 100.0 * wi / total,
                 "verified": r.study.source.verified,
+                "source": _source(r.study),
             })
         return out
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from rplnav.assessment import Assessment, plain
+from rplnav.evidence.forest_svg import evidence_forest_table
+from rplnav.evidence.stratify import OUTCOME_LABEL
 from rplnav.render.common import pooled_text
 from rplnav.render.html import environment, prepare
+
+FOREST_PLOTS = 2  # on paper: the first two of the plan's therapies with pooled trials (every plot is in the web report)
 
 
 def render_print_html(a: Assessment | dict[str, Any]) -> str:
@@ -17,7 +21,44 @@ def render_print_html(a: Assessment | dict[str, Any]) -> str:
     ctx = prepare(a)
     rows = [(o["name"], (o["evidence"].get("outcome") or "").replace("_", " "), pooled_text(o["evidence"].get("all")),
              pooled_text(o["evidence"].get("stratum"))) for o in a["options"] if o.get("evidence")]
-    return environment().get_template("report_print.html").render(a=a, evidence_rows=rows, **ctx)
+    plots = forests(a)
+    on_paper, elsewhere = paper_sources(a, {t for _, _, ids in plots for t in ids})
+    return environment().get_template("report_print.html").render(
+        a=a, evidence_rows=rows, forests=[(n, p) for n, p, _ in plots], sources=on_paper, sources_elsewhere=elsewhere,
+        **ctx)
+
+
+STUDY_KINDS = frozenset({"trial", "meta_analysis", "cohort", "review"})
+
+
+def paper_sources(a: dict[str, Any], plotted: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The sources printed in full: every guideline, criteria, label and other source, and the studies whose
+    rows are drawn on paper; the other study sources (behind the pooled figures) by id only, in full in the web
+    report and the JSON document. Typesetting 80 trial citations was a third of the PDF's render time."""
+    full, ids = [], []
+    for s in a["sources"]:
+        (ids if s.get("kind") in STUDY_KINDS and s["id"] not in plotted else full).append(s)
+    return full, [s["id"] for s in ids]
+
+
+def forests(a: dict[str, Any]) -> list[tuple[str, str, set[str]]]:
+    """(therapy name, plot, source ids of its rows) for the plan's therapies whose evidence has pooled trials, supported first: the
+    forest plot as a table with text-free row graphics (WeasyPrint lays SVG text out glyph by glyph)."""
+    by_tid = {o["therapy"]: o for o in a["options"]}
+    plan = a.get("plan") or {}
+    tids = dict.fromkeys(x["therapy"] for part in ("supported", "against") for x in plan.get(part) or [])
+    out = []
+    for tid in tids:
+        o = by_tid.get(tid)
+        ev = (o or {}).get("evidence")
+        plot = evidence_forest_table(ev, o["name"], OUTCOME_LABEL.get(ev.get("outcome") or "", "outcome")) if ev else None
+        if plot:
+            docs = {t["source"]["document"] for p in (ev.get("all"), ev.get("stratum")) if p
+                    for t in p.get("trials") or ()}
+            out.append((o["name"], plot, docs))
+            if len(out) == FOREST_PLOTS:
+                break
+    return out
 
 
 def render_pdf(a: Assessment | dict[str, Any]) -> bytes:
