@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from rplnav.examples import example_files
 from rplnav.patient import InputError, parse_patient, read_patient
 from rplnav.plan import AGAINST, FOR
+from rplnav.render.common import short_name
 from rplnav.render.markdown import assessment_markdown
 from rplnav.render.terminal import render_terminal
 
@@ -96,6 +97,15 @@ def test_every_view_puts_the_plan_first(kb, engine):
                  ("Supported for her", "Advised against for her", "RPL definition  ")}
         assert heads["Supported for her"] < heads["Advised against for her"] < 30, (path.name, heads)
         assert heads["Advised against for her"] < heads["RPL definition  "]
+        # what to do next is in the first 30 lines too, and every therapy the plan supports or advises against
+        # is named there (one short line per therapy or per leading statement; nothing behind a count)
+        if doc["plan"]["decide_first"] or doc["plan"]["workup_next"]:
+            nxt = next(i for i, x in enumerate(lines) if "Next: record or test" in x)
+            assert heads["Advised against for her"] < nxt < 30, (path.name, nxt)
+        first = " ".join(" ".join(lines[:30]).replace("│", " ").split())
+        for x in doc["plan"]["supported"] + doc["plan"]["against"]:
+            assert short_name(x["name"]) in first, (path.name, x["name"])
+        assert all(a["text"].split(" (")[0] in first for a in doc["plan"]["assumptions"]), path.name
 
 
 def test_safety_is_about_what_she_may_be_given_or_takes(engine, make):
@@ -130,7 +140,7 @@ def test_what_rests_on_her_findings_comes_before_general_care(kb, engine):
     head = "\n".join(render_terminal(doc, width=80, color=False).splitlines()[:30])
     flat = " ".join(head.replace("│", " ").split())
     for x in sup:
-        assert x["name"] in flat, x["name"]
+        assert short_name(x["name"]) in flat, x["name"]
     # a woman with unexplained RPL and no finding: what she is offered is general care, said as such
     plain = next(p for p in example_files() if p.name.startswith("01-"))
     sup = engine.assess(read_patient(str(plain), kb.tests, set(kb.therapies)))["plan"]["supported"]

@@ -146,48 +146,116 @@ def _cite(statements: list[dict[str, Any]], compact: bool = False) -> str:
     return f" [{'; '.join(ids)}]" if ids else ""
 
 
+def short_name(name: str) -> str:
+    """A therapy's name without its examples in brackets ("TNF-α inhibitor (etanercept, adalimumab)"), for narrow
+    screens; a bracket that names a dose ("prophylactic dose") is kept, it tells two therapies apart."""
+    head, sep, rest = name.partition(" (")
+    return name if not sep or "dose" in rest else head
+
+
+def _brief(x: dict[str, Any], other: dict[str, dict[str, Any]], other_word: str) -> str:
+    """A plan line in one breath for a narrow terminal: the strongest guideline, how many others agree, and the
+    strongest one on the other side, if any (the full agreement is in every other view and below)."""
+    sts = x["statements"]
+    if not sts:
+        return "not permitted"
+    head = f"{sts[0]['guideline']} {sts[0]['stance'].replace('_', ' ')}"
+    if len(sts) > 1:
+        head += f" +{len(sts) - 1} more"
+    opp = (other.get(x["therapy"]) or {}).get("statements") or []
+    if opp:
+        head += f"; {other_word}: {opp[0]['guideline']} {opp[0]['stance'].replace('_', ' ')}"
+        if len(opp) > 1:
+            head += f" +{len(opp) - 1} more"
+    return head
+
+
+def _against_brief(lines: list[dict[str, Any]], supported_by: dict[str, dict[str, Any]],
+                   shown_above: set[str]) -> list[str]:
+    """Advised-against therapies for a narrow terminal, every one named: those one guideline leads against
+    with no guideline for them share a line per leading statement ("ESHRE-2022 strong against: aspirin,
+    heparin …"); a therapy some guideline supports for her keeps its own line, with the disagreement, unless
+    its supported line above already gives both sides (then it is named once more, on one shared line)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    out, disputed = [], []
+    for x in lines:
+        sts = x["statements"]
+        if x["therapy"] in shown_above and sts:
+            disputed.append(short_name(x["name"]))
+            continue
+        if x["therapy"] in supported_by or x.get("regulatory") or not sts:
+            blocked = x.get("regulatory") and not (sts and sts[0]["stance"] == "not_permitted")
+            out.append(f"{short_name(x['name'])}: {_brief(x, supported_by, 'for')}" + _cite(sts, True)
+                       + ("; not permitted in her country" if blocked else ""))
+            continue
+        groups.setdefault(f"{sts[0]['guideline']} {sts[0]['stance'].replace('_', ' ')}", []).append(x)
+    lead = []
+    for head, xs in groups.items():
+        names = ", ".join(short_name(x["name"]) + (f" (+{len(x['statements']) - 1} more)" if len(x["statements"]) > 1 else "")
+                          for x in xs)
+        lead.append(f"{head}: {names}" + _cite([st for x in xs for st in x["statements"]], True))
+    if disputed:
+        out.append("also advised against by a guideline (both sides above): " + ", ".join(disputed))
+    return lead + out
+
+
 def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> list[tuple[str, list[str]]]:
     """The plan as titled lists of plain lines, in reading order; the renderers share them so the bottom
-    line reads the same in every view. Each line ends with the statement ids it rests on (``compact``: only
-    how many of them are unverified, and no timing text, for narrow terminals)."""
+    line reads the same in every view. Each line ends with the statement ids it rests on (``compact``, for
+    narrow terminals: one short line per therapy, only how many statements are unverified, and at most
+    ``limit`` next steps, so the whole bottom line fits the first screen at 80 columns)."""
     p = a.get("plan")
     if not p:
         return []
     out: list[tuple[str, list[str]]] = []
     if p["assumptions"]:
         out.append(("Assumed (record to confirm)", [
-            f"{x['text']} — decides {x['decides']}; record {x['confirm']}" for x in p["assumptions"]]))
+            f"{x['text'].split(' (')[0]}: record {x['confirm']}" if compact else
+            f"{x['text']} — decides {x['decides']}; record {x['confirm']}"
+            for x in p["assumptions"]]))
+    supported_by = {x["therapy"]: x for x in p["supported"]}
+    against_by = {x["therapy"]: x for x in p["against"]}
     sup = []
     particular = [x for x in p["supported"] if not x.get("general")]
     general = [x for x in p["supported"] if x.get("general")]
     for x in particular[:limit]:
-        when = "; ".join(f"{w['status_text']}" if compact else f"{w['label']}: {w['text']} ({w['status_text']})"
-                         for w in x["when"][:1])
+        if compact:
+            when = "; ".join(w["status_text"] for w in x["when"][:1])
+            sup.append(f"{short_name(x['name'])}: {_brief(x, against_by, 'against')}" + (f" · {when}" if when else "")
+                       + _cite(x["statements"], compact))
+            continue
+        when = "; ".join(f"{w['label']}: {w['text']} ({w['status_text']})" for w in x["when"][:1])
         dose = "; ".join(f"{r['dose']}" for r in x["regimens"][:1] if r.get("dose"))
         extra = " · ".join(t for t in (dose, when) if t)
         sup.append(f"{x['name']}: {x['agreement']}" + (f" — {extra}" if extra else "") + _cite(x["statements"], compact))
+    named = short_name if compact else (lambda n: n)
     if len(particular) > limit:
-        sup.append(f"also supported for her: {', '.join(x['name'] for x in particular[limit:])} (see treatment "
-                   "options)")
+        sup.append(f"also supported for her: {', '.join(named(x['name']) for x in particular[limit:])}"
+                   + ("" if compact else " (see treatment options)"))
     if general:
-        sup.append("For every woman with RPL: " + ", ".join(x["name"] for x in general)
+        sup.append("For every woman with RPL: " + ", ".join(named(x["name"]) for x in general)
                    + _cite([s for x in general for s in x["statements"]], compact))
     out.append(("Supported for her", sup or ["no current guideline statement for a treatment applies to her yet"]))
-    against = [f"{x['name']}: {x['agreement'] or 'not permitted'}" + _cite(x["statements"], compact)
-               + "".join(f" — {r['text']}" for r in x.get("regulatory", [])) for x in p["against"]]
+    if compact:
+        against = _against_brief(p["against"], supported_by, {x["therapy"] for x in particular[:limit]})
+    else:
+        against = [f"{x['name']}: {x['agreement'] or 'not permitted'}" + _cite(x["statements"], compact)
+                   + "".join(f" — {r['text']}" for r in x.get("regulatory", [])) for x in p["against"]]
     out.append(("Advised against for her", against or ["no current guideline statement against a treatment "
                                                        "applies to her"]))
-    if p["research_only"]:
-        out.append(("Research only", [f"{x['name']}: {x['agreement']}" + _cite(x["statements"], compact)
-                                      for x in p["research_only"][:limit]]))
     nxt = [f"{x['text']}: decides {x['decides']} statement(s)" for x in p["decide_first"]]
     nxt += [f"{w['name']}: {w['status'].replace('_', ' ')} ({w['priority']})" + _cite(w["statements"], compact)
             for w in p["workup_next"][:limit]]
+    if compact and len(nxt) > limit:
+        nxt = nxt[:limit - 1] + [f"… and {len(nxt) - limit + 1} more: see the work-up below"]
     if nxt:
         out.append(("Next: record or test", nxt))
     if p["safety"]:
         out.append(("Safety", [f"{x['level'].upper()} {x['name'] + ': ' if x['name'] else ''}{x['text']}"
                                for x in p["safety"][:limit]]))
+    if p["research_only"]:
+        out.append(("Research only", [f"{x['name']}: {_brief(x, {}, '') if compact else x['agreement']}"
+                                      + _cite(x["statements"], compact) for x in p["research_only"][:limit]]))
     if p["would_change"]:
         out.append(("Would change the plan", [
             f"{x['statement']['guideline']} {x['statement']['stance'].replace('_', ' ')} {x['name']} if "

@@ -146,8 +146,13 @@ def summary_renderables(a: dict[str, Any], full: bool = True, width: int = 140) 
     lo = a["losses"]
     head = Text()
     head.append(f"{a['patient_id']}", style="bold")
-    head.append(f" · losses {lo['total']} (clinical {lo['clinical']}, non-visualised {lo['biochemical']}, "
-                f"consecutive {lo['consecutive_max']}) · live births {lo['live_births']}")
+    if width < 100:  # one line at 80 columns: the plan starts on the next
+        nv = f", {lo['biochemical']} non-visualised" if lo["biochemical"] else ""
+        head.append(f" · {lo['total']} losses ({lo['clinical']} clinical{nv}, {lo['consecutive_max']} in a row) · "
+                    f"{lo['live_births']} live births")
+    else:
+        head.append(f" · losses {lo['total']} (clinical {lo['clinical']}, non-visualised {lo['biochemical']}, "
+                    f"consecutive {lo['consecutive_max']}) · live births {lo['live_births']}")
     rpl = Table(show_header=True, header_style="bold", box=None)
     rpl.add_column("RPL definition")
     rpl.add_column("meets")
@@ -222,7 +227,7 @@ def summary_renderables(a: dict[str, Any], full: bool = True, width: int = 140) 
             label = o["therapy"] + (" (association)" if "not a treatment" in (ev.get("comparison") or "") else "")
             evid.add_row(label, (ev.get("outcome") or "").replace("_", " "), pooled_text(ev.get("all")),
                          pooled_text(ev.get("stratum")), str(len(ev.get("unmatched") or [])))
-    parts: list[Any] = [head, plan_text(a), rpl, aps, work]  # the assumptions are in the plan
+    parts: list[Any] = [head, plan_text(a, width), rpl, aps, work]  # the assumptions are in the plan
     if results.row_count:
         parts.append(results)
     narrow = width < matrix_width(a)
@@ -241,13 +246,18 @@ SECTION_STYLE = {"Supported for her": "bold green", "Advised against for her": "
                  "Assumed (record to confirm)": "bold yellow"}
 
 
-def plan_text(a: dict[str, Any]) -> Group:
+def plan_text(a: dict[str, Any], width: int = 136) -> Group:
     """The plan for her, first: the same sections as every other view, bullets with a hanging indent so a
     wrapped line does not read as a new item."""
     parts: list[Any] = []
     if a.get("plan"):
         parts.append(Text(f"PLAN: {a['plan']['headline']}", style="bold"))
-    for title, lines in plan_sections(a, limit=4, compact=True):
+    for title, lines in plan_sections(a, limit=3, compact=True):
+        if len(lines) == 1 and len(title) + 2 + len(lines[0]) <= width:  # one short item shares its heading's line
+            line = Text(f"{title}: ", style=SECTION_STYLE.get(title, "bold"))
+            line.append(lines[0])
+            parts.append(line)
+            continue
         parts.append(Text(title, style=SECTION_STYLE.get(title, "bold")))
         grid = Table.grid()
         grid.add_column(width=3)
