@@ -86,14 +86,15 @@ def _hermite(x0, x1, f0, f1, d0, d1):
     return x0 + sec * hw, x0 + t * hw, t
 
 
-def _grid_lik(G, grid, cc, reml):
+def _grid_lik(bt, reml):
     """(RE)ML score on the grid, its nearly linear transform phi = score (c + x)^2 and phi'."""
-    A0, A1, A2 = G[..., 0, 0], G[..., 0, 1], G[..., 0, 2]
-    B0, B1, B2 = G[..., 1, 0], G[..., 1, 1], G[..., 1, 2]
-    m, _, a = _q_a(A0, A1, A2, B0, B1, B2)
+    G = bt.G
+    A0, B0, B1 = G[..., 0, 0], G[..., 1, 0], G[..., 1, 1]
+    m, Q, a = _q_a(A0, G[..., 0, 1], G[..., 0, 2], B0, B1, G[..., 1, 2])
+    bt.Qa = Q, a
     s = _score(A0, B0, a, reml)
     h = _hess(A0, B0, B1, G[..., 2, 0], G[..., 2, 1], G[..., 2, 2], m, reml)
-    cx = cc + grid
+    cx = bt.cc[:, None] + bt.grid
     return s, s * cx * cx, (h * cx + 2.0 * s) * cx
 
 
@@ -116,11 +117,12 @@ class Batch:
         np.multiply(z, z, out=Z[:, :, 2])
         self.v, self.m, self.Z, self.k, self.B, self.K = v, m, Z, k, B, K
         self.cc = k / sw0
-        big = np.where(m > 0, y, -np.inf).max(axis=1)
-        small = np.where(m > 0, y, np.inf).min(axis=1)
+        used = m > 0
+        big = np.where(used, y, -np.inf).max(axis=1)
+        small = np.where(used, y, np.inf).min(axis=1)
         d = big - small
         self.d = np.where(np.isfinite(d), d, 0.0)
-        vmax = np.where(m > 0, v, 0.0).max(axis=1)
+        vmax = np.where(used, v, 0.0).max(axis=1)
         top = 2.0 * np.maximum(vmax, 8.0 * self.d * self.d) + 1e-12
         self.grid = top[:, None] * FRAC[None, :]
         self.G = self._grid_sums()
@@ -165,7 +167,7 @@ def _start(lo, hi, f0, f1, d0, d1):
 def lik_rows(bt: Batch, reml, valid):
     """Grid maxima of every analysis: fixed candidates (b, x) and the brackets to polish
     (b, lo, hi and the transform's values and slopes at both ends, for the starting point)."""
-    s, phi, dphi = _grid_lik(bt.G, bt.grid, bt.cc[:, None], reml)
+    s, phi, dphi = _grid_lik(bt, reml)
     pos = s > 0
     fb0 = np.flatnonzero(valid & ~pos[:, 0])
     fb1 = np.flatnonzero(valid & pos[:, -1])
@@ -184,8 +186,9 @@ def q_rows(bt: Batch, T, valid):
     if bt.Qa is None:
         bt.Qa = _grid_q(bt.G)
     Q, a = bt.Qa
-    ok = valid[:, None] & (T > 0)
-    Ts = np.where(T > 0, T, 1.0)
+    pos = T > 0
+    ok = valid[:, None] & pos
+    Ts = np.where(pos, T, 1.0)
     le = Q[:, None, :] <= Ts[:, :, None]
     b, n = np.nonzero(ok & ~le[:, :, 0])
     i = le[b, n].argmax(axis=1)
