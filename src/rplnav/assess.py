@@ -449,8 +449,9 @@ class Engine:
             "stances": stances,
             "summary": summary,
             "timing": self._timing(t.timing, facts, src),
-            "regimens": [{"label": r.label, "dose": r.dose, "route": r.route, "frequency": r.frequency,
-                          "source": src(r.source)} for r in t.regimens],
+            "regimens": self._cached(("regimens", tid), lambda rec: [
+                {"label": r.label, "dose": r.dose, "route": r.route, "frequency": r.frequency,
+                 "source": rec(r.source)} for r in t.regimens], src),
             "regulatory": regulatory,
             "alerts": alerts,
             "evidence": self.evidence(tid, facts, src, study_memo),

@@ -218,6 +218,9 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+TIMING_FACTS = ("current.pregnant", "current.ga_days")  # the facts timing_match reads
+
+
 def timing_match(study: Study, start_days: int | None, facts: Mapping[str, Any]) -> tuple[bool | None, str, tuple[str, ...]]:
     """Is the trial's start of treatment still achievable for her?  (value, explanation, unknown facts)."""
     start = study.start
@@ -500,18 +503,35 @@ class StudyIndex:
                 "context": [self._context(r, None, brief=True) for r in rows if not r.primary],
                 "verified": sum(r.study.source.verified for r in rows),
                 "sources": list({r.study.source.document: r.study.source for r in rows}.values()),
+                "reads": rules.fact_getter(self._summary_reads([m for ms in members.values() for m in ms])),
             }
         return st
+
+    def _summary_reads(self, rows: list[Row]) -> tuple[str, ...]:
+        """Every fact a summary over ``rows`` reads: the rows' enrolment facts, the facts behind each derived
+        one (an unmatched row's reason names them, rplnav.evidence.stratify._expand) and the current pregnancy
+        (timing_match), all from the compiled conditions."""
+        names: set[str] = set(TIMING_FACTS)
+        todo = [n for r in rows for n in r.node.fact_names()]
+        while todo:
+            n = todo.pop()
+            if n in names:
+                continue
+            names.add(n)
+            node = self.kb.conditions.get(f"derived:{n}")
+            if node is not None:
+                todo.extend(node.fact_names())
+        return tuple(sorted(names))
 
     def summary(self, therapy: str, facts: Mapping[str, Any], src: Callable[[Any], Any] | None = None,
                 memo: dict[Any, Any] | None = None) -> dict[str, Any] | None:
         """Compact summary for the assessment's therapy option (None when the therapy has no study rows).
 
         The first analysis group (live birth before other outcomes, randomised before non-randomised) is
-        summarised; ``other_analyses`` counts the rest.  Everything except the list of rows that cannot be
-        matched depends only on each primary row's verdict for her, so that part is built once per pattern
-        of verdicts and shared (read-only); the unmatched rows are explained per patient, because their
-        reasons name the unknown facts behind derived ones.
+        summarised; ``other_analyses`` counts the rest.  The summary is kept by the values of the facts it
+        reads (``_summary_reads``); inside it, everything except the rows that cannot be matched or are excluded
+        depends only on each primary row's verdict for her, so that core is kept by the pattern of verdicts.
+        Both are shared (read-only).
         """
         if therapy not in self.by_therapy:
             return None
@@ -519,6 +539,15 @@ class StudyIndex:
         if src is not None:
             for ref in st["sources"]:
                 src(ref)
+        try:
+            key = ("summary", self.measure, self.level, id(self.pooler), therapy, st["reads"](facts))
+        except KeyError:  # facts given by hand without every fact of the catalogue: nothing to share
+            return self._summary(therapy, st, facts, memo)
+        # a function of the facts it reads only, so patients (and assumption passes) that agree on them share it
+        return self.memo.get(key, lambda: self._summary(therapy, st, facts, memo))
+
+    def _summary(self, therapy: str, st: dict[str, Any], facts: Mapping[str, Any],
+                 memo: dict[Any, Any] | None) -> dict[str, Any]:
         if memo is None:  # shares condition and timing verdicts between the therapies of one patient
             memo = {}
         values = self._values(st["primary"], facts, memo)
