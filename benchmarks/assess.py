@@ -1,7 +1,8 @@
 """Assessment speed: in-process throughput and latency over generated patients, and CLI cold start.
 
-Run with `make bench` (or `.venv/bin/python benchmarks/assess.py [N]`). Targets (issue): >= 1,000
-assessments/s on one core, p99 <= 5 ms, `rplnav assess` <= 0.8 s from a cold start.
+Run with `make bench` (or `.venv/bin/python benchmarks/assess.py [N]`). Targets (issue 10): p99 <= 5 ms per
+assessment on one core, `rplnav assess` <= 0.6 s from a cold start (the throughput target of 1,000
+assessments/s is retired).
 """
 
 from __future__ import annotations
