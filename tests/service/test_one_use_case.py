@@ -22,6 +22,7 @@ from rplnav.evidence.cli import app as evidence_app
 from rplnav.examples import examples_dir
 from rplnav.interop.fhir import patient_to_bundle
 from rplnav.patient import load_document
+from rplnav.render.common import plan_sections
 from tests.service.conftest import csrf
 from tests.service.test_cds import check_cards, split_prefetch
 
@@ -65,17 +66,13 @@ def _patient_view(client: Any, bundle: Path) -> list[dict[str, Any]]:
 
 
 def plan_of(a: dict[str, Any]) -> dict[str, Any]:
-    """The decisions of an assessment's plan as the plan card states them (each card line then cites them)."""
+    """The decisions of an assessment's plan as every view words them (render.common.plan_sections, the lines
+    the plan card prints too), its summary's halves and its critical items."""
     p = a["plan"]
-    particular = [x for x in p["supported"] if not x.get("general")]
-    general = [x["name"] for x in p["supported"] if x.get("general")]
-    sup = [f"{x['name']}: {x['agreement']}" for x in particular[:6]]
-    sup += [f"also supported for her: {', '.join(x['name'] for x in particular[6:])}"] if particular[6:] else []
-    sup += [f"For every woman with RPL: {', '.join(general)}"] if general else []
+    sections = dict(plan_sections(a))
     return {"headline": p["headline"],
-            "Supported for her": sup or ["no current guideline statement for a treatment applies to her"],
-            "Advised against for her": [f"{x['name']}: {x['agreement'] or 'not permitted'}" for x in p["against"]]
-            or ["no current guideline statement against a treatment applies to her"],
+            "Supported for her": sections["Supported for her"],
+            "Advised against for her": sections["Advised against for her"],
             "summary": [h for h, xs in (("For her: ", p["supported"]), ("Against: ", p["against"])) if xs],
             "critical": sorted({x["text"] for x in p["safety"] if x["level"] == "critical"}
                                | {r["text"] for x in p["against"] for r in x.get("regulatory", [])})}
