@@ -25,6 +25,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/assess.py
 	$(BIN)/python benchmarks/meta.py
+	$(BIN)/python benchmarks/pdf.py
 	$(BIN)/python benchmarks/service.py
 
 clean:
