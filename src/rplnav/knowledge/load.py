@@ -488,6 +488,8 @@ def _check_aps(kb: Knowledge) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def default_knowledge() -> Knowledge:
-    """The bundled knowledge base (cached: it is immutable for the life of the process)."""
-    kb, _ = load(KNOWLEDGE_DIR, strict=True)
-    return kb
+    """The bundled knowledge base (cached: it is immutable for the life of the process; across processes the
+    checked base is kept in a per-user cache keyed by its files' bytes, see rplnav.knowledge.cache)."""
+    from rplnav.knowledge.cache import load_cached
+
+    return load_cached(KNOWLEDGE_DIR)
