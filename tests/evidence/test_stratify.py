@@ -237,7 +237,12 @@ def test_all_studies_with_estimate_rows_equal_rma_uni(kb, engine, index):
     assert math.isclose(p["tau2"], ref.tau2, rel_tol=1e-9, abs_tol=1e-15)
 
 
-def test_lite_matches_engine_on_random_data():
+POOLED_KEYS = ("estimate", "se", "ci_lower", "ci_upper", "pvalue", "tau2", "i2", "h2", "q", "q_pvalue", "pi_lower",
+               "pi_upper")
+
+
+def test_plain_reml_matches_rma_uni_on_random_data():
+    """The assessment's plain-Python REML (no NumPy at start-up) equals the NumPy engine on 300 analyses."""
     rng = np.random.default_rng(7)
     for _ in range(300):
         k = int(rng.integers(1, 12))
@@ -245,8 +250,50 @@ def test_lite_matches_engine_on_random_data():
         y = rng.normal(0.1, np.sqrt(v + rng.choice([0.0, 0.02, 0.3])))
         a = plain_reml.pool([float(x) for x in y], [float(x) for x in v])
         b = engine_pooler(list(y), list(v), [type("R", (), {"study": type("S", (), {"label": str(i)})})() for i in range(k)])
-        for key in ("estimate", "se", "ci_lower", "ci_upper", "tau2", "i2", "q", "q_pvalue", "pi_lower", "pi_upper"):
+        for key in POOLED_KEYS:
             assert math.isclose(a[key], b[key], rel_tol=1e-9, abs_tol=1e-12), key
+
+
+# Restricted likelihoods with two interior local maxima (found by a search over small analyses, then checked
+# below on a dense grid). Two clusters far apart with small variances alone give one maximum; what makes two
+# is a precise cluster next to imprecise, spread-out studies: a small tau² explains the precise cluster, a
+# large one the spread.
+BIMODAL = [
+    # precise cluster near -1.8, imprecise pair near 1.0: maxima at tau² ~ 0.006 and ~ 1.32, the larger global
+    ([-1.9, -1.8, 1.0, 1.1, -1.6], [0.047, 0.031, 0.921, 1.357, 0.003]),
+    # precise pair near -0.85, imprecise studies at -0.4 and -5.5: maxima at ~ 0.043 (global) and ~ 2.02
+    ([-0.7, -0.4, -5.5, -1.0], [0.009, 1.801, 2.542, 0.026]),
+    ([0.4, 0.3, -1.0, -0.3, 1.5], [0.002, 0.005, 0.241, 0.326, 0.35]),
+    ([2.6, -0.9, -0.3, 2.0, 0.4, -0.4], [1.737, 1.004, 0.006, 2.18, 0.149, 0.006]),
+]
+
+
+def _interior_maxima(y: list[float], v: list[float]) -> list[tuple[float, float]]:
+    """(tau², restricted log-likelihood) at every interior local maximum of a dense log grid (NumPy engine)."""
+    from rplnav.evidence import core
+
+    Y, V, M = core._prep(y, v, None)
+    top = 50.0 * ((max(y) - min(y)) ** 2 + max(v))
+    grid = top * np.geomspace(1e-9, 1.0, 6000)
+    ll = core._loglik(np.repeat(Y, grid.size, 0), np.repeat(V, grid.size, 0), np.repeat(M, grid.size, 0), grid, True)
+    inner = np.flatnonzero((ll[1:-1] > ll[:-2]) & (ll[1:-1] > ll[2:])) + 1
+    return [(float(grid[i]), float(ll[i])) for i in inner]
+
+
+@pytest.mark.parametrize("y, v", BIMODAL)
+def test_plain_reml_and_rma_uni_find_the_same_global_maximum_of_a_bimodal_likelihood(y, v):
+    peaks = _interior_maxima(y, v)
+    assert len(peaks) == 2, peaks
+    best, other = sorted(peaks, key=lambda p: -p[1])
+    ref = rma_uni(y, v, method="REML")
+    mine = plain_reml.pool(y, v)
+    assert math.isclose(ref.tau2, best[0], rel_tol=0.01), (ref.tau2, peaks)  # the higher peak, not the other
+    for key in POOLED_KEYS:
+        assert math.isclose(mine[key], getattr(ref, key), rel_tol=1e-9, abs_tol=1e-12), key
+    # a local search started at the other peak stays there: picking the global maximum is not a given
+    lo, hi = other[0] * 0.9, other[0] * 1.1
+    stuck = plain_reml._newton(y, v, lo, hi, other[0])
+    assert math.isclose(stuck, other[0], rel_tol=0.01) and not math.isclose(stuck, ref.tau2, rel_tol=0.1)
 
 
 def test_chi2_sf_closed_form():

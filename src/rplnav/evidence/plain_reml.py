@@ -1,12 +1,21 @@
 """REML pooling of one small analysis in plain Python (no NumPy or SciPy), for the assessment.
 
-The assessment attaches a pooled summary to every therapy option; importing NumPy and SciPy would double the
-start-up time of ``rplnav assess``.  This module reproduces, for one analysis of a few studies, the numbers of
+Why a second implementation (a decision, 2026-12-03): the assessment attaches a pooled summary to every
+therapy option, and importing :mod:`rplnav.evidence.pool` (NumPy + ``scipy.special``) costs 0.40 s of CPU
+(median of 9 cold starts on the 2-core development machine; NumPy alone 0.14 s), against a start-up budget of
+0.6 s for the whole of ``rplnav assess``.  The assessment's analyses are small (a few trials each), so plain
+Python is as fast as NumPy there.  The price is a second copy of the estimator: it must stay equal to the
+engine, which tests/evidence/test_stratify.py holds (300 random analyses, and likelihoods with two interior
+local maxima where both must pick the same global one), and tests/core/test_cli_start.py fails if the
+assessment starts importing NumPy again.  Should the command line ever need NumPy anyway, delete this
+module and call ``rma_uni``.
+
+This module reproduces, for one analysis of a few studies, the numbers of
 :func:`rplnav.evidence.pool.rma_uni` with ``test="z"`` (the metafor defaults): the same REML algorithm (log-grid
 scan for the global maximum, then safeguarded Newton polishing of the two best local maxima; see
 :mod:`rplnav.evidence.core`), Wald z interval, Cochran's Q with its chi-square p value, I² and H² from tau² and
 the typical within-study variance, and metafor's prediction interval.  The Q-profile interval for tau² is
-left to the NumPy engine.  Agreement with ``rma_uni`` to 1e-9 is tested (tests/evidence/test_stratify.py).
+left to the NumPy engine.  Agreement with ``rma_uni`` is tested to a relative 1e-9.
 
 Effect sizes follow metafor's ``escalc`` exactly as :mod:`rplnav.evidence.effects` does (log RR, log OR with
 0.5 added to every cell of a study with a zero cell; empty arms and double-zero studies are not estimable),
