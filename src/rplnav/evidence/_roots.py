@@ -118,11 +118,11 @@ class Batch:
         self.v, self.m, self.Z, self.k, self.B, self.K = v, m, Z, k, B, K
         self.cc = k / sw0
         used = m > 0
-        big = np.where(used, y, -np.inf).max(axis=1)
-        small = np.where(used, y, np.inf).min(axis=1)
+        big = np.maximum.reduce(np.where(used, y, -np.inf), axis=1)
+        small = np.minimum.reduce(np.where(used, y, np.inf), axis=1)
         d = big - small
         self.d = np.where(np.isfinite(d), d, 0.0)
-        vmax = np.where(used, v, 0.0).max(axis=1)
+        vmax = np.maximum.reduce(np.where(used, v, 0.0), axis=1)
         top = 2.0 * np.maximum(vmax, 8.0 * self.d * self.d) + 1e-12
         self.grid = top[:, None] * FRAC[None, :]
         self.G = self._grid_sums()
@@ -155,7 +155,7 @@ class Batch:
         S = np.matmul(W, self.Z[idx])
         A0, A1, A2 = S[:, 0, 0], S[:, 0, 1], S[:, 0, 2]
         mm = A1 / A0
-        ll = -0.5 * ((np.log(T) * m).sum(axis=1) + (A2 - mm * A1))
+        ll = -0.5 * (np.add.reduce(np.log(T) * m, axis=1) + (A2 - mm * A1))
         return ll - 0.5 * np.log(A0) if reml else ll
 
 
@@ -169,8 +169,8 @@ def lik_rows(bt: Batch, reml, valid):
     (b, lo, hi and the transform's values and slopes at both ends, for the starting point)."""
     s, phi, dphi = _grid_lik(bt, reml)
     pos = s > 0
-    fb0 = np.flatnonzero(valid & ~pos[:, 0])
-    fb1 = np.flatnonzero(valid & pos[:, -1])
+    fb0 = np.nonzero(valid & ~pos[:, 0])[0]
+    fb1 = np.nonzero(valid & pos[:, -1])[0]
     fixed_b = np.concatenate([fb0, fb1])
     fixed_x = np.concatenate([np.zeros(len(fb0)), bt.grid[fb1, -1]])
     chg = pos[:, :-1] & ~pos[:, 1:] & valid[:, None]
