@@ -549,6 +549,8 @@ class PlanLine(Part):
                           "finding of hers")
     regulatory: tuple[PlanRegulatory, ...] = ()
     assumes: tuple[str, ...] = ()
+    disputed: bool = Field(False, description="the therapy is in both lists for her: a current guideline "
+                           "statement that applies to her (or her country's regulation) takes the other side")
 
 
 class DecideFirst(Part):

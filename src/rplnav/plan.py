@@ -10,11 +10,14 @@ Rules of the synthesis (stated so a reviewer can disagree):
 * A therapy is **supported** when at least one statement of a current guideline edition that applies to her
   is for it (strong, conditional or good practice); it is **advised against** when one such statement is
   against it (or it is not permitted in her country). A therapy can be both: the disagreement is said in words
-  and the therapy is listed in both places, never resolved here.
+  and the therapy is listed in both places, never resolved here; both lines are marked **disputed** (also
+  when the other side is her country's regulation rather than a guideline).
 * A supported therapy is **general** care when every current statement for it that applies to her reaches
   her through her loss history alone (loss counts, live births, the RPL definitions, her age, her country): care any woman
   with RPL is offered (lifestyle, psychological support …). A line that rests on a finding of hers (a
-  diagnosis, a test result, the current pregnancy) comes first: that is what the record changes.
+  diagnosis, a test result, the current pregnancy) comes first: that is what the record changes. Undisputed
+  lines come before disputed ones, and a disputed therapy is never shown as care for every woman with RPL
+  (the renderers name it with both sides).
 * Statements of a superseded edition (``superseded_by``) never make a line on their own; they are named next
   to the current ones as "superseded".
 * **Research only**: applying statements that reserve the therapy for research or find the evidence
@@ -245,6 +248,10 @@ def build_plan(doc: dict[str, Any]) -> dict[str, Any]:
             against.append(line)
         elif not any(s["stance"] in FOR for s in current) and any(s["stance"] in RESEARCH for s in current):
             research.append(_line(o, applying, RESEARCH))
+    for mine, other in ((supported, against), (against, supported)):
+        theirs = {x["therapy"] for x in other}
+        for x in mine:
+            x["disputed"] = x["therapy"] in theirs
     safety = []
     may_receive = {x["therapy"] for x in supported} | set(doc.get("medications") or ())
     for o in doc["options"]:
@@ -262,9 +269,9 @@ def build_plan(doc: dict[str, Any]) -> dict[str, Any]:
         "headline": _headline(doc),
         "decide_first": _decide_first(doc),
         "workup_next": _workup_next(doc),
-        # what rests on her findings first, then general care; strongest first; among equals, the therapies
-        # more guidelines speak for
-        "supported": sorted(supported, key=lambda x: (x["general"], STRENGTH_ORDER.get(x["statements"][0]["stance"], 99),
+        # what rests on her findings first, then general care; undisputed before disputed; strongest first;
+        # among equals, the therapies more guidelines speak for
+        "supported": sorted(supported, key=lambda x: (x["general"], x["disputed"], STRENGTH_ORDER.get(x["statements"][0]["stance"], 99),
                                                       -len(x["statements"]))),
         "against": sorted(against, key=lambda x: STRENGTH_ORDER.get(
             x["statements"][0]["stance"] if x["statements"] else "not_permitted", 99)),

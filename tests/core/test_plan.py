@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from rplnav.examples import example_files
 from rplnav.patient import InputError, parse_patient, read_patient
 from rplnav.plan import AGAINST, FOR
-from rplnav.render.common import short_name
+from rplnav.render.common import plan_sections, short_name
+from rplnav.render.html import render_html
 from rplnav.render.markdown import assessment_markdown
 from rplnav.render.terminal import render_terminal
 
@@ -145,3 +146,28 @@ def test_what_rests_on_her_findings_comes_before_general_care(kb, engine):
     plain = next(p for p in example_files() if p.name.startswith("01-"))
     sup = engine.assess(read_patient(str(plain), kb.tests, set(kb.therapies)))["plan"]["supported"]
     assert any(x["general"] for x in sup) and next(x for x in sup if x["therapy"] == "vitamin_d")["general"]
+
+
+def test_a_disputed_therapy_is_never_shown_as_care_for_every_woman(kb, engine):
+    """Four unexplained losses: ESHRE 2022's conditional statement for IVIG reaches her through her loss history
+    alone, while ASRM 2012 and ATA 2017 advise against it. IVIG is therefore marked disputed in both lists and is
+    never named under "For every woman with RPL" in any view; it is named with the disagreement instead."""
+    path = next(p for p in example_files() if p.name.startswith("07-"))
+    doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies)))
+    plan = doc["plan"]
+    both = {x["therapy"] for x in plan["supported"]} & {x["therapy"] for x in plan["against"]}
+    assert "ivig" in both
+    for x in plan["supported"] + plan["against"]:
+        assert x["disputed"] is (x["therapy"] in both), x["therapy"]
+    sup = plan["supported"]
+    assert [(x["general"], x["disputed"]) for x in sup] == sorted((x["general"], x["disputed"]) for x in sup)
+    sections = dict(plan_sections(doc))
+    every = next(line for line in sections["Supported for her"] if line.startswith("For every woman with RPL"))
+    disputed = next(line for line in sections["Supported for her"] if line.startswith("Guidelines disagree"))
+    short = dict(plan_sections(doc, compact=True))["Supported for her"]
+    assert any(line.startswith("disputed (both sides below)") and "Intravenous" in line for line in short)
+    assert "Intravenous immunoglobulin" not in every and "Intravenous immunoglobulin" in disputed
+    html = render_html(doc)
+    general_html = html.split("For every woman with RPL:")[1].split("</p>")[0]
+    assert "Intravenous immunoglobulin" not in general_html
+    assert "Intravenous immunoglobulin" in html.split("Guidelines disagree for her")[1].split("</p>")[0]

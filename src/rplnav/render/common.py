@@ -199,6 +199,9 @@ def _against_brief(lines: list[dict[str, Any]], supported_by: dict[str, dict[str
     return lead + out
 
 
+DISPUTED = "Guidelines disagree for her (both sides under advised against)"
+
+
 def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> list[tuple[str, list[str]]]:
     """The plan as titled lists of plain lines, in reading order; the renderers share them so the bottom
     line reads the same in every view. Each line ends with the statement ids it rests on (``compact``, for
@@ -217,7 +220,8 @@ def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> l
     against_by = {x["therapy"]: x for x in p["against"]}
     sup = []
     particular = [x for x in p["supported"] if not x.get("general")]
-    general = [x for x in p["supported"] if x.get("general")]
+    general = [x for x in p["supported"] if x.get("general") and not x.get("disputed")]
+    contested = [x for x in p["supported"] if x.get("general") and x.get("disputed")]
     for x in particular[:limit]:
         if compact:
             when = "; ".join(w["status_text"] for w in x["when"][:1])
@@ -235,6 +239,9 @@ def plan_sections(a: dict[str, Any], limit: int = 6, compact: bool = False) -> l
     if general:
         sup.append("For every woman with RPL: " + ", ".join(named(x["name"]) for x in general)
                    + _cite([s for x in general for s in x["statements"]], compact))
+    if contested:
+        sup.append(("disputed (both sides below)" if compact else DISPUTED) + ": " + ", ".join(named(x["name"]) for x in contested)
+                   + _cite([s for x in contested for s in x["statements"]], compact))
     out.append(("Supported for her", sup or ["no current guideline statement for a treatment applies to her yet"]))
     if compact:
         against = _against_brief(p["against"], supported_by, {x["therapy"] for x in particular[:limit]})
