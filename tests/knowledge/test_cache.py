@@ -92,6 +92,18 @@ def test_a_damaged_cache_file_is_ignored_and_replaced(kdir, cdir):
     assert pickle.loads(path.read_bytes()).version == kb.version
 
 
+def test_a_cache_file_others_can_write_is_never_unpickled(kdir, cdir, monkeypatch):
+    """Unpickling runs code: a file that group or others may write (a shared cache folder) is parsed around."""
+    cache.load_cached(kdir)
+    path = cdir / f"knowledge-{cache.cache_key(kdir)[1]}.pickle"
+    assert path.stat().st_mode & 0o777 == 0o600  # written private
+    path.chmod(0o666)
+    read = []
+    monkeypatch.setattr(cache.pickle, "load", lambda f: read.append(f) or pytest.fail("unpickled a shared file"))
+    kb = cache.load_cached(kdir)
+    assert kb.therapies and read == []
+
+
 def test_cache_off_stores_nothing(tmp_path, kdir, monkeypatch):
     monkeypatch.setenv("RPLNAV_CACHE_DIR", "off")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -68,16 +68,25 @@ def load_cached(directory: Path) -> Knowledge:
     version, key = cache_key(directory)
     path = folder / f"knowledge-{key}.pickle"
     try:
-        with path.open("rb") as f:
-            kb = pickle.load(f)  # noqa: S301 - a file this user wrote, named by the hash of its own inputs
-        if isinstance(kb, Knowledge) and kb.version == version:
-            return kb
+        if _trusted(path):
+            with path.open("rb") as f:
+                kb = pickle.load(f)  # noqa: S301 - a file this user wrote, named by the hash of its own inputs
+            if isinstance(kb, Knowledge) and kb.version == version:
+                return kb
     except Exception:  # noqa: BLE001 - missing, unreadable or damaged: parse instead
         pass
     kb = load(directory, strict=True)[0]  # raises KnowledgeError on any problem: nothing is stored then
     if kb.version == version:  # the files did not change while they were read
         _store(folder, path, kb)
     return kb
+
+
+def _trusted(path: Path) -> bool:
+    """Unpickling runs code, so only a file this user owns and no one else can write is read (a cache folder
+    shared through RPLNAV_CACHE_DIR could otherwise hand her someone else's file); any other is parsed around."""
+    st = path.stat()
+    getuid = getattr(os, "getuid", None)
+    return (getuid is None or st.st_uid == getuid()) and not st.st_mode & 0o022
 
 
 def _store(folder: Path, path: Path, kb: Knowledge) -> None:
