@@ -36,7 +36,7 @@ STANCE_ORDER = ("not_permitted", "strong_against", "strong_for", "conditional_ag
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Tier = Literal["primary", "secondary", "unverified"]
@@ -280,7 +280,7 @@ class Therapy(Strict):
     regulatory: list[Regulatory] = []
     source: SourceRef
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class PositiveRule(Strict):
