@@ -85,16 +85,42 @@ def main(n: int = 10_000) -> None:
     for d in raw[:2000]:
         parse_patient(d, kb.tests, set(kb.therapies))
     print(f"validation: {2000 / (time.perf_counter() - t0):,.0f} patients/s")
-    exe = Path(sys.executable).with_name("rplnav")
     f = example_files()[0]
-    walls = []
-    for _ in range(5):
-        s = time.perf_counter()
-        subprocess.run([str(exe), "assess", str(f), "-f", "json"], check=True, capture_output=True)
-        walls.append(time.perf_counter() - s)
-    print(f"CLI `rplnav assess {f.name} -f json`: median {statistics.median(walls):.3f} s, "
-          f"min {min(walls):.3f} s over 5 runs")
+    for fmt in ("text", "json"):
+        for bytecode in (True, False):
+            cli_cold_start(f, fmt, bytecode)
 
+
+def cli_cold_start(f: Path, fmt: str, bytecode: bool, runs: int = 5) -> None:
+    """`rplnav assess FILE -f FMT` in a new process, median of `runs` after one warm-up run (which writes the
+    knowledge-base cache and, with `bytecode`, the compiled modules an installed package ships with). Without
+    bytecode (PYTHONDONTWRITEBYTECODE=1 on a source checkout) every run compiles the package again."""
+    import os
+    import resource
+    import tempfile
+
+    exe = Path(sys.executable).with_name("rplnav")
+    env = dict(os.environ)
+    pyc = tempfile.TemporaryDirectory(prefix="rplnav-pyc-")
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pyc.name
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    cmd = [str(exe), "assess", str(f), "-f", fmt]
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    walls, cpus = [], []
+    for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        s = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        walls.append(time.perf_counter() - s)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    pyc.cleanup()
+    print(f"CLI `rplnav assess {f.name} -f {fmt}` ({'with' if bytecode else 'without'} bytecode): wall median "
+          f"{statistics.median(walls):.3f} s (min {min(walls):.3f}), CPU median {statistics.median(cpus):.3f} s "
+          f"over {runs} runs")
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
