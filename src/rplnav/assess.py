@@ -133,7 +133,8 @@ class Engine:
         if isinstance(parsed, Patient):
             parsed = Parsed(patient=parsed)
         patient = parsed.patient
-        as_written = self.facts(patient)
+        shared = self.facts.record_parts(patient)  # what no history list changes, for every pass below
+        as_written = self.facts(patient, shared)
         lists = [] if strict else assumptions.omitted(patient, self.history_lists)
         if not lists:
             doc = self._build(parsed, as_written, as_written, guidelines)
@@ -143,7 +144,7 @@ class Engine:
             doc["plan"] = build_plan(doc)
             return doc
 
-        assumed = self.facts(assumptions.assume_absent(patient, lists))
+        assumed = self.facts(assumptions.assume_absent(patient, lists), shared)
         doc = self._build(parsed, assumed, as_written, guidelines)
         decided = assumptions.decisions(doc)
         strict_decided = self._decisions(parsed, as_written, guidelines)
@@ -151,7 +152,7 @@ class Engine:
 
         def without(h: assumptions.HistoryList) -> dict[str, Any]:
             """The decisions with ``h`` restored to "not documented"; no pass when that changes no fact."""
-            facts = self.facts(assumptions.assume_absent(patient, [x for x in lists if x is not h]))
+            facts = self.facts(assumptions.assume_absent(patient, [x for x in lists if x is not h]), shared)
             if facts.same_as(assumed):
                 return decided
             if facts.same_as(as_written):

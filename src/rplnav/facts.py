@@ -234,6 +234,22 @@ class Facts(dict[str, Any]):
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only  # type: ignore[assignment]
 
 
+@dataclass(frozen=True)
+class RecordParts:
+    """The facts' parts that read only her laboratory results, her pregnancies and the assessment date (the
+    laboratory histories and the RPL-definition results), with the very lists they were read from."""
+
+    labs: Any
+    pregnancies: Any
+    today: Any
+    histories: dict[str, lab_results.TestHistory]
+    rpl: dict[str, DefinitionResult]
+
+    def of(self, patient: Patient) -> bool:
+        """Built from this record's own lists (the same objects: a variant made by model_copy keeps them)."""
+        return patient.labs is self.labs and patient.pregnancies is self.pregnancies and patient.today == self.today
+
+
 class FactDeriver:
     """Turns one patient into her :class:`Facts`: the only reader of the patient record. Built once per
     knowledge base (the catalogue and the compiled derived-fact conditions)."""
@@ -246,15 +262,29 @@ class FactDeriver:
         self.bands = list(kb.gestation_bands.values())
         self.limits = {k: v.ga for k, v in kb.gestation_limits.items()}
         self.aps_rules = aps_criteria.ApsRules.from_sets(kb.aps_criteria)
+        self._why_names: _WhyNames | None = None  # built from the first derivation's names
 
-    def __call__(self, patient: Patient) -> Facts:
+    def record_parts(self, patient: Patient) -> RecordParts:
+        """What her laboratory results, pregnancies and assessment date alone decide: computed once per record
+        and shared by every reading of it that differs only in history lists (rplnav.assumptions)."""
         histories = lab_results.histories(patient.labs, self.tests, aps_criteria.NAMES, patient.today,
                                           self.aps_rules.persistence_days)
+        rpl = {d.id: rpl_evaluate(d, patient.pregnancies) for d in self.definitions}
+        return RecordParts(patient.labs, patient.pregnancies, patient.today, histories, rpl)
+
+    def __call__(self, patient: Patient, shared: RecordParts | None = None) -> Facts:
+        """Her facts; ``shared`` (from `record_parts` of the same record) saves recomputing what the history
+        lists cannot change. It must come from this very record's results and pregnancies."""
+        if shared is None or not shared.of(patient):
+            shared = self.record_parts(patient)
+        histories, rpl = shared.histories, shared.rpl
         aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules)
         f = derive(patient, self.catalogue, histories, self.bands, self.limits)
         f.update(aps.facts())
-        why = _aps_why(aps, f)
-        rpl = {d.id: rpl_evaluate(d, patient.pregnancies) for d in self.definitions}
+        names = self._why_names
+        if names is None or len(names.names) != len(f):
+            names = self._why_names = _WhyNames(f)
+        why = _aps_why(aps, f, names)
         for d in self.definitions:  # a scope wider than the definition (RCOG) is a fact of its own
             if d.scope is not None:
                 f[d.scope.fact] = rpl[d.id].in_scope
@@ -268,14 +298,28 @@ class FactDeriver:
         return out
 
 
-def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+class _WhyNames:
+    """The fact names `_aps_why` looks at, split by what would decide them, taken once from the names a
+    derivation produces (the same for every patient: derive() and the APS report always write every key)."""
+
+    def __init__(self, names: Iterable[str]):
+        self.names = tuple(names)
+        self.apl = tuple(n for n in self.names if n.startswith(("aps.", "apl.")))
+        self.found = tuple((n, ("findings.uterus",)) if n.startswith("uterus.") else
+                           (n, ("findings.parental_karyotype",)) if n.startswith("parental_karyotype.") else
+                           (n, ("pregnancies.severe_preeclampsia",))
+                           for n in self.names if n.startswith(("uterus.", "parental_karyotype."))
+                           or n == "history.severe_preeclampsia")
+
+
+def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any], names: _WhyNames) -> dict[str, tuple[str, ...]]:
     """For each undecided aps.*/apl.* fact, the items the APS classification says are missing (Sydney 2006
     for the aps./apl. facts, ACR/EULAR 2023 for its own, both for ``aps.any_met``)."""
     sydney = tuple(aps.sydney_2006.get("missing") or ())
     acr = tuple(aps.acr_eular_2023.get("missing") or ())
     why: dict[str, tuple[str, ...]] = {}
-    for name, value in f.items():
-        if value is not None or not name.startswith(("aps.", "apl.")):
+    for name in names.apl:
+        if f[name] is not None:
             continue
         items = acr if name == "aps.acr_eular_2023" else tuple(dict.fromkeys(sydney + acr)) \
             if name == "aps.any_met" else sydney
@@ -284,13 +328,9 @@ def _aps_why(aps: aps_criteria.ApsReport, f: dict[str, Any]) -> dict[str, tuple[
             items = tuple(f"lab.{t}.value" for t in aps_criteria.APL_TESTS if f.get(f"lab.{t}.tested") is False)
         if items:
             why[name] = items
-    for name, value in f.items():  # findings the record can state directly
-        if value is None and name.startswith("uterus."):
-            why[name] = ("findings.uterus",)
-        elif value is None and name.startswith("parental_karyotype."):
-            why[name] = ("findings.parental_karyotype",)
-        elif value is None and name == "history.severe_preeclampsia":
-            why[name] = ("pregnancies.severe_preeclampsia",)
+    for name, items in names.found:  # findings the record can state directly
+        if f[name] is None:
+            why[name] = items
     return why
 
 
