@@ -151,3 +151,23 @@ def test_assumptions_only_decide_what_was_open(kb, engine, data):
     assert json.dumps(decisions(explicit), sort_keys=True, default=str) == \
         json.dumps(assumed, sort_keys=True, default=str)
     assert explicit["assumptions"] == []
+
+
+def test_parts_shared_between_passes_equal_the_parts_of_each_pass(kb, engine):
+    """The laboratory histories and RPL-definition results are computed once per record and shared by every
+    assumption pass (Engine.document): each pass's facts must equal the facts read from scratch, and the
+    sharing must not be taken for a record whose results or pregnancies differ."""
+    from rplnav import assumptions
+
+    p = parse_patient(OBSTETRIC_APS, kb.tests, set(kb.therapies)).patient
+    lists = assumptions.omitted(p, engine.history_lists)
+    assert len(lists) >= 2  # conditions and thromboses are not in the letter
+    shared = engine.facts.record_parts(p)
+    for k in range(len(lists) + 1):
+        variant = assumptions.assume_absent(p, lists[:k])
+        assert shared.of(variant)
+        assert engine.facts(variant, shared).same_as(engine.facts(variant))
+    other = parse_patient({**OBSTETRIC_APS, "labs": OBSTETRIC_APS["labs"][:1]}, kb.tests, set(kb.therapies)).patient
+    assert not shared.of(other)
+    assert engine.facts(other, shared).same_as(engine.facts(other))
+    assert engine.facts(other, shared).labs != engine.facts(p).labs
