@@ -1,5 +1,5 @@
-"""Printable PDF report (WeasyPrint): an A4 chart copy with the plan on page 1, every guideline's stance in
-per-therapy tables and the knowledge version and date in every page footer. The full data dump stays in the
+"""Printable PDF report (WeasyPrint): an A4 chart copy with the plan on page 1, every guideline's stance in one
+table with a row group per therapy, and the knowledge version and date in every page footer. The full data dump stays in the
 web report and the JSON document (a 60-page print helps no one)."""
 
 from __future__ import annotations
