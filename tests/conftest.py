@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import pytest
@@ -9,6 +13,12 @@ import pytest
 from rplnav.assess import Engine
 from rplnav.knowledge.load import default_knowledge
 from rplnav.patient import Parsed, parse_patient
+
+# The suite keeps its knowledge-base cache to itself (subprocesses inherit it): a new folder per run, removed at
+# exit, so tests never write into the user's ~/.cache/rplnav nor read a file an earlier checkout left there.
+if "RPLNAV_CACHE_DIR" not in os.environ:
+    os.environ["RPLNAV_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="rplnav-test-cache-")
+    atexit.register(shutil.rmtree, _CACHE, True)
 
 ASSESSED_ON = "2026-11-01"
 

@@ -262,7 +262,10 @@ class FactDeriver:
         self.bands = list(kb.gestation_bands.values())
         self.limits = {k: v.ga for k, v in kb.gestation_limits.items()}
         self.aps_rules = aps_criteria.ApsRules.from_sets(kb.aps_criteria)
-        self._why_names: _WhyNames | None = None  # built from the first derivation's names
+        derived = {name for name, _ in self.derived}
+        scopes = {d.scope.fact for d in self.definitions if d.scope is not None}
+        # what derive() and the APS report write: the catalogue less the facts added after them
+        self.why_names = _WhyNames(n for n in self.catalogue.specs if n not in derived and n not in scopes)
 
     def record_parts(self, patient: Patient) -> RecordParts:
         """What her laboratory results, pregnancies and assessment date alone decide: computed once per record
@@ -281,10 +284,7 @@ class FactDeriver:
         aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules)
         f = derive(patient, self.catalogue, histories, self.bands, self.limits)
         f.update(aps.facts())
-        names = self._why_names
-        if names is None or len(names.names) != len(f):
-            names = self._why_names = _WhyNames(f)
-        why = _aps_why(aps, f, names)
+        why = _aps_why(aps, f, self.why_names)
         for d in self.definitions:  # a scope wider than the definition (RCOG) is a fact of its own
             if d.scope is not None:
                 f[d.scope.fact] = rpl[d.id].in_scope
@@ -299,8 +299,9 @@ class FactDeriver:
 
 
 class _WhyNames:
-    """The fact names `_aps_why` looks at, split by what would decide them, taken once from the names a
-    derivation produces (the same for every patient: derive() and the APS report always write every key)."""
+    """The fact names `_aps_why` looks at, split by what would decide them; built once per knowledge base from
+    the names derive() and the APS report write for every patient (tests/core/test_facts.py checks the two
+    agree)."""
 
     def __init__(self, names: Iterable[str]):
         self.names = tuple(names)

@@ -89,3 +89,21 @@ def test_counts_consistent_and_monotone(engine, make, pregs, loss):
     for c in COUNTS:
         if f[c] is not None and g[c] is not None:
             assert g[c] >= f[c], c
+
+
+def test_the_why_names_built_from_the_catalogue_are_the_names_a_derivation_writes(kb):
+    """`_aps_why` looks only at names known before any patient is read; they must be exactly the names derive()
+    and the APS report write, for every example record (or an undecided finding loses its 'record this')."""
+    from rplnav import facts as facts_mod
+    from rplnav.criteria import aps as aps_criteria
+    from rplnav.examples import example_files
+    from rplnav.patient import read_patient
+
+    deriver = facts_mod.FactDeriver(kb)
+    for path in example_files():
+        patient = read_patient(str(path), kb.tests, set(kb.therapies)).patient
+        parts = deriver.record_parts(patient)
+        f = facts_mod.derive(patient, deriver.catalogue, parts.histories, deriver.bands, deriver.limits)
+        f.update(aps_criteria.classify(patient, deriver.tests, parts.histories, deriver.aps_rules).facts())
+        assert set(deriver.why_names.names) == set(f), path.name
+    assert deriver.why_names.apl and deriver.why_names.found
