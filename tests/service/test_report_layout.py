@@ -14,7 +14,7 @@ from rplnav.patient import read_patient
 from rplnav.render.html import render_html
 from tests.service.test_web import CHROMIUM_ARGS
 
-EXAMPLES = ("01", "03", "05")  # unexplained, obstetric APS, refractory APS: short and long plans
+EXAMPLES = tuple(f"{n:02d}" for n in range(1, 11))  # every example patient, short plans and long
 DESKTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
 
 BOX = "(sel) => { const e = document.querySelector(sel); if (!e) return null; const r = e.getBoundingClientRect(); " \
