@@ -160,7 +160,7 @@ class Engine:
             return self._decisions(parsed, facts, guidelines, as_written)
 
         rests = assumptions.attribute(changed, decided, lists, without if changed else lambda h: {})
-        doc = assumptions.annotate(doc, lists, rests)
+        doc = assumptions.annotate(doc, lists, rests, self.memo.variant)
         doc["plan"] = build_plan(doc)
         return doc
 
@@ -198,7 +198,7 @@ class Engine:
             "primary": facts["rpl.primary"],
         }
         sources = self._source_list(tuple(cited))
-        workup, options = _leaf_needs(workup, options, facts)
+        workup, options = _leaf_needs(workup, options, facts, self.memo.variant)
         return {
             "schema": SCHEMA,
             "knowledge_version": self.kb.version,
@@ -653,8 +653,8 @@ def _aps_interpretation(aps: dict[str, Any], histories: dict[str, lab_results.Te
     return {name: {**block, "interpretation": bases} for name, block in aps.items()}
 
 
-def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],
-                facts: Facts) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]], facts: Facts,
+                variant: Callable[..., dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Undecided stances' ``needs`` as what a clinician can record: derived and APS facts replaced by the
     items that would decide them (Facts.why). Done on the finished document, outside every memo, because it
     depends on facts the memo keys do not name; shared parts are copied, never changed."""
@@ -664,7 +664,13 @@ def _leaf_needs(workup: list[dict[str, Any]], options: list[dict[str, Any]],
     def fix(stances: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         if not any(s["applies"] is None and any(n in facts.why for n in s["needs"]) for s in stances):
             return None
-        return [{**s, "needs": facts.leaves(s["needs"])} if s["applies"] is None else s for s in stances]
+        out = []
+        for s in stances:
+            if s["applies"] is None:
+                leaves = facts.leaves(s["needs"])
+                s = variant(s, "needs", leaves, tuple(leaves))
+            out.append(s)
+        return out
 
     new_workup = []
     for w in workup:

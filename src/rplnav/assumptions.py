@@ -163,18 +163,24 @@ def attribute(changed: list[str], assumed: dict[str, Any], lists: list[HistoryLi
     return out
 
 
-def annotate(doc: dict[str, Any], lists: list[HistoryList], rests: dict[str, list[str]]) -> dict[str, Any]:
+def annotate(doc: dict[str, Any], lists: list[HistoryList], rests: dict[str, list[str]],
+             variant: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """The document with its ``assumptions`` and, on each decision resting on one, ``assumes``.
 
     Parts of a document may be shared with other documents (the engine memoises them), so every part that
-    gains an ``assumes`` key is copied first.
+    gains an ``assumes`` key is copied first; for the shared stances and evidence, ``variant``
+    (rplnav.memo.Memo.variant) makes that copy once per part and list of assumptions.
     """
-    def marked(part: dict[str, Any], key: str) -> dict[str, Any]:
+    def marked(part: dict[str, Any], key: str, shared: bool = False) -> dict[str, Any]:
         ids = rests.get(key)
-        return {**part, "assumes": ids} if ids else part
+        if not ids:
+            return part
+        if shared and variant is not None:  # only parts the engine shares repeat (a fresh part never would)
+            return variant(part, "assumes", ids, tuple(ids))
+        return {**part, "assumes": ids}
 
     def stances(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [marked(s, f"stance.{s['id']}") for s in items]
+        return [marked(s, f"stance.{s['id']}", True) for s in items]
 
     doc["aps"] = {cid: marked(a, f"aps.{cid}") if isinstance(a, dict) else a for cid, a in doc["aps"].items()}
     doc["rpl"] = {gid: marked(r, f"rpl.{gid}") for gid, r in doc["rpl"].items()}
@@ -184,7 +190,7 @@ def annotate(doc: dict[str, Any], lists: list[HistoryList], rests: dict[str, lis
     for o in doc["options"]:
         o = {**o, "stances": stances(o["stances"])}
         if o.get("evidence"):
-            o["evidence"] = marked(o["evidence"], f"evidence.{o['therapy']}")
+            o["evidence"] = marked(o["evidence"], f"evidence.{o['therapy']}", True)
         options.append(o)
     doc["options"] = options
     doc["alerts"] = [marked(a, f"alert.{a['id']}") if a.get("id") else a for a in doc["alerts"]]

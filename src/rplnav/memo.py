@@ -49,5 +49,25 @@ class Memo:
         d.move_to_end(key)
         return value
 
+    def variant(self, base: dict[str, Any], field: str, value: Any, key: Hashable) -> dict[str, Any]:
+        """``base`` with ``field`` set to ``value`` (``key`` its hashable form), as one object for the same base and
+        key: a copy of a shared part that the finished document needs (an undecided stance's leaf needs, an
+        ``assumes`` list) repeats across patients, and the typed-part cache (rplnav.assessment.PartCache),
+        which knows a part by identity, then validates it once instead of once per assessment. The entry
+        holds the base, so its id cannot be taken by another object while the entry lives."""
+        k = ("variant", id(base), field, key)
+        d = self._d
+        entry = d.get(k)
+        if entry is not None and entry[0] is base:
+            self.hits += 1
+            d.move_to_end(k)
+            return entry[1]
+        self.misses += 1
+        new = {**base, field: value}
+        d[k] = (base, new)
+        if len(d) > self.maxsize:
+            d.popitem(last=False)
+        return new
+
     def __len__(self) -> int:
         return len(self._d)

@@ -118,3 +118,40 @@ def test_shared_parts_are_validated_once_and_copies_again(kb, make):
     doc["options"][i]["stances"] = [*stances[:j], {**stances[j], "applies": "maybe"}, *stances[j + 1:]]
     with pytest.raises(OutputError, match="applies"):
         validate_document(doc, engine._typed_parts)
+
+
+def test_the_finished_documents_copies_of_shared_parts_are_one_object_per_base_and_change(kb):
+    """An undecided stance's leaf needs and an ``assumes`` list are copies of a shared stance: the same record
+    assessed again gets the very same copies (so their typed form is reused, not validated again), and a copy
+    never changes the shared part it was made from."""
+    from rplnav.assess import Engine
+    from rplnav.memo import Memo
+    from rplnav.patient import read_patient
+
+    memo = Memo()
+    base = {"id": "s", "needs": ["x"]}
+    a = memo.variant(base, "needs", ["y"], ("y",))
+    assert a == {"id": "s", "needs": ["y"]} and base == {"id": "s", "needs": ["x"]}
+    assert memo.variant(base, "needs", ["y"], ("y",)) is a
+    assert memo.variant(base, "needs", ["z"], ("z",)) is not a
+    assert memo.variant(dict(base), "needs", ["y"], ("y",)) is not a  # an equal but other base is its own
+
+    engine = Engine(kb)
+    path = next(p for p in example_files() if p.name.startswith("07-"))
+    parsed = read_patient(str(path), kb.tests, set(kb.therapies))
+    first = engine.assess(parsed)
+    copies = [(i, j) for i, o in enumerate(first.options) for j, s in enumerate(o.stances)
+              if s.assumes or (s.applies is None and s.needs)]
+    assert any(first.options[i].stances[j].assumes for i, j in copies)
+    assert any(first.options[i].stances[j].applies is None for i, j in copies)
+    stance_type = type(first.options[0].stances[0])
+
+    def typed_stances() -> int:
+        return sum(isinstance(t, stance_type) for _, t in engine._typed_parts._hit.values())
+
+    before = typed_stances()
+    second = engine.assess(parsed)
+    for i, j in copies:
+        assert second.options[i].stances[j] is first.options[i].stances[j], (i, j)
+    assert typed_stances() == before  # the second assessment validated no stance again
+    assert first.to_json() == second.to_json() == Engine(kb).assess(parsed).to_json()
