@@ -728,11 +728,23 @@ class PartCache:
         adapter = self._ADAPTERS.get(kind)
         if adapter is None:
             adapter = self._ADAPTERS[kind] = TypeAdapter(_PART_TYPES[kind])
-        typed = adapter.validate_python(value)
+        typed = adapter.validate_python(self._with_typed_members(value) if kind == "evidence" else value)
         if len(self._hit) >= self.limit:
             self._hit.clear()
         self._hit[id(value)] = (value, typed)
         return typed
+
+    def _with_typed_members(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        """An evidence summary with its pooled results and context studies in typed form. Summaries are made
+        per set of facts they read, but those members are shared by every summary with the same pattern of
+        trial verdicts (a summary copies the shared core's top level only), and a model instance is taken
+        as it is: the bulk of a summary is validated once, not once per summary."""
+        out = dict(evidence)
+        for key, kind in _EVIDENCE_MEMBERS:
+            member = evidence.get(key)
+            if isinstance(member, (dict, list)) and member:
+                out[key] = self._typed(kind, member)
+        return out
 
     def typed(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The document with its shared parts replaced by their typed form (a shallow copy; doc is unchanged)."""
@@ -763,7 +775,10 @@ _PART_TYPES: dict[str, Any] = {
     "regimens": tuple[Regimen, ...], "timing": Timing, "evidence": Evidence, "if_ordered": tuple[Alert, ...],
     "suggestion": Suggestion,
     "sources": tuple[SourceEntry, ...],
+    "pooled": Pooled, "context": tuple[ContextStudy, ...], "other_analyses": tuple[OtherAnalysis, ...],
 }
+_EVIDENCE_MEMBERS = (("all", "pooled"), ("stratum", "pooled"), ("context", "context"),
+                     ("other_analyses", "other_analyses"))
 
 
 class OutputError(RuntimeError):

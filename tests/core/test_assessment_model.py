@@ -155,3 +155,21 @@ def test_the_finished_documents_copies_of_shared_parts_are_one_object_per_base_a
         assert second.options[i].stances[j] is first.options[i].stances[j], (i, j)
     assert typed_stances() == before  # the second assessment validated no stance again
     assert first.to_json() == second.to_json() == Engine(kb).assess(parsed).to_json()
+
+
+def test_evidence_summaries_sharing_pooled_results_type_them_once(kb, engine):
+    """Two summaries made from one shared core (the same pooled results, other per-patient text) share the typed
+    pooled results, and the typed summary equals a full validation of the same data."""
+    from rplnav.assessment import Evidence, PartCache
+    from rplnav.patient import read_patient
+
+    path = next(p for p in example_files() if p.name.startswith("05-"))
+    doc = engine.document(read_patient(str(path), kb.tests, set(kb.therapies)))
+    ev = next(o["evidence"] for o in doc["options"] if o.get("evidence") and o["evidence"].get("all"))
+    other = {**ev, "stratum_text": "another patient's sentence", "unmatched": []}
+    cache = PartCache()
+    a, b = cache._typed("evidence", ev), cache._typed("evidence", other)
+    assert a.all is b.all and (a.stratum is b.stratum if ev.get("stratum") else True)
+    assert b == Evidence.model_validate(other) and a == Evidence.model_validate(ev)
+    with pytest.raises(ValidationError):  # a member that was typed once still belongs to a checked summary
+        cache._typed("evidence", {**ev, "rows": "many"})
