@@ -53,12 +53,11 @@ class Memo:
         """``base`` with ``field`` set to ``value`` (``key`` its hashable form), as one object for the same base and
         key: a copy of a shared part that the finished document needs (an undecided stance's leaf needs, an
         ``assumes`` list) repeats across patients, and the typed-part cache (rplnav.assessment.PartCache),
-        which knows a part by identity, then validates it once instead of once per assessment. The entry
-        holds the base, so its id cannot be taken by another object while the entry lives."""
+        which knows a part by identity, then validates it once instead of once per assessment."""
         k = ("variant", id(base), field, key)
         d = self._d
         entry = d.get(k)
-        if entry is not None and entry[0] is base:
+        if entry is not None:  # the entry keeps its base alive, so a live base with this id is that base
             self.hits += 1
             d.move_to_end(k)
             return entry[1]

@@ -49,9 +49,8 @@ def test_the_forest_image_spans_the_body_rows_at_the_print_row_height(engine, kb
     diamonds = re.findall(r'<polygon points="[\d.]+,([\d.]+) ', svg)
     assert [int(float(y) // per_row) for y in diamonds] == [n for n, (k, _) in enumerate(plotted) if k == "diamond"]
     # the print stylesheet gives body rows exactly the height the image assumes
-    css = (pdf.__file__.rsplit("/render/", 1)[0] + "/service/templates/report_print.html")
-    with open(css, encoding="utf-8") as f:
-        rule = re.search(r"table\.fp th, table\.fp td \{([^}]*)\}", f.read()).group(1)
+    printed = pdf.render_print_html(doc)
+    rule = re.search(r"table\.fp th, table\.fp td \{([^}]*)\}", printed).group(1)
     assert f"line-height: {ROW_MM:g}mm" in rule and f"height: {ROW_MM:g}mm" in rule and "nowrap" in rule
 
 

@@ -339,7 +339,7 @@ def html_table(rows: list[dict[str, Any]], has_cells: bool, ratio: bool, heads: 
     return "".join(head + body)
 
 
-ROW_MM = 3.5  # a body row's height in the print stylesheet (table.fp td), which the spanning image must match
+ROW_MM = 3.5  # a body row's height in mm: the print stylesheet (table.fp td) is written with it, the spanning image drawn to it
 
 
 def image(svg: str, style: str) -> str:

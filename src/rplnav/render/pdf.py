@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rplnav.assessment import Assessment, plain
-from rplnav.evidence.forest_svg import evidence_forest_table
+from rplnav.evidence.forest_svg import ROW_MM, evidence_forest_table
 from rplnav.evidence.stratify import OUTCOME_LABEL
 from rplnav.render.common import pooled_text
 from rplnav.render.html import environment, prepare
@@ -29,7 +29,7 @@ def render_print_html(a: Assessment | dict[str, Any]) -> str:
     on_paper, elsewhere = paper_sources(a, {t for _, _, ids in plots for t in ids})
     return environment().get_template("report_print.html").render(
         a=a, evidence_rows=rows, forests=[(n, p) for n, p, _ in plots], sources=on_paper, sources_elsewhere=elsewhere,
-        **ctx)
+        row_mm=f"{ROW_MM:g}", **ctx)
 
 
 STUDY_KINDS = frozenset({"trial", "meta_analysis", "cohort", "review"})
