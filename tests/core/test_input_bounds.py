@@ -97,3 +97,24 @@ def test_problem_lists_are_capped(kb):
         parse_patient({"schema": "rplnav.patient/v1", "id": "a", "age": 33, "labs": labs}, kb.tests, set())
     assert len(e.value.problems) == 101 and e.value.problems[-1].endswith("more problem(s) not listed")
     assert max(len(p) for p in e.value.problems) <= 502
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ('{"a": {"b": [["x", "' + "y" * 100_001 + '"]]}}', "t: a.b[0][1]: a value of 100001 characters (at most 100000)"),
+    ('{"pregnancies": [{"k": ' + json.dumps(list(range(10_001))) + "}]}",
+     "t: pregnancies[0].k: 10001 entries (at most 10000)"),
+    ("[" * 40 + "]" * 40, f"t: [0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+                          f"[0][0][0]: nested deeper than {MAX_DEPTH} levels"),
+])
+def test_every_bound_names_the_full_path_of_the_value(text, expect):
+    """Paths are written only when a message needs them, from the node's chain of parents."""
+    assert refused(text) == expect
+
+
+def test_a_decoded_document_names_the_path_of_a_non_finite_number():
+    from rplnav.inputdoc import check_bounds
+
+    with pytest.raises(ValueError, match=r"^labs\[1\]\.value: nan is not a finite number$"):
+        check_bounds({"labs": [{"test": "tsh"}, {"value": float("nan")}]})
+    with pytest.raises(ValueError, match=r"^\(document\): inf is not a finite number$"):
+        check_bounds(float("inf"))
