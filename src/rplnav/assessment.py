@@ -10,6 +10,7 @@ engine wrote. A document that does not fit the model is a bug in the engine, nev
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
@@ -748,26 +749,37 @@ class PartCache:
 
     def typed(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The document with its shared parts replaced by their typed form (a shallow copy; doc is unchanged)."""
-        options = []
-        for o in doc.get("options") or ():
-            o = dict(o)
-            if isinstance(o.get("stances"), list):  # per statement: an assumption copies the list, not each one
-                o["stances"] = tuple(self._typed("stance", x) if isinstance(x, dict) else x for x in o["stances"])
-            for key in ("alerts", "regulatory", "regimens", "timing", "if_ordered", "suggestion"):
-                if isinstance(o.get(key), (list, dict)):
-                    o[key] = self._typed(key, o[key])
-            if isinstance(o.get("evidence"), dict):
-                o["evidence"] = self._typed("evidence", o["evidence"])
-            options.append(o)
-        out = {**doc, "options": options}
-        if isinstance(doc.get("workup"), list):
-            out["workup"] = [{**w, "recommendations": tuple(self._typed("stance", x) if isinstance(x, dict) else x
-                                                            for x in w["recommendations"])}
-                             if isinstance(w, dict) and isinstance(w.get("recommendations"), list) else w
-                             for w in doc["workup"]]
-        if isinstance(doc.get("sources"), list):
-            out["sources"] = self._typed("sources", doc["sources"])
-        return out
+        return map_shared_parts(doc, self._typed, tuple)
+
+
+OPTION_PARTS = ("alerts", "regulatory", "regimens", "timing", "if_ordered", "suggestion", "evidence")
+
+
+def map_shared_parts(doc: dict[str, Any], fn: Callable[[str, Any], Any],
+                     seq: Callable[[Any], Any] = list) -> dict[str, Any]:
+    """``doc`` with ``fn(kind, part)`` in place of every part the engine shares between documents: each
+    option's stances and its alerts, regulatory status, regimens, timing, order parts and evidence; each
+    work-up item's recommendations; the source list. Lists of parts are rebuilt with ``seq``. A shallow copy
+    down to the parts (``doc`` is unchanged); the one statement of where shared parts sit, for the typed-part
+    cache and the audit log's part store."""
+    options = []
+    for o in doc.get("options") or ():
+        o = dict(o)
+        if isinstance(o.get("stances"), list):  # per statement: an assumption copies the list, not each one
+            o["stances"] = seq(fn("stance", x) if isinstance(x, dict) else x for x in o["stances"])
+        for key in OPTION_PARTS:
+            if isinstance(o.get(key), (list, dict)):
+                o[key] = fn(key, o[key])
+        options.append(o)
+    out = {**doc, "options": options}
+    if isinstance(doc.get("workup"), list):
+        out["workup"] = [{**w, "recommendations": seq(fn("stance", x) if isinstance(x, dict) else x
+                                                      for x in w["recommendations"])}
+                         if isinstance(w, dict) and isinstance(w.get("recommendations"), list) else w
+                         for w in doc["workup"]]
+    if isinstance(doc.get("sources"), list):
+        out["sources"] = fn("sources", doc["sources"])
+    return out
 
 
 _PART_TYPES: dict[str, Any] = {

@@ -7,9 +7,12 @@ transaction before the response is returned, so a record survives the server bei
 
 SQLite (a file) by default; PostgreSQL or any SQLAlchemy 2 URL via RPLNAV_DATABASE_URL.
 
-A hook's row also keeps the full assessment behind its cards (`detail`, for the report link): JSON written with
-orjson and compressed with Zstandard (level 1), which together cost about a third of a millisecond where the
-standard library's json + zlib took three. Rows written before that keep zlib, and `detail_json` reads both.
+A hook's row also keeps the full assessment behind its cards (`detail`, for the report link), in parts: the
+parts the engine shares between patients (guideline statements, evidence summaries, timing, regimens, the
+source list: five sixths of a CDS assessment's 400 KB) are stored once each in `rplnav_report_part` under the
+SHA-256 of their JSON, and the row keeps the rest with a reference per part (`PartStore`; `AuditLog.detail`
+puts it together again). JSON is written with orjson and compressed with Zstandard (level 1). Rows written
+before keep the whole document (Zstandard, or zlib in the oldest), and `AuditLog.detail` reads every form.
 
 SQLite runs in WAL mode with synchronous=NORMAL: a commit is appended to the write-ahead log without an fsync,
 which survives the process being killed (the log is in the OS's page cache and is replayed on the next open);
@@ -37,6 +40,7 @@ import orjson
 import zstandard
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Float,
     Integer,
@@ -123,6 +127,21 @@ class ServiceSecret(Base):
 _SEEN_PRUNE_EVERY = 256  # claims between two deletions of expired tokens
 
 
+class ReportPart(Base):
+    """One part of the assessments behind hook cards, stored once under the SHA-256 of its JSON.
+
+    Most of an assessment (the guideline statements for her, evidence summaries, timing, regimens, the source
+    list) is shared by many patients' documents; a hook row keeps the rest and a reference per part. ``last_used``
+    is the UTC day of the newest row that references the part, so `AuditLog.prune` can drop the parts no kept row
+    still needs."""
+
+    __tablename__ = "rplnav_report_part"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # Zstandard-compressed JSON
+    last_used: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
 def sha256_of(data: bytes | str | Any) -> str:
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -161,11 +180,85 @@ def pack_detail(doc: Any) -> bytes:
 
 
 def unpack_detail(blob: bytes | None) -> Any:
+    """A detail written whole (Zstandard or, in older rows, zlib); one written with parts needs
+    `AuditLog.detail`, which reads them."""
     if not blob:
         return None
+    if blob.startswith(_PARTS_MAGIC):
+        raise ValueError("this detail is stored in parts: read it with AuditLog.detail(row)")
     if blob[:4] == _ZSTD_MAGIC:
         return orjson.loads(zstandard.ZstdDecompressor().decompress(blob))
     return json.loads(zlib.decompress(blob))  # rows written before Zstandard
+
+
+_PARTS_MAGIC = b"rplnav-parts/1\n"  # then a Zstandard frame of the document with {"$part": sha256} for each part
+_REF = "$part"
+
+
+class PartStore:
+    """Splits a document into the parts the engine shares (rplnav.assessment.map_shared_parts) and the rest.
+
+    A part is serialised, hashed and compressed the first time this process sees that very object (the engine
+    reuses its parts and never changes them; the entry holds the object, so its id is not reused), and sent to
+    the database once per UTC day (the day's first use also renews ``last_used``). The per-request work is then
+    the rest of the document: about a sixth of a CDS patient-view assessment. Held per process; a lost race only
+    repeats a write."""
+
+    def __init__(self, limit: int = 50_000):
+        self.limit = limit
+        self._by_id: dict[int, tuple[Any, str, bytes]] = {}
+        self._sent: dict[str, dt.date] = {}
+
+    def split(self, doc: dict[str, Any], day: dt.date) -> tuple[bytes, dict[str, bytes]]:
+        """The packed document and the parts (sha256 -> compressed JSON) not yet sent today."""
+        from rplnav.assessment import map_shared_parts
+
+        fresh: dict[str, bytes] = {}
+        by_id, sent = self._by_id, self._sent
+
+        def ref(_kind: str, part: Any) -> dict[str, str]:
+            hit = by_id.get(id(part))
+            if hit is None or hit[0] is not part:
+                data = orjson.dumps(part, default=_default, option=_ORJSON)
+                hit = (part, hashlib.sha256(data).hexdigest(), zstandard.ZstdCompressor(level=1).compress(data))
+                if len(by_id) >= self.limit:
+                    by_id.clear()
+                by_id[id(part)] = hit
+            if sent.get(hit[1]) != day:
+                fresh[hit[1]] = hit[2]
+            return {_REF: hit[1]}
+
+        rest = map_shared_parts(doc, ref)
+        return _PARTS_MAGIC + pack_detail(rest), fresh
+
+    def sent(self, shas: Any, day: dt.date) -> None:
+        """Called once the row and its parts are committed."""
+        if len(self._sent) >= self.limit:
+            self._sent.clear()
+        for sha in shas:
+            self._sent[sha] = day
+
+
+def _refs(node: Any, out: set[str]) -> None:
+    if isinstance(node, dict):
+        if len(node) == 1 and _REF in node:
+            out.add(node[_REF])
+            return
+        for v in node.values():
+            _refs(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _refs(v, out)
+
+
+def _fill(node: Any, parts: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if len(node) == 1 and _REF in node:
+            return parts[node[_REF]]
+        return {k: _fill(v, parts) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, parts) for v in node]
+    return node
 
 
 def _now() -> dt.datetime:
@@ -247,6 +340,7 @@ class AuditLog:
         self._checkpointer_pid = 0
         self._lock = threading.Lock()
         self._claims = 0
+        self.parts = PartStore()
         if self._wal_file:
             _private(self._wal_file)
 
@@ -299,17 +393,69 @@ class AuditLog:
                event_id: str | None = None, detail: Any = None, principal: str | None = None) -> str:
         """Write one row and commit it; returns its id (a random token, usable as a report id). `principal`
         is who may open that report (none: whoever holds the link)."""
+        at = _now()
+        day = at.date()
+        parts: dict[str, bytes] = {}
+        if detail is None:
+            packed = None
+        else:
+            doc = detail.to_dict() if hasattr(detail, "to_dict") and callable(detail.to_dict) else detail
+            packed, parts = self.parts.split(doc, day) if isinstance(doc, dict) else (pack_detail(doc), {})
         row = {
-            "id": event_id or uuid.uuid4().hex, "at": _now(), "kind": kind, "endpoint": endpoint[:200],
+            "id": event_id or uuid.uuid4().hex, "at": at, "kind": kind, "endpoint": endpoint[:200],
             "caller": caller[:300], "knowledge_version": knowledge_version, "input_sha256": input_sha256,
-            "status": status, "output": output, "note": note,
-            "detail": pack_detail(detail) if detail is not None else None, "principal": principal,
+            "status": status, "output": output, "note": note, "detail": packed, "principal": principal,
         }
         self._ensure_checkpointer()
-        # a Core INSERT in its own transaction (the ORM unit of work cost more than the write itself)
+        # Core statements in one transaction (the ORM unit of work cost more than the write itself): a row is
+        # never committed without the parts it references
         with self.engine.begin() as conn:
+            if parts:
+                self._put_parts(conn, parts, day)
             conn.execute(_INSERT, row)
+        if parts:
+            self.parts.sent(parts, day)
         return row["id"]
+
+    def _put_parts(self, conn: Any, parts: dict[str, bytes], day: dt.date) -> None:
+        """Insert the parts, or renew ``last_used`` of those already stored (by this or another process)."""
+        rows = [{"sha256": sha, "body": body, "last_used": day} for sha, body in parts.items()]
+        if self.dialect in ("sqlite", "postgresql"):
+            if self.dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            stmt = insert(ReportPart.__table__)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["sha256"],
+                                                    set_={"last_used": stmt.excluded.last_used}), rows)
+            return
+        table = ReportPart.__table__
+        for r in rows:  # other databases: update, else insert (a concurrent insert of the same part fails loudly)
+            done = conn.execute(table.update().where(table.c.sha256 == r["sha256"]).values(last_used=day)).rowcount
+            if not done:
+                conn.execute(table.insert(), r)
+
+    def detail(self, row: AuditEvent) -> Any:
+        """The assessment behind a hook row's cards, whole again (None when the row has none, or when a part it
+        references is gone)."""
+        blob = row.detail
+        if not blob or not blob.startswith(_PARTS_MAGIC):
+            return unpack_detail(blob)
+        rest = unpack_detail(blob[len(_PARTS_MAGIC):])
+        wanted: set[str] = set()
+        _refs(rest, wanted)
+        table = ReportPart.__table__
+        found: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            listed = sorted(wanted)
+            for i in range(0, len(listed), 500):
+                for sha, body in conn.execute(select(table.c.sha256, table.c.body)
+                                              .where(table.c.sha256.in_(listed[i:i + 500]))):
+                    found[sha] = orjson.loads(zstandard.ZstdDecompressor().decompress(body))
+        if len(found) < len(wanted):
+            log.warning("audit row %s references %d missing report part(s)", row.id, len(wanted) - len(found))
+            return None
+        return _fill(rest, found)
 
     def record_feedback(self, service_id: str, items: list[dict[str, Any]], caller: str) -> int:
         self._ensure_checkpointer()
@@ -346,6 +492,8 @@ class AuditLog:
             n = conn.execute(delete(AuditEvent).where(AuditEvent.at < cut)).rowcount or 0
             n += conn.execute(delete(Feedback).where(Feedback.at < cut)).rowcount or 0
             conn.execute(delete(SeenToken).where(SeenToken.expires < time.time()))
+            # a part is used by rows no older than its last_used day: those before the cut's day are unreferenced
+            conn.execute(delete(ReportPart).where(ReportPart.last_used < cut.date()))
         return n
 
     def get(self, event_id: str) -> AuditEvent | None:

@@ -123,8 +123,8 @@ def test_hook_report_is_served_from_the_stored_assessment(db_url):
         report = next(u for u in links if "/reports/" in u)
         event_id = report.rsplit("/", 1)[1]
         row = app.state.core.audit.get(event_id)
-        assert row is not None and row.detail[:4] == b"\x28\xb5\x2f\xfd"  # Zstandard frame
-        a = row.detail_json()
+        assert row is not None and row.detail.startswith(b"rplnav-parts/1\n")  # shared parts stored apart
+        a = app.state.core.audit.detail(row)
         assert a["patient_id"] and a["options"] and a["knowledge_version"] == app.state.core.kb.version
         page = c.get("/reports/" + event_id)
         assert page.status_code == 200 and a["patient_id"] in page.text
@@ -175,5 +175,112 @@ def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path, monkeypatc
     try:
         assert grown < 30 * 20000
         assert len(log.recent(50)) == 30
+    finally:
+        log.close()
+
+
+def _assessed(*names: str) -> list:
+    from rplnav.assess import Engine
+    from rplnav.examples import example_files
+    from rplnav.knowledge.load import default_knowledge
+    from rplnav.usecase import read_input
+
+    kb = default_knowledge()
+    engine = Engine(kb)
+    files = {f.stem: f for f in example_files()}
+    return [engine.assess(read_input(files[n].read_text(), None, kb, n).parsed) for n in names]
+
+
+def _json(doc) -> object:
+    import orjson
+
+    return orjson.loads(orjson.dumps(doc))
+
+
+def _part_count(log: AuditLog) -> int:
+    from sqlalchemy import func, select
+
+    from rplnav.audit import ReportPart
+
+    with log.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(ReportPart)).scalar_one()
+
+
+def test_report_parts_are_stored_once_and_the_document_is_whole_again(db_url):
+    """A hook row keeps what is particular to the patient and a reference per shared part; the part store gives
+    back exactly the document written, whatever process wrote the parts first."""
+    from rplnav.audit import pack_detail
+
+    a, b = _assessed("03-obstetric-aps", "06-hereditary-thrombophilia")
+    log = AuditLog(db_url)
+    other = AuditLog(db_url)  # a second worker process on the same database
+    try:
+        rows = {}
+        for name, doc, writer in (("a1", a, log), ("a2", a, log), ("b", b, log), ("a3", a, other)):
+            before = _part_count(log)
+            rows[name] = writer.record(kind="hook", endpoint="POST /x", caller="t", input_sha256="0" * 64,
+                                       status=200, output={"cards": []}, knowledge_version="v", detail=doc)
+            rows[name + ".new_parts"] = _part_count(log) - before
+        assert rows["a1.new_parts"] > 20
+        assert rows["a2.new_parts"] == 0 and rows["a3.new_parts"] == 0  # the same parts: nothing stored again
+        assert 0 < rows["b.new_parts"] < rows["a1.new_parts"]  # another patient shares most of them
+        for name, doc in (("a1", a), ("a2", a), ("b", b), ("a3", a)):
+            row = log.get(rows[name])
+            assert log.detail(row) == _json(doc.to_dict())
+            assert len(row.detail) * 2 < len(pack_detail(doc))  # the row itself is a fraction of the whole
+    finally:
+        log.close()
+        other.close()
+
+
+def test_prune_keeps_the_parts_a_kept_row_references(db_url, monkeypatch: pytest.MonkeyPatch):
+    import datetime as dt
+
+    import rplnav.audit as audit
+
+    a, b = _assessed("03-obstetric-aps", "06-hereditary-thrombophilia")
+    log = AuditLog(db_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        def record(doc, at):
+            monkeypatch.setattr(audit, "_now", lambda: at)
+            return log.record(kind="hook", endpoint="POST /x", caller="t", input_sha256="0" * 64, status=200,
+                              output={"cards": []}, knowledge_version="v", detail=doc)
+
+        old_a = record(a, now - dt.timedelta(days=10))
+        only_a = _part_count(log)
+        old_b = record(b, now - dt.timedelta(days=10))
+        new_b = record(b, now)  # the same parts on a later day: their last use moves on
+        monkeypatch.setattr(audit, "_now", lambda: now)
+        with_both = _part_count(log)
+        log.prune(dt.timedelta(days=5))
+        assert log.get(old_a) is None and log.get(old_b) is None
+        assert log.detail(log.get(new_b)) == _json(b.to_dict())
+        kept = _part_count(log)
+        assert kept < with_both and kept >= with_both - only_a  # a's own parts went, b's stayed
+        # a part gone (pruned by hand here) is reported, not papered over
+        from sqlalchemy import delete
+
+        with log.engine.begin() as conn:
+            conn.execute(delete(audit.ReportPart))
+        assert log.detail(log.get(new_b)) is None
+        # and the next row stores its parts again, although this process had sent them today
+        log.parts = audit.PartStore()
+        again = record(b, now)
+        assert log.detail(log.get(again)) == _json(b.to_dict())
+    finally:
+        log.close()
+
+
+def test_rows_with_the_whole_document_still_read(tmp_path: Path):
+    from rplnav.audit import AuditEvent, pack_detail
+
+    log = AuditLog(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    try:
+        doc = {"patient_id": "p1", "options": [{"therapy": "x", "stances": [{"id": "s"}]}]}
+        assert log.detail(AuditEvent(detail=pack_detail(doc))) == doc
+        assert log.detail(AuditEvent(detail=None)) is None
+        with pytest.raises(ValueError, match="AuditLog.detail"):
+            AuditEvent(detail=b"rplnav-parts/1\n" + pack_detail({})).detail_json()
     finally:
         log.close()

@@ -282,7 +282,7 @@ def _stored(request: Request, event_id: str) -> dict[str, Any]:
         raise ClientError(410, "Report link expired", f"report links work for {core.settings.report_ttl_hours:g} "
                                                       "hours; assess the patient again")
     if "cards" in row.output:  # hook rows: the cards; the assessment behind them is kept compressed
-        return row.detail_json() or {}
+        return core.audit.detail(row) or {}
     return row.output
 
 
