@@ -9,6 +9,7 @@ engine wrote. A document that does not fit the model is a bug in the engine, nev
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any, Literal
@@ -731,9 +732,17 @@ class PartCache:
             adapter = self._ADAPTERS[kind] = TypeAdapter(_PART_TYPES[kind])
         typed = adapter.validate_python(self._with_typed_members(value) if kind == "evidence" else value)
         if len(self._hit) >= self.limit:
-            self._hit.clear()
+            self._evict()
         self._hit[id(value)] = (value, typed)
         return typed
+
+    def _evict(self) -> None:
+        """Drop the oldest quarter of the entries (a dict keeps insertion order). Clearing them all made the next
+        document validate every part again at once: one 115 ms assessment in a 3,000-patient run, where the
+        oldest entries are mostly parts the engine's memo has already dropped."""
+        hit = self._hit
+        for key in list(itertools.islice(hit, max(1, len(hit) // 4))):
+            del hit[key]
 
     def _with_typed_members(self, evidence: dict[str, Any]) -> dict[str, Any]:
         """An evidence summary with its pooled results and context studies in typed form. Summaries are made

@@ -173,3 +173,21 @@ def test_evidence_summaries_sharing_pooled_results_type_them_once(kb, engine):
     assert b == Evidence.model_validate(other) and a == Evidence.model_validate(ev)
     with pytest.raises(ValidationError):  # a member that was typed once still belongs to a checked summary
         cache._typed("evidence", {**ev, "rows": "many"})
+
+
+def test_a_full_part_cache_drops_its_oldest_entries_not_all(kb, engine):
+    """At its limit the typed-part cache forgets the oldest quarter and keeps the rest: clearing it all made the
+    next assessment validate every shared part again at once (a latency spike of ~100 ms)."""
+    from rplnav.assessment import PartCache
+    from rplnav.patient import read_patient
+
+    doc = engine.document(read_patient(str(example_files()[0]), kb.tests, set(kb.therapies)))
+    parts = [s for o in doc["options"] for s in o["stances"]][:9]
+    assert len(parts) == 9
+    cache = PartCache(limit=8)
+    typed = [cache._typed("stance", p) for p in parts[:8]]
+    cache._typed("stance", parts[8])  # the ninth: the cache is full
+    assert len(cache._hit) == 7  # 8 - 8 // 4 + 1
+    assert id(parts[0]) not in cache._hit and id(parts[1]) not in cache._hit  # the two oldest are gone
+    for p, t in zip(parts[2:8], typed[2:], strict=True):  # the newer ones come back by identity, not validated again
+        assert cache._typed("stance", p) is t
