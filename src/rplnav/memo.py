@@ -15,7 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-MAXSIZE = 50_000  # entries; a warm engine over the realism suite and 10,000 generated patients uses ~12,000
+MAXSIZE = 50_000  # entries. Measured unbounded on the benchmark's generated patients: 46,000 after 1,000 patients,
+# 76,000 after 2,000 (55,000 of them `variant` copies), still growing; at 50,000 a 10,000-patient run holds ~495 MB
+# and at 200,000 ~1,350 MB for no gain in p99 (10.7 vs 11.7 ms), so the bound stays where memory is modest.
 
 
 # A warm engine holds tens of thousands of long-lived memo parts; with CPython's default thresholds its full
