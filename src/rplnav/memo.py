@@ -17,7 +17,8 @@ from typing import Any
 
 MAXSIZE = 50_000  # entries. Measured unbounded on the benchmark's generated patients: 46,000 after 1,000 patients,
 # 76,000 after 2,000 (55,000 of them `variant` copies), still growing; at 50,000 a 10,000-patient run holds ~495 MB
-# and at 200,000 ~1,350 MB for no gain in p99 (10.7 vs 11.7 ms), so the bound stays where memory is modest.
+# and at 200,000 ~1,350 MB for a p99 of 10.7 ms against 11.7 ms (one run each), so the bound stays where
+# memory is modest.
 
 
 # A warm engine holds tens of thousands of long-lived memo parts; with CPython's default thresholds its full
