@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 MAXSIZE = 50_000  # entries. Measured unbounded on the benchmark's generated patients: 46,000 after 1,000 patients,
-# 76,000 after 2,000 (55,000 of them `variant` copies), still growing; at 50,000 a 10,000-patient run holds ~495 MB
-# and at 200,000 ~1,350 MB for a p99 of 10.7 ms against 11.7 ms (one run each), so the bound stays where
+# 76,000 after 2,000 (55,000 of them `variant` copies), still growing; at 50,000 a 10,000-patient run peaks at ~495 MB
+# (the whole process) and at 200,000 at ~1,350 MB, for a p99 of 10.7 ms against 11.7 ms (one run each), so the bound stays where
 # memory is modest.
 
 
