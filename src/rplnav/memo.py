@@ -15,20 +15,21 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-MAXSIZE = 50_000  # entries. Measured unbounded on the benchmark's generated patients: 46,000 after 1,000 patients,
-# 76,000 after 2,000 (55,000 of them `variant` copies), still growing; at 50,000 a 10,000-patient run peaks at ~495 MB
-# (the whole process) and at 200,000 at ~1,350 MB, for a p99 of 10.7 ms against 11.7 ms (one run each), so the bound stays where
-# memory is modest.
+# Entries. Measured unbounded on the benchmark's generated patients: 46,000 after 1,000 patients, 76,000 after
+# 2,000 (55,000 of them `variant` copies), still growing. A 10,000-patient run peaks at ~495 MB (whole process)
+# with 50,000 and at ~1,350 MB with 200,000, for a p99 of 11.7 against 10.7 ms (one run each): the bound stays
+# where memory is modest.
+MAXSIZE = 50_000
 
 
 # A warm engine holds tens of thousands of long-lived memo parts; with CPython's default thresholds its full
 # (generation 2) collections scanned them every few dozen assessments, 130-470 ms each (measured on 1,500
-# generated patients: p99 298 ms, max 778 ms; with these thresholds p99 42 ms, max 331 ms). Long-running
-# front ends (the web service, the benchmarks) call this once; a library caller keeps the defaults.
-# Generation 1 at 10 rather than 50 collections of generation 0: at 50 a generation-1 collection scanned up to
-# 500,000 young objects, 200-300 ms each (the slowest assessments); at 10 they come five times as often and take
-# ~40 ms. Two alternating runs over 6,000 generated patients: max 298 -> 76 ms and 295 -> 74 ms; p99 10.20 ->
-# 10.50 ms and 9.74 -> 9.70 ms; no generation-2 collection in either setting.
+# generated patients: p99 298 ms, max 778 ms; with (10000, 50, 50) p99 42 ms, max 331 ms). Generation 1 now
+# runs after 10 generation-0 collections rather than 50: at 50 it scanned up to 500,000 young objects, 200-300 ms
+# each (the slowest assessments); at 10 it runs five times as often and takes ~40 ms (two alternating runs over
+# 6,000 generated patients: max 298 -> 76 and 295 -> 74 ms, p99 10.20 -> 10.50 and 9.74 -> 9.70 ms, no
+# generation-2 collection in either). Long-running front ends (the web service, the benchmarks) call this once;
+# a library caller keeps the defaults.
 GC_THRESHOLDS = (10_000, 10, 50)
 
 

@@ -147,7 +147,7 @@ def test_the_finished_documents_copies_of_shared_parts_are_one_object_per_base_a
     stance_type = type(first.options[0].stances[0])
 
     def typed_stances() -> int:
-        return sum(isinstance(t, stance_type) for _, t in engine._typed_parts._hit.values())
+        return sum(isinstance(t, stance_type) for _, t in engine._typed_parts._memo._d.values())
 
     before = typed_stances()
     second = engine.assess(parsed)
@@ -175,9 +175,9 @@ def test_evidence_summaries_sharing_pooled_results_type_them_once(kb, engine):
         cache._typed("evidence", {**ev, "rows": "many"})
 
 
-def test_a_full_part_cache_drops_its_oldest_entries_not_all(kb, engine):
-    """At its limit the typed-part cache forgets the oldest quarter and keeps the rest: clearing it all made the
-    next assessment validate every shared part again at once (a latency spike of ~100 ms)."""
+def test_a_full_part_cache_drops_its_least_recently_used_entry_not_all(kb, engine):
+    """At its limit the typed-part cache forgets the least recently used part and keeps the rest: clearing it all
+    made the next assessment validate every shared part again at once (a latency spike of ~100 ms)."""
     from rplnav.assessment import PartCache
     from rplnav.patient import read_patient
 
@@ -186,8 +186,12 @@ def test_a_full_part_cache_drops_its_oldest_entries_not_all(kb, engine):
     assert len(parts) == 9
     cache = PartCache(limit=8)
     typed = [cache._typed("stance", p) for p in parts[:8]]
+    assert cache._typed("stance", parts[0]) is typed[0]  # used again: now the most recent
     cache._typed("stance", parts[8])  # the ninth: the cache is full
-    assert len(cache._hit) == 7  # 8 - 8 // 4 + 1
-    assert id(parts[0]) not in cache._hit and id(parts[1]) not in cache._hit  # the two oldest are gone
-    for p, t in zip(parts[2:8], typed[2:], strict=True):  # the newer ones come back by identity, not validated again
+    assert len(cache._memo) == 8
+    misses = cache._memo.misses
+    for p, t in zip([parts[0], *parts[2:8]], [typed[0], *typed[2:]], strict=True):  # kept, by identity
         assert cache._typed("stance", p) is t
+    assert cache._memo.misses == misses  # none of them was validated again
+    cache._typed("stance", parts[1])  # the least recently used one was dropped: validated again
+    assert cache._memo.misses == misses + 1
