@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rplnav import __version__, assumptions, rules
@@ -32,6 +33,19 @@ INTENDED_USE = (
     "clinical judgement or the patient's informed choice."
 )
 FIRM_FOR = {"strong_for", "good_practice"}
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One reading of the record (rplnav.assumptions): its facts, the decisions taken on them and how many
+    unverified statements each therapy has for her. A later pass over facts that differ in a few values
+    takes from it every part that reads none of those values (Engine._decisions)."""
+
+    facts: Facts
+    decisions: dict[str, Any]
+    unverified: dict[str, int]
+    by_part: dict[str, dict[str, Any]]  # the decisions of each therapy and work-up item (Engine._part_of)
 
 
 # The current-pregnancy facts, the only facts a timing window's status reads (window_status takes these only).
@@ -82,7 +96,11 @@ class Engine:
         self.memo = Memo()  # the one memo: every part reused between patients, keyed by the facts it reads
         self._evidence_cited: dict[str, dict[str, None]] = {}
         self._option_keys: dict[str, tuple[FactGetter, FactGetter]] = {}
-        self._workup_keys: dict[str, FactGetter] = {}
+        self._workup_keys: dict[str, tuple[frozenset[str], FactGetter]] = {}
+        self._option_read_names: dict[str, frozenset[str]] = {}
+        # which part takes each statement's decision: its therapy's option or its test's work-up item
+        self._rec_part = {r.id: f"therapy:{r.therapy}" if r.therapy else f"test:{r.test or ''}"
+                          for r in kb.recommendations}
         self._entries: dict[str, dict[str, Any]] = {}
         self._studies: Any = None  # rplnav.evidence.stratify.StudyIndex, built on first use
         self._always_shown: list[str] | None = None
@@ -137,7 +155,7 @@ class Engine:
         as_written = self.facts(patient, shared)
         lists = [] if strict else assumptions.omitted(patient, self.history_lists)
         if not lists:
-            doc = self._build(parsed, as_written, as_written, guidelines)
+            doc, _ = self._build(parsed, as_written, as_written, guidelines)
             doc["assumptions"] = []
             if strict:
                 doc["strict"] = True
@@ -145,9 +163,10 @@ class Engine:
             return doc
 
         assumed = self.facts(assumptions.assume_absent(patient, lists), shared)
-        doc = self._build(parsed, assumed, as_written, guidelines)
+        doc, unverified = self._build(parsed, assumed, as_written, guidelines)
         decided = assumptions.decisions(doc)
-        strict_decided = self._decisions(parsed, as_written, guidelines)
+        base = self._pass(assumed, decided, unverified)
+        strict_decided = self._decisions(parsed, as_written, guidelines, base=base)
         changed = assumptions.resting(strict_decided, decided)
 
         def without(h: assumptions.HistoryList) -> dict[str, Any]:
@@ -157,7 +176,7 @@ class Engine:
                 return decided
             if facts.same_as(as_written):
                 return strict_decided
-            return self._decisions(parsed, facts, guidelines, as_written)
+            return self._decisions(parsed, facts, guidelines, as_written, base=base)
 
         rests = assumptions.attribute(changed, decided, lists, without if changed else lambda h: {})
         doc = assumptions.annotate(doc, lists, rests, self.memo.variant)
@@ -165,16 +184,49 @@ class Engine:
         return doc
 
     def _decisions(self, parsed: Parsed, facts: Facts, guidelines: list[str] | None,
-                   safety: Facts | None = None) -> dict[str, Any]:
+                   safety: Facts | None = None, base: Pass | None = None) -> dict[str, Any]:
         """The decisions (rplnav.assumptions.decisions) the document for ``facts`` would take, read from the same
-        parts `_build` writes; the parts no decision reads (sources, results, timing, plan …) are not built."""
-        keep = set(guidelines) if guidelines else None
-        return assumptions.decisions(
-            self._decided_parts(parsed, facts, facts if safety is None else safety, Citations(self), keep, full=False))
+        parts `_build` writes; the parts no decision reads (sources, results, timing, plan …) are not built.
 
-    def _build(self, parsed: Parsed, facts: Facts, safety: Facts, guidelines: list[str] | None) -> dict[str, Any]:
-        """The document for one set of facts; ``safety`` (the record as written) decides the safety checks,
-        which an assumption must never silence."""
+        With ``base`` (a pass over facts of the same record), a therapy or work-up item none of whose facts
+        differ from the base's takes the base's decisions: each part is a function of the facts it reads (the
+        premise of every memo key here), so the result equals a full pass (tests/core/test_assumptions.py
+        checks this over generated records) while a pass that restores one history list rebuilds the few
+        parts that read it."""
+        keep = set(guidelines) if guidelines else None
+        differ = frozenset() if base is None else _differing(facts, base.facts)
+        parts = self._decided_parts(parsed, facts, facts if safety is None else safety, Citations(self), keep,
+                                    full=False, base=base, differ=differ)
+        out = assumptions.decisions(parts)
+        if base is not None:
+            for part in parts["reused"]:
+                out.update(base.by_part.get(part, ()))
+        return out
+
+    def _pass(self, facts: Facts, decided: dict[str, Any], unverified: dict[str, int]) -> Pass:
+        by_part: dict[str, dict[str, Any]] = {}
+        for k, v in decided.items():
+            part = self._part_of(k)
+            if part is not None:
+                by_part.setdefault(part, {})[k] = v
+        return Pass(facts, decided, unverified, by_part)
+
+    def _part_of(self, decision: str) -> str | None:
+        """The therapy or work-up test whose part takes ``decision`` (rplnav.assumptions.decisions ids); None for
+        the parts every pass rebuilds (RPL definitions, APS, patient alerts, prognosis)."""
+        kind, _, name = decision.partition(".")
+        if kind == "stance":
+            return self._rec_part.get(name)
+        if kind == "evidence":
+            return f"therapy:{name}"
+        if kind == "workup":
+            return f"test:{name}"
+        return None
+
+    def _build(self, parsed: Parsed, facts: Facts, safety: Facts, guidelines: list[str] | None
+               ) -> tuple[dict[str, Any], dict[str, int]]:
+        """The document for one set of facts, and the unverified statements per therapy (for a `Pass`);
+        ``safety`` (the record as written) decides the safety checks, which an assumption must never silence."""
         patient = parsed.patient
         src = Citations(self)
         cited = src.cited
@@ -199,7 +251,7 @@ class Engine:
         }
         sources = self._source_list(tuple(cited))
         workup, options = _leaf_needs(workup, options, facts, self.memo.variant)
-        return {
+        doc = {
             "schema": SCHEMA,
             "knowledge_version": self.kb.version,
             "tool_version": __version__,
@@ -221,12 +273,16 @@ class Engine:
             "facts": self._shown_facts(facts),
             "sources": sources,
         }
+        return doc, parts["unverified"]
 
     def _decided_parts(self, parsed: Parsed, facts: Facts, safety: Facts, src: Citations, keep: set[str] | None,
-                       full: bool) -> dict[str, Any]:
+                       full: bool, base: Pass | None = None, differ: frozenset[str] = frozenset()
+                       ) -> dict[str, Any]:
         """The parts of the document that take decisions (RPL definitions, APS, work-up, options, patient alerts,
         prognosis), in document order; ``full=False`` leaves out of each option what no decision reads (timing,
-        regimens, safety alerts), for the passes that only compare decisions."""
+        regimens, safety alerts), for the passes that only compare decisions. With ``base``, the therapies and
+        work-up items that read none of the facts in ``differ`` are left out and named under ``reused``."""
+        reused: set[str] = set()
         cited = src.cited
         rpl = {}
         for gid, definition in facts.rpl.items():
@@ -243,14 +299,18 @@ class Engine:
         for set_id in (aps_criteria.SYDNEY, aps_criteria.ACR_EULAR):
             cited[self.kb.aps_criteria[set_id].source.document] = None
 
-        workup = self._workup(facts, src, keep)
+        workup = self._workup(facts, src, keep, None if base is None else (differ, reused))
         options = []
-        unverified = 0
+        by_therapy: dict[str, int] = {}
         study_memo: dict[Any, Any] = {}  # study-row verdicts for her, shared by all therapies
         for tid in self.kb.therapies:
-            option, n = self._option(tid, facts, safety, src, keep, study_memo, full)
+            if base is not None and differ.isdisjoint(self._option_reads(tid)):
+                reused.add(f"therapy:{tid}")
+                by_therapy[tid] = base.unverified[tid]
+                continue
+            option, by_therapy[tid] = self._option(tid, facts, safety, src, keep, study_memo, full)
             options.append(option)
-            unverified += n
+        unverified = sum(by_therapy.values())
         alerts = self._patient_alerts(facts, safety, parsed.warnings, src)
         prognosis = self._prognosis(facts, src)
         if unverified:
@@ -261,7 +321,19 @@ class Engine:
                 "source": None,
             })
         return {"rpl": rpl, "aps": aps, "workup": workup, "options": options, "alerts": alerts,
-                "prognosis": prognosis}
+                "prognosis": prognosis, "unverified": by_therapy, "reused": reused}
+
+    def _option_reads(self, tid: str) -> frozenset[str]:
+        """Every fact a therapy's decisions read: its statements' populations and its evidence summary's rows."""
+        names = self._option_read_names.get(tid)
+        if names is None:
+            if self._studies is None:
+                from rplnav.evidence.stratify import StudyIndex
+
+                self._studies = StudyIndex(self.kb, self.memo)
+            names = self._option_read_names[tid] = frozenset(self._option_part_names(tid)[0]) | \
+                self._studies.reads(tid)
+        return names
 
     # -------------------------------------------------------------- pieces
     def _results(self, patient: Patient) -> list[dict[str, Any]]:
@@ -341,11 +413,14 @@ class Engine:
 
         return self.memo.get(("stance", r.id, key), verdict)
 
-    def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None) -> list[dict[str, Any]]:
+    def _workup(self, facts: dict[str, Any], src: Any, keep: set[str] | None,
+                skip: tuple[frozenset[str], set[str]] | None = None) -> list[dict[str, Any]]:
+        """The work-up items; with ``skip`` (facts that differ from a base pass, and the set of reused parts),
+        an item that reads none of those facts is left out and added to the reused parts."""
         items = []
         for test_id, recs in self.recs_by_test.items():
-            values_of = self._workup_keys.get(test_id)
-            if values_of is None:
+            keys = self._workup_keys.get(test_id)
+            if keys is None:
                 found: set[str] = set()
                 for _r, n in recs:
                     found |= n.fact_names()
@@ -353,7 +428,11 @@ class Engine:
                     found |= self.kb.condition(f"investigation:{test_id}").fact_names()
                 else:
                     found |= {f"lab.{test_id}.tested", f"lab.{test_id}.ever_positive", f"lab.{test_id}.persistent"}
-                values_of = self._workup_keys[test_id] = fact_getter(tuple(sorted(found)))
+                keys = self._workup_keys[test_id] = (frozenset(found), fact_getter(tuple(sorted(found))))
+            reads, values_of = keys
+            if skip is not None and skip[0].isdisjoint(reads):
+                skip[1].add(f"test:{test_id}")
+                continue
             key = ("workup", test_id, frozenset(keep) if keep else None, values_of(facts))
             entry = self._cached(key, lambda rec, t=test_id, rs=recs: self._workup_item(t, rs, facts, rec, keep), src)
             if entry is not None:
@@ -635,6 +714,15 @@ class Engine:
         if lo == hi:
             out["cell"] = {"age": lo, "losses": col}
         return out
+
+
+def _differing(a: Facts, b: Facts) -> frozenset[str]:
+    """The names of the facts whose values differ between two readings of a record (fact values are scalars,
+    so the items compare as sets; a name only one side has counts as differing)."""
+    try:
+        return frozenset(n for n, _ in a.items() ^ b.items())
+    except TypeError:  # an unhashable value: compare one by one
+        return frozenset(n for n in a.keys() | b.keys() if a.get(n, _ABSENT) != b.get(n, _ABSENT))
 
 
 def _with_interpretation(entry: dict[str, Any], history: lab_results.TestHistory | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rplnav.assumptions import UNDECIDED, decisions
 from rplnav.patient import parse_patient
@@ -171,3 +172,57 @@ def test_parts_shared_between_passes_equal_the_parts_of_each_pass(kb, engine):
     assert not shared.of(other)
     assert engine.facts(other, shared).same_as(engine.facts(other))
     assert engine.facts(other, shared).labs != engine.facts(p).labs
+
+
+def _passes(kb, engine, parsed, guidelines=None):
+    """The base pass of a record (every omitted list taken as empty) and the facts of every other reading the
+    engine makes of it: the record as written and each omitted list restored in turn."""
+    from rplnav import assumptions
+
+    p = parsed.patient
+    lists = assumptions.omitted(p, engine.history_lists)
+    shared = engine.facts.record_parts(p)
+    as_written = engine.facts(p, shared)
+    assumed = engine.facts(assumptions.assume_absent(p, lists), shared)
+    doc, unverified = engine._build(parsed, assumed, as_written, guidelines)
+    base = engine._pass(assumed, decisions(doc), unverified)
+    others = [as_written] + [engine.facts(assumptions.assume_absent(p, [x for x in lists if x is not h]), shared)
+                             for h in lists]
+    return base, as_written, others
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rich_patients, st.sampled_from([None, ["ESHRE-2022"], ["ASRM-2012", "RCOG-2023", "ACR-2020"]]))
+def test_a_pass_that_reuses_the_unchanged_parts_equals_a_full_pass(kb, engine, data, guidelines):
+    """A leave-one-out pass takes every therapy and work-up item that reads no changed fact from the base pass
+    (Engine._decisions): its decisions must equal those of a pass that rebuilds everything."""
+    from rplnav.patient import InputError
+
+    try:
+        parsed = parse_patient(data, kb.tests, set(kb.therapies))
+    except InputError:
+        return
+    base, as_written, others = _passes(kb, engine, parsed, guidelines)
+    for facts in others:
+        assert engine._decisions(parsed, facts, guidelines, as_written, base=base) == \
+            engine._decisions(parsed, facts, guidelines, as_written)
+
+
+def test_restoring_one_list_rebuilds_only_the_parts_that_read_it(kb, engine):
+    """The letter omits the luteal-phase finding: restoring it to "not documented" changes only the facts
+    about it, so nearly every therapy and work-up item is taken from the base pass, and progesterone (whose
+    statements name luteal-phase insufficiency) is rebuilt."""
+    from rplnav import assumptions
+    from rplnav.assess import Citations
+
+    parsed = parse_patient(OBSTETRIC_APS, kb.tests, set(kb.therapies))
+    base, as_written, others = _passes(kb, engine, parsed)
+    lists = assumptions.omitted(parsed.patient, engine.history_lists)
+    luteal = others[1 + [h.id for h in lists].index("no-luteal-phase-insufficiency-recorded")]
+    differ = frozenset(n for n in luteal if luteal[n] != base.facts[n])
+    assert "luteal_phase_insufficiency" in differ
+    parts = engine._decided_parts(parsed, luteal, as_written, Citations(engine), None, full=False, base=base,
+                                  differ=differ)
+    rebuilt = {o["therapy"] for o in parts["options"]}
+    assert "progesterone" in rebuilt
+    assert len(parts["reused"]) > 3 * len(rebuilt)

@@ -503,9 +503,14 @@ class StudyIndex:
                 "context": [self._context(r, None, brief=True) for r in rows if not r.primary],
                 "verified": sum(r.study.source.verified for r in rows),
                 "sources": list({r.study.source.document: r.study.source for r in rows}.values()),
-                "reads": rules.fact_getter(self._summary_reads([m for ms in members.values() for m in ms])),
+                "read_names": frozenset(self._summary_reads([m for ms in members.values() for m in ms])),
             }
+            st["reads"] = rules.fact_getter(tuple(sorted(st["read_names"])))
         return st
+
+    def reads(self, therapy: str) -> frozenset[str]:
+        """Every fact the therapy's summary reads (nothing when it has no study rows)."""
+        return self._static(therapy)["read_names"] if therapy in self.by_therapy else frozenset()
 
     def _summary_reads(self, rows: list[Row]) -> tuple[str, ...]:
         """Every fact a summary over ``rows`` reads: the rows' enrolment facts, the facts behind each derived
