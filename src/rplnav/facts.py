@@ -237,13 +237,15 @@ class Facts(dict[str, Any]):
 @dataclass(frozen=True)
 class RecordParts:
     """The facts' parts that read only her laboratory results, her pregnancies and the assessment date (the
-    laboratory histories and the RPL-definition results), with the very lists they were read from."""
+    laboratory histories, the RPL-definition results and the laboratory side of the APS criteria), with the
+    very lists they were read from."""
 
     labs: Any
     pregnancies: Any
     today: Any
     histories: dict[str, lab_results.TestHistory]
     rpl: dict[str, DefinitionResult]
+    apl: aps_criteria.LabCriteria  # the laboratory side of both APS criteria sets
 
     def of(self, patient: Patient) -> bool:
         """Built from this record's own lists (the same objects: a variant made by model_copy keeps them)."""
@@ -273,7 +275,8 @@ class FactDeriver:
         histories = lab_results.histories(patient.labs, self.tests, aps_criteria.NAMES, patient.today,
                                           self.aps_rules.persistence_days)
         rpl = {d.id: rpl_evaluate(d, patient.pregnancies) for d in self.definitions}
-        return RecordParts(patient.labs, patient.pregnancies, patient.today, histories, rpl)
+        apl = aps_criteria.lab_criteria(self.tests, histories, patient.today, self.aps_rules)
+        return RecordParts(patient.labs, patient.pregnancies, patient.today, histories, rpl, apl)
 
     def __call__(self, patient: Patient, shared: RecordParts | None = None) -> Facts:
         """Her facts; ``shared`` (from `record_parts` of the same record) saves recomputing what the history
@@ -281,7 +284,7 @@ class FactDeriver:
         if shared is None or not shared.of(patient):
             shared = self.record_parts(patient)
         histories, rpl = shared.histories, shared.rpl
-        aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules)
+        aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules, shared.apl)
         f = derive(patient, self.catalogue, histories, self.bands, self.limits)
         f.update(aps.facts())
         why = _aps_why(aps, f, self.why_names)

@@ -657,17 +657,26 @@ def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, in
     return lo, hi, raising
 
 
-def classify(patient: Patient, tests: dict[str, TestSpec],
-             lab_histories: dict[str, TestHistory] | None = None, rules: ApsRules | None = None) -> ApsReport:
-    """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts.
+@dataclass(frozen=True)
+class LabCriteria:
+    """What her antiphospholipid results alone decide under both criteria sets: the laboratory criteria, the
+    readings the clinical criteria are timed against, and the apl.* facts. It reads only the laboratory
+    histories and the assessment date, so it is computed once per record (rplnav.facts.RecordParts) and
+    shared by every reading of the record that differs in its history lists; treat as read-only."""
 
-    ``lab_histories`` are her laboratory histories as the fact layer read them (rplnav.labs), so that the criteria
-    see exactly the positivity and persistence the work-up sees; they are read here when not given. ``rules``
-    are the knowledge base's (aps-criteria.yaml); the bundled base's when not given."""
-    R = rules or bundled_rules()
-    today = patient.today
-    if lab_histories is None:
-        lab_histories = histories(patient.labs, tests, NAMES, today, R.persistence_days)
+    syd: dict[str, list[Reading]]
+    sydney: list[Criterion]  # the three Sydney 2006 laboratory criteria
+    sydney_readings: dict[str, list[Reading]]  # per Sydney laboratory criterion, the readings of its tests
+    acr: list[Criterion]  # the 2023 ACR/EULAR laboratory criteria (D7, D8)
+    entry_readings: list[Reading]  # the results that can open the 2023 entry criterion
+    untested: list[Result]  # one unknown per aPL test not done
+    facts: dict[str, Any]  # the apl.* facts
+    high_risk_profile: dict[str, Any]
+
+
+def lab_criteria(tests: dict[str, TestSpec], lab_histories: dict[str, TestHistory], today: Any,
+                 R: ApsRules) -> LabCriteria:
+    """The laboratory side of Sydney 2006 and 2023 ACR/EULAR for her results (see `classify`)."""
     by_test = {t: lab_histories[t] for t in APL_TESTS if t in lab_histories}
 
     def at_level(test: str, level: float) -> list[Reading]:
@@ -684,8 +693,6 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     persist_high = {t: persistence(r, NAMES[t], today, R.persistence_days, R.text(ACR_EULAR, "at_high"))
                     for t, r in high.items()}
 
-    # ---------------- Sydney 2006
-    clinical, notes_sydney = _sydney_clinical(R, patient, lab_histories)
     labs = [
         R.criterion(SYDNEY, "sydney.laboratory.lupus_anticoagulant", persist[LA]),
         R.criterion(SYDNEY, "sydney.laboratory.anticardiolipin", any_of([persist[ACL_G], persist[ACL_M]])),
@@ -696,7 +703,73 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         for t in lab_members[lc.id]:
             if persist[t].value:
                 lc.evidence += [r.event.label for r in syd[t] if r.pos.value]
-    lab_results = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
+    sydney_readings = {lc.id: [r for t in lab_members[lc.id] for r in syd[t]] for lc in labs}
+
+    la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else _NOT_TESTED[NAMES[LA]]
+    igg_high = [persist_high[ACL_G], persist_high[B2_G]]
+    lab23 = [
+        R.criterion(ACR_EULAR, "acr2023.D7.single", la_ever),
+        R.criterion(ACR_EULAR, "acr2023.D7.persistent", persist[LA]),
+        R.criterion(ACR_EULAR, "acr2023.D8.igm_moderate_or_high", any_of([persist_mod[ACL_M], persist_mod[B2_M]])),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_moderate", any_of([persist_mod[ACL_G], persist_mod[B2_G]])),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_one", any_of(igg_high)),
+        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_both", all_of(igg_high)),
+    ]
+    entry_readings = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
+    untested = [_NOT_TESTED[NAMES[t]] for t in APL_TESTS if t not in by_test]
+
+    def ever(t: str) -> Result:
+        """Positive at least once: Sydney positivity, or (aCL/anti-β2GPI) the 2023 moderate level."""
+        if not syd[t]:
+            return _NOT_TESTED[NAMES[t]]
+        if t == LA:
+            return any_of(r.pos for r in syd[t])
+        return any_of(any_of([r.pos, m.pos]) for r, m in zip(syd[t], moderate[t], strict=True))
+
+    all_results = [r for t in APL_TESTS for r in syd[t]]
+    any_positive = any_of(ever(t) for t in APL_TESTS if syd[t]) if all_results else unknown("no aPL test recorded")
+    acl_ever, b2_ever = any_of([ever(ACL_G), ever(ACL_M)]), any_of([ever(B2_G), ever(B2_M)])
+    if R.high_titre == R.high:  # EULAR's high titre read at the 2023 high band (see aps-criteria.yaml)
+        high_titre = any_of(persist_high.values())
+    else:
+        high_titre = any_of(persistence(at_level(t, R.high_titre), NAMES[t], today, R.persistence_days)
+                            for t in APL_TESTS if t != LA)
+    high_risk = any_of([persist[LA], at_least(2, [persist[LA], labs[1].value, labs[2].value]), high_titre])
+    facts = {
+        "apl.any_positive": any_positive.value,
+        "apl.laboratory_criteria": any_of(lc.value for lc in labs).value,
+        "apl.la_positive": ever(LA).value,
+        "apl.la_persistent": persist[LA].value,
+        "apl.triple_positive": all_of([ever(LA), acl_ever, b2_ever]).value,
+        "apl.high_risk_profile": high_risk.value,
+        "apl.tested_panel": all(t in by_test for t in APL_TESTS),
+    }
+    profile = {
+        "value": high_risk.value,
+        "text": R.text(HIGH_RISK, "profile"),
+        "source": {**R.reference_of(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
+    }
+    return LabCriteria(syd, labs, sydney_readings, lab23, entry_readings, untested, facts, profile)
+
+
+def classify(patient: Patient, tests: dict[str, TestSpec],
+             lab_histories: dict[str, TestHistory] | None = None, rules: ApsRules | None = None,
+             laboratory: LabCriteria | None = None) -> ApsReport:
+    """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts.
+
+    ``lab_histories`` are her laboratory histories as the fact layer read them (rplnav.labs), so that the criteria
+    see exactly the positivity and persistence the work-up sees; they are read here when not given. ``rules``
+    are the knowledge base's (aps-criteria.yaml); the bundled base's when not given. ``laboratory`` is
+    `lab_criteria` of the same histories, when the caller already has it."""
+    R = rules or bundled_rules()
+    today = patient.today
+    if lab_histories is None:
+        lab_histories = histories(patient.labs, tests, NAMES, today, R.persistence_days)
+    L = laboratory if laboratory is not None else lab_criteria(tests, lab_histories, today, R)
+    labs, lab_results = L.sydney, L.sydney_readings
+
+    # ---------------- Sydney 2006
+    clinical, notes_sydney = _sydney_clinical(R, patient, lab_histories)
     # While a laboratory criterion is undecided, later results could still satisfy the timing rule.
     # Only pairs where neither criterion is false are ever read (a false criterion decides its pair).
     timing = {(c.id, lc.id): _timing(R, c, lab_results[lc.id]) if lc.value.value is not None
@@ -710,11 +783,11 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     sydney = sydney_for(clinical)
     obstetric = sydney_for([c for c in clinical if c.id != "sydney.clinical.vascular_thrombosis"])
     thrombotic = sydney_for([c for c in clinical if c.id == "sydney.clinical.vascular_thrombosis"])
-    lab_criteria = any_of(lc.value for lc in labs)
+    lab_any = any_of(lc.value for lc in labs)
     clin_any = any_of(c.value for c in clinical)
     timing_ok = any_of(timing[(c.id, lc.id)] for c in clinical for lc in labs
                        if c.value.value is True and lc.value.value is True)
-    if clin_any.value and lab_criteria.value and timing_ok.value is False:
+    if clin_any.value and lab_any.value and timing_ok.value is False:
         notes_sydney.append(R.text(SYDNEY, "timing_failed"))
 
     def tword(v: Result) -> str:
@@ -731,7 +804,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         "undecided": [c.id for c in clinical + labs if c.value.value is None],
         "timing_rule": {
             "text": R.text(SYDNEY, "timing_rule"),
-            "status": tword(timing_ok) if clin_any.value and lab_criteria.value else "not applicable",
+            "status": tword(timing_ok) if clin_any.value and lab_any.value else "not applicable",
             "source": R.reference_of(SYDNEY, "timing_rule"),
         },
         "rule": {"text": R.text(SYDNEY, "rule"), "source": R.reference_of(SYDNEY, "rule")},
@@ -740,22 +813,13 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
 
     # ---------------- 2023 ACR/EULAR
     clin23 = _acr_clinical(R, patient)
-    la_ever = any_of(r.pos for r in syd[LA]) if syd[LA] else _NOT_TESTED[NAMES[LA]]
-    igg_high = [persist_high[ACL_G], persist_high[B2_G]]
-    lab23 = [
-        R.criterion(ACR_EULAR, "acr2023.D7.single", la_ever),
-        R.criterion(ACR_EULAR, "acr2023.D7.persistent", persist[LA]),
-        R.criterion(ACR_EULAR, "acr2023.D8.igm_moderate_or_high", any_of([persist_mod[ACL_M], persist_mod[B2_M]])),
-        R.criterion(ACR_EULAR, "acr2023.D8.igg_moderate", any_of([persist_mod[ACL_G], persist_mod[B2_G]])),
-        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_one", any_of(igg_high)),
-        R.criterion(ACR_EULAR, "acr2023.D8.igg_high_both", all_of(igg_high)),
-    ]
+    lab23 = L.acr
     c_lo, c_hi, c_missing = _domain_points(clin23)
     l_lo, l_hi, l_missing = _domain_points(lab23)
     clinical_points, clinical_possible = sum(c_lo.values()), sum(c_hi.values())
     lab_points, lab_possible = sum(l_lo.values()), sum(l_hi.values())
 
-    entry_tests = [r for r in syd[LA]] + [r for t, rs in moderate.items() for r in rs]
+    entry_tests = L.entry_readings
     def entry_pair(c: Criterion, e: Event, r: Reading) -> Result:
         window = _entry_window(R, e, r.event)
         if c.value.value is None:  # ask for the finding first; its date only matters once it is documented
@@ -767,7 +831,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
         for c in clin23 if c.value.value is not False for e in c.events for r in entry_tests if r.pos.value is not False
     ]
     entry_clinical = any_of(c.value for c in clin23)
-    untested = [_NOT_TESTED[NAMES[t]] for t in APL_TESTS if t not in by_test]
+    untested = L.untested
     entry = FALSE if entry_clinical.value is False else any_of(entry_pairs + untested)
     if entry.value is False:
         status23 = "entry_not_met"
@@ -821,43 +885,15 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     # ---------------- facts
     acr_val = {"met": True, "not_met": False, "entry_not_met": False}.get(status23)
 
-    def ever(t: str) -> Result:
-        """Positive at least once: Sydney positivity, or (aCL/anti-β2GPI) the 2023 moderate level."""
-        if not syd[t]:
-            return _NOT_TESTED[NAMES[t]]
-        if t == LA:
-            return any_of(r.pos for r in syd[t])
-        return any_of(any_of([r.pos, m.pos]) for r, m in zip(syd[t], moderate[t], strict=True))
-
-    all_results = [r for t in APL_TESTS for r in syd[t]]
-    any_positive = any_of(ever(t) for t in APL_TESTS if syd[t]) if all_results else unknown("no aPL test recorded")
-    acl_ever, b2_ever = any_of([ever(ACL_G), ever(ACL_M)]), any_of([ever(B2_G), ever(B2_M)])
-    if R.high_titre == R.high:  # EULAR's high titre read at the 2023 high band (see aps-criteria.yaml)
-        high_titre = any_of(persist_high.values())
-    else:
-        high_titre = any_of(persistence(at_level(t, R.high_titre), NAMES[t], today, R.persistence_days)
-                            for t in APL_TESTS if t != LA)
-    high_risk = any_of([persist[LA], at_least(2, [persist[LA], labs[1].value, labs[2].value]), high_titre])
-
     facts = {
         "aps.sydney_2006": sydney.value,
         "aps.acr_eular_2023": acr_val,
         "aps.any_met": any_of([sydney, Result(acr_val)]).value,
         "aps.obstetric": obstetric.value,
         "aps.thrombotic": thrombotic.value,
-        "apl.any_positive": any_positive.value,
-        "apl.laboratory_criteria": lab_criteria.value,
-        "apl.la_positive": ever(LA).value,
-        "apl.la_persistent": persist[LA].value,
-        "apl.triple_positive": all_of([ever(LA), acl_ever, b2_ever]).value,
-        "apl.high_risk_profile": high_risk.value,
-        "apl.tested_panel": all(t in by_test for t in APL_TESTS),
+        **L.facts,
     }
-    sydney_dict["high_risk_profile"] = {
-        "value": high_risk.value,
-        "text": R.text(HIGH_RISK, "profile"),
-        "source": {**R.reference_of(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
-    }
+    sydney_dict["high_risk_profile"] = dict(L.high_risk_profile)
     return ApsReport(sydney_2006=sydney_dict, acr_eular_2023=acr_dict, fact_values=facts)
 
 
