@@ -14,7 +14,7 @@ arises after 20+0 weeks (its definition), so a pregnancy that ended before 20 we
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from rplnav import labs as lab_results
@@ -246,6 +246,19 @@ class RecordParts:
     histories: dict[str, lab_results.TestHistory]
     rpl: dict[str, DefinitionResult]
     apl: aps_criteria.LabCriteria  # the laboratory side of both APS criteria sets
+    # the classifications made of this record so far, by what the criteria read (aps_criteria.ApsView): the
+    # readings of one record mostly differ in lists the criteria do not read
+    classified: list[tuple[aps_criteria.ApsView, aps_criteria.ApsReport]] = field(default_factory=list,
+                                                                                    compare=False)
+
+    def classify(self, patient: Patient, tests: Any, rules: aps_criteria.ApsRules) -> aps_criteria.ApsReport:
+        view = aps_criteria.ApsView.of(patient)
+        for seen, report in self.classified:
+            if seen == view:
+                return report
+        report = aps_criteria.classify(view, tests, self.histories, rules, self.apl)
+        self.classified.append((view, report))
+        return report
 
     def of(self, patient: Patient) -> bool:
         """Built from this record's own lists (the same objects: a variant made by model_copy keeps them)."""
@@ -284,7 +297,7 @@ class FactDeriver:
         if shared is None or not shared.of(patient):
             shared = self.record_parts(patient)
         histories, rpl = shared.histories, shared.rpl
-        aps = aps_criteria.classify(patient, self.tests, histories, self.aps_rules, shared.apl)
+        aps = shared.classify(patient, self.tests, self.aps_rules)
         f = derive(patient, self.catalogue, histories, self.bands, self.limits)
         f.update(aps.facts())
         why = _aps_why(aps, f, self.why_names)

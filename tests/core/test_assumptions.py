@@ -226,3 +226,43 @@ def test_restoring_one_list_rebuilds_only_the_parts_that_read_it(kb, engine):
     rebuilt = {o["therapy"] for o in parts["options"]}
     assert "progesterone" in rebuilt
     assert len(parts["reused"]) > 3 * len(rebuilt)
+
+
+def test_readings_that_differ_only_in_what_aps_does_not_read_share_one_classification(kb, engine):
+    """The luteal-phase finding is not an APS criterion: restoring it gives the very classification of the
+    base reading, while restoring the thrombosis history classifies again (it is a clinical criterion)."""
+    from rplnav import assumptions
+
+    p = parse_patient(OBSTETRIC_APS, kb.tests, set(kb.therapies)).patient
+    lists = {h.id: h for h in assumptions.omitted(p, engine.history_lists)}
+    shared = engine.facts.record_parts(p)
+    assumed = engine.facts(assumptions.assume_absent(p, lists.values()), shared)
+
+    def restored(list_id):
+        return engine.facts(assumptions.assume_absent(p, [h for k, h in lists.items() if k != list_id]), shared)
+
+    assert restored("no-luteal-phase-insufficiency-recorded").aps is assumed.aps
+    thromb = restored("no-thrombosis-recorded")
+    assert thromb.aps is not assumed.aps
+    assert thromb.aps.as_dict() != assumed.aps.as_dict()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rich_patients)
+def test_every_reading_has_the_classification_made_from_scratch(kb, engine, data):
+    """Whatever a reading reuses from an earlier reading of the record, its APS report equals the one the
+    criteria give that reading alone."""
+    from rplnav import assumptions
+    from rplnav.criteria import aps as aps_criteria
+    from rplnav.patient import InputError
+
+    try:
+        p = parse_patient(data, kb.tests, set(kb.therapies)).patient
+    except InputError:
+        return
+    lists = assumptions.omitted(p, engine.history_lists)
+    shared = engine.facts.record_parts(p)
+    readings = [p, assumptions.assume_absent(p, lists)] + \
+        [assumptions.assume_absent(p, [x for x in lists if x is not h]) for h in lists]
+    for r in readings:
+        assert engine.facts(r, shared).aps == aps_criteria.classify(r, kb.tests, rules=engine.facts.aps_rules)

@@ -349,7 +349,7 @@ def _preeclampsia_flags(R: ApsRules, p: Pregnancy, i: int,
 HORMONE_TESTS = (("tsh", "TSH"), ("prolactin", "prolactin"), ("hba1c", "HbA1c"))
 
 
-def _hormonal(R: ApsRules, patient: Patient, hist: dict[str, TestHistory], notes: list[str]) -> Result:
+def _hormonal(R: ApsRules, patient: ApsView, hist: dict[str, TestHistory], notes: list[str]) -> Result:
     """Maternal hormonal causes excluded: by the hormone tests (a normal TSH excludes untreated thyroid
     dysfunction, a normal prolactin hyperprolactinaemia, a normal HbA1c diabetes), or by a conditions list
     naming none; an abnormal test or a listed disorder means they are not excluded. Tests not done are caveats.
@@ -382,7 +382,7 @@ def _hormonal(R: ApsRules, patient: Patient, hist: dict[str, TestHistory], notes
     return decided
 
 
-def _exclusions(R: ApsRules, patient: Patient, hist: dict[str, TestHistory]) -> tuple[Result, list[str]]:
+def _exclusions(R: ApsRules, patient: ApsView, hist: dict[str, TestHistory]) -> tuple[Result, list[str]]:
     """Sydney 2(c): maternal anatomical, hormonal and parental chromosomal causes excluded."""
     notes: list[str] = []
     fi = patient.findings
@@ -410,7 +410,7 @@ def _exclusions(R: ApsRules, patient: Patient, hist: dict[str, TestHistory]) -> 
     return all_of([uterus, karyo, hormonal]), notes
 
 
-def _sydney_clinical(R: ApsRules, patient: Patient,
+def _sydney_clinical(R: ApsRules, patient: ApsView,
                      hist: dict[str, TestHistory]) -> tuple[list[Criterion], list[str]]:
     pregs = patient.pregnancies
     out: list[Criterion] = []
@@ -494,7 +494,7 @@ def _sydney_clinical(R: ApsRules, patient: Patient,
 
 # ---------------------------------------------------------------- 2023 clinical domains
 
-def _acr_clinical(R: ApsRules, patient: Patient) -> list[Criterion]:
+def _acr_clinical(R: ApsRules, patient: ApsView) -> list[Criterion]:
     pregs = patient.pregnancies
     fi = patient.findings
     out: list[Criterion] = []
@@ -658,6 +658,43 @@ def _domain_points(crits: list[Criterion]) -> tuple[dict[str, int], dict[str, in
 
 
 @dataclass(frozen=True)
+class FindingsView:
+    """The findings the APS criteria read (the exclusions, the clinical criteria, D1-D6)."""
+
+    uterus: Any
+    parental_karyotype: Any
+    thromboses: Any
+    thrombocytopenia_lowest: Any
+    thrombocytopenia_date: Any
+    cardiac_valve: Any
+    cardiac_valve_date: Any
+    microvascular: Any
+    microvascular_date: Any
+
+
+@dataclass(frozen=True)
+class ApsView:
+    """Everything of a record the APS criteria read; `classify` is given this view, never the record, so two
+    readings of a record with equal views (they differ only in what the criteria do not read, such as the
+    luteal-phase finding or the medication list) have one classification (rplnav.facts.RecordParts)."""
+
+    today: Any
+    labs: Any
+    pregnancies: Any
+    conditions: Any
+    findings: FindingsView
+
+    @classmethod
+    def of(cls, patient: Patient | ApsView) -> ApsView:
+        if isinstance(patient, ApsView):
+            return patient
+        fi = patient.findings
+        return cls(patient.today, patient.labs, patient.pregnancies, patient.conditions, FindingsView(
+            fi.uterus, fi.parental_karyotype, fi.thromboses, fi.thrombocytopenia_lowest, fi.thrombocytopenia_date,
+            fi.cardiac_valve, fi.cardiac_valve_date, fi.microvascular, fi.microvascular_date))
+
+
+@dataclass(frozen=True)
 class LabCriteria:
     """What her antiphospholipid results alone decide under both criteria sets: the laboratory criteria, the
     readings the clinical criteria are timed against, and the apl.* facts. It reads only the laboratory
@@ -752,7 +789,7 @@ def lab_criteria(tests: dict[str, TestSpec], lab_histories: dict[str, TestHistor
     return LabCriteria(syd, labs, sydney_readings, lab23, entry_readings, untested, facts, profile)
 
 
-def classify(patient: Patient, tests: dict[str, TestSpec],
+def classify(patient: Patient | ApsView, tests: dict[str, TestSpec],
              lab_histories: dict[str, TestHistory] | None = None, rules: ApsRules | None = None,
              laboratory: LabCriteria | None = None) -> ApsReport:
     """Classify one patient by Sydney 2006 and 2023 ACR/EULAR, and derive the aps.* / apl.* facts.
@@ -762,6 +799,7 @@ def classify(patient: Patient, tests: dict[str, TestSpec],
     are the knowledge base's (aps-criteria.yaml); the bundled base's when not given. ``laboratory`` is
     `lab_criteria` of the same histories, when the caller already has it."""
     R = rules or bundled_rules()
+    patient = ApsView.of(patient)
     today = patient.today
     if lab_histories is None:
         lab_histories = histories(patient.labs, tests, NAMES, today, R.persistence_days)
