@@ -409,6 +409,7 @@ class Engine:
             out["applies"] = res.value
             out["needs"] = list(res.needs)
             out["because"] = because
+            out["facts"] = [{"name": name, "value": v} for name, v in zip(names, key, strict=True)]
             return out
 
         return self.memo.get(("stance", r.id, key), verdict)

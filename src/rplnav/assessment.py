@@ -236,6 +236,13 @@ class LabResult(Part):
 
 
 # ------------------------------------------------------------------ statements
+class StatementFact(Part):
+    """One fact a statement's population names, and her value of it."""
+
+    name: str
+    value: FactValue
+
+
 class StanceEntry(Part):
     """One guideline statement and whether its population includes her (`applies`; null = see `needs`)."""
 
@@ -254,6 +261,8 @@ class StanceEntry(Part):
     applies: Tri
     needs: tuple[str, ...]
     because: tuple[str, ...]
+    facts: tuple[StatementFact, ...] = Field((), description="the facts the population names, with her values "
+                                             "(null = unknown): `because` in data")
     assumes: tuple[str, ...] = ()
 
 

@@ -115,12 +115,9 @@ def _regimens(option: dict[str, Any], guidelines: list[str]) -> list[dict[str, A
 
 def _rests_on_a_finding(s: dict[str, Any]) -> bool:
     """Whether an applying statement reaches her through a finding of hers: a fact beyond her loss history
-    that holds (``because`` lists the population's facts as ``name = value`` after its wording)."""
-    for item in s.get("because", ())[1:]:
-        name, _, value = item.partition(" = ")
-        if not name.startswith(BACKGROUND) and value not in ("false", "unknown", "0", "none"):
-            return True
-    return False
+    that holds (``facts``: the population's facts with her values)."""
+    return any(not f["name"].startswith(BACKGROUND) and f["value"] not in (False, None, 0, "none")
+               for f in s.get("facts", ()))
 
 
 def _line(option: dict[str, Any], applying: list[dict[str, Any]], kind: frozenset[str]) -> dict[str, Any]:

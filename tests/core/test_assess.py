@@ -176,3 +176,19 @@ def test_the_service_tunes_the_collector_for_its_warm_engine(tmp_path):
         assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         gc.set_threshold(*before)
+
+
+def test_each_statement_gives_its_population_facts_as_data_and_in_words(kb, engine):
+    """``facts`` (what the plan reads) and ``because`` (what a reader sees) name the same facts with the same
+    values, in the same order, for every statement of every example."""
+    from rplnav.examples import example_files
+    from rplnav.patient import read_patient
+
+    def word(v):
+        return "unknown" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    for path in example_files():
+        doc = engine.assess(read_patient(str(path), kb.tests, set(kb.therapies))).to_dict()
+        for s in [s for o in doc["options"] for s in o["stances"]] + \
+                 [s for w in doc["workup"] for s in w["recommendations"]]:
+            assert [f"{f['name']} = {word(f['value'])}" for f in s["facts"]] == s["because"][1:], s["id"]
