@@ -38,12 +38,11 @@ _ABSENT = object()
 
 @dataclass(frozen=True)
 class Pass:
-    """One reading of the record (rplnav.assumptions): its facts, the decisions taken on them and how many
-    unverified statements each therapy has for her. A later pass over facts that differ in a few values
-    takes from it every part that reads none of those values (Engine._decisions)."""
+    """One reading of the record (rplnav.assumptions): its facts, the decisions of each of its therapies and
+    work-up items, and how many unverified statements each therapy has for her. A later pass over facts that
+    differ in a few values takes from it every part that reads none of those values (Engine._decisions)."""
 
     facts: Facts
-    decisions: dict[str, Any]
     unverified: dict[str, int]
     by_part: dict[str, dict[str, Any]]  # the decisions of each therapy and work-up item (Engine._part_of)
 
@@ -209,7 +208,7 @@ class Engine:
             part = self._part_of(k)
             if part is not None:
                 by_part.setdefault(part, {})[k] = v
-        return Pass(facts, decided, unverified, by_part)
+        return Pass(facts, unverified, by_part)
 
     def _part_of(self, decision: str) -> str | None:
         """The therapy or work-up test whose part takes ``decision`` (rplnav.assumptions.decisions ids); None for

@@ -252,6 +252,8 @@ class RecordParts:
                                                                                     compare=False)
 
     def classify(self, patient: Patient, tests: Any, rules: aps_criteria.ApsRules) -> aps_criteria.ApsReport:
+        """Her APS classification for this reading of the record: the one already made for an equal view, else
+        a new one (with the laboratory side computed once for the record)."""
         view = aps_criteria.ApsView.of(patient)
         for seen, report in self.classified:
             if seen == view:
