@@ -20,7 +20,7 @@ from rplnav.facts import FactDeriver, Facts
 from rplnav.gestation import format_ga, parse_gestational_age
 from rplnav.knowledge.load import Knowledge
 from rplnav.knowledge.model import AGAINST, FOR, STANCE_ORDER, SourceRef, TimingWindow
-from rplnav.memo import Memo, after_assessment
+from rplnav.memo import Memo
 from rplnav.ordering import OrderParts, support_of
 from rplnav.patient import Parsed, Patient
 from rplnav.plan import build_plan
@@ -141,9 +141,7 @@ class Engine:
                strict: bool = False) -> Assessment:
         """The assessment of one patient as the typed document: built by `document`, validated here and nowhere
         else (a document the model rejects is an engine bug, rplnav.assessment.OutputError)."""
-        typed = validate_document(self.document(parsed, guidelines, strict), self._typed_parts, as_written=True)
-        after_assessment()  # a long-running process collects what this assessment left young (rplnav.memo)
-        return typed
+        return validate_document(self.document(parsed, guidelines, strict), self._typed_parts, as_written=True)
 
     def document(self, parsed: Parsed | Patient, guidelines: list[str] | None = None,
                  strict: bool = False) -> dict[str, Any]:

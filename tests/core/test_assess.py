@@ -165,60 +165,17 @@ def test_the_service_tunes_the_collector_for_its_warm_engine(tmp_path):
     """The web service sets the collector thresholds chosen for a warm engine's memo (rplnav.memo)."""
     import gc
 
-    from rplnav import memo
     from rplnav.memo import GC_THRESHOLDS
     from rplnav.service.app import create_app
     from rplnav.service.config import Settings
 
-    before, warm = gc.get_threshold(), memo._warm
+    before = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)
-        memo._warm = False
         create_app(Settings(database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}", insecure_dev=True))
         assert gc.get_threshold() == GC_THRESHOLDS
-        assert memo._warm
     finally:
         gc.set_threshold(*before)
-        memo._warm = warm
-
-
-def test_a_warm_engine_collects_the_cyclic_garbage_an_assessment_leaves(kb):
-    """Tuned for a warm engine, each assessment ends with a collection of the young generation, so its own
-    cyclic garbage is freed at once (CPython's count-based trigger would wait while the memo evicts); an
-    untuned process (a library caller) is left to CPython's own collector."""
-    import gc
-    import weakref
-
-    from rplnav import memo
-    from rplnav.assess import Engine
-    from rplnav.patient import read_patient
-
-    class Node:
-        pass
-
-    engine = Engine(kb)
-    parsed = read_patient(str(example_files()[0]), kb.tests, set(kb.therapies))
-    before, warm, enabled = gc.get_threshold(), memo._warm, gc.isenabled()
-
-    def cycle_then_assess():
-        a, b = Node(), Node()
-        a.other, b.other = b, a
-        ref = weakref.ref(a)
-        del a, b
-        engine.assess(parsed)
-        return ref
-
-    try:
-        gc.disable()  # only the engine's own collection may free the cycle
-        memo._warm = False
-        assert cycle_then_assess()() is not None
-        memo.tune_gc_for_a_warm_engine()
-        assert cycle_then_assess()() is None
-    finally:
-        gc.set_threshold(*before)
-        memo._warm = warm
-        if enabled:
-            gc.enable()
 
 
 def test_each_statement_gives_its_population_facts_as_data_and_in_words(kb, engine):
