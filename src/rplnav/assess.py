@@ -33,7 +33,6 @@ INTENDED_USE = (
     "clinical judgement or the patient's informed choice."
 )
 FIRM_FOR = {"strong_for", "good_practice"}
-_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -326,13 +325,17 @@ class Engine:
         """Every fact a therapy's decisions read: its statements' populations and its evidence summary's rows."""
         names = self._option_read_names.get(tid)
         if names is None:
-            if self._studies is None:
-                from rplnav.evidence.stratify import StudyIndex
-
-                self._studies = StudyIndex(self.kb, self.memo)
             names = self._option_read_names[tid] = frozenset(self._option_part_names(tid)[0]) | \
-                self._studies.reads(tid)
+                self._study_index().reads(tid)
         return names
+
+    def _study_index(self) -> Any:
+        """rplnav.evidence.stratify.StudyIndex, built on first use (it is not needed to start the CLI)."""
+        if self._studies is None:
+            from rplnav.evidence.stratify import StudyIndex
+
+            self._studies = StudyIndex(self.kb, self.memo)
+        return self._studies
 
     # -------------------------------------------------------------- pieces
     def _results(self, patient: Patient) -> list[dict[str, Any]]:
@@ -611,17 +614,14 @@ class Engine:
                  memo: dict[Any, Any] | None = None) -> dict[str, Any] | None:
         """Pooled studies for her stratum and for all (rplnav.evidence.stratify; no NumPy, pooled results and
         summaries cached there by the pattern of row verdicts)."""
-        if self._studies is None:
-            from rplnav.evidence.stratify import StudyIndex
-
-            self._studies = StudyIndex(self.kb, self.memo)
+        studies = self._study_index()
         cited = self._evidence_cited.get(tid)
         if cited is None:
             record = Citations(self)
-            out = self._studies.summary(tid, facts, record, memo)
+            out = studies.summary(tid, facts, record, memo)
             self._evidence_cited[tid] = dict(record.cited)
         else:
-            out = self._studies.summary(tid, facts, None, memo)
+            out = studies.summary(tid, facts, None, memo)
         if src is not None:
             src.cited.update(self._evidence_cited[tid])
         return out
@@ -717,12 +717,10 @@ class Engine:
 
 
 def _differing(a: Facts, b: Facts) -> frozenset[str]:
-    """The names of the facts whose values differ between two readings of a record (fact values are scalars,
-    so the items compare as sets; a name only one side has counts as differing)."""
-    try:
-        return frozenset(n for n, _ in a.items() ^ b.items())
-    except TypeError:  # an unhashable value: compare one by one
-        return frozenset(n for n in a.keys() | b.keys() if a.get(n, _ABSENT) != b.get(n, _ABSENT))
+    """The names of the facts whose values differ between two readings of a record (fact values are hashable
+    scalars, as every memo key built from them requires, so the items compare as sets; a name only one side
+    has counts as differing)."""
+    return frozenset(n for n, _ in a.items() ^ b.items())
 
 
 def _with_interpretation(entry: dict[str, Any], history: lab_results.TestHistory | None) -> dict[str, Any]:

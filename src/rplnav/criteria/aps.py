@@ -701,7 +701,6 @@ class LabCriteria:
     histories and the assessment date, so it is computed once per record (rplnav.facts.RecordParts) and
     shared by every reading of the record that differs in its history lists; treat as read-only."""
 
-    syd: dict[str, list[Reading]]
     sydney: list[Criterion]  # the three Sydney 2006 laboratory criteria
     sydney_readings: dict[str, list[Reading]]  # per Sydney laboratory criterion, the readings of its tests
     acr: list[Criterion]  # the 2023 ACR/EULAR laboratory criteria (D7, D8)
@@ -786,7 +785,7 @@ def lab_criteria(tests: dict[str, TestSpec], lab_histories: dict[str, TestHistor
         "text": R.text(HIGH_RISK, "profile"),
         "source": {**R.reference_of(HIGH_RISK, "profile"), "note": R.text(HIGH_RISK, "high_titre_note")},
     }
-    return LabCriteria(syd, labs, sydney_readings, lab23, entry_readings, untested, facts, profile)
+    return LabCriteria(labs, sydney_readings, lab23, entry_readings, untested, facts, profile)
 
 
 def classify(patient: Patient | ApsView, tests: dict[str, TestSpec],
