@@ -10,7 +10,6 @@ and must be treated as read-only.
 
 from __future__ import annotations
 
-import gc
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -20,21 +19,6 @@ from typing import Any
 # with 50,000 and at ~1,350 MB with 200,000, for a p99 of 11.7 against 10.7 ms (one run each): the bound stays
 # where memory is modest.
 MAXSIZE = 50_000
-
-
-# A warm engine holds tens of thousands of long-lived memo parts; with CPython's default thresholds its full
-# (generation 2) collections scanned them every few dozen assessments, 130-470 ms each (measured on 1,500
-# generated patients: p99 298 ms, max 778 ms; with (10000, 50, 50) p99 42 ms, max 331 ms). Generation 1 now
-# runs after 10 generation-0 collections rather than 50: at 50 it scanned up to 500,000 young objects, 200-300 ms
-# each (the slowest assessments); at 10 it runs five times as often and takes ~40 ms (two alternating runs over
-# 6,000 generated patients: max 298 -> 76 and 295 -> 74 ms, p99 10.20 -> 10.50 and 9.74 -> 9.70 ms, no
-# generation-2 collection in either). Long-running front ends (the web service, the benchmarks) call this once;
-# a library caller keeps the defaults.
-GC_THRESHOLDS = (10_000, 10, 50)
-
-
-def tune_gc_for_a_warm_engine() -> None:
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Memo:

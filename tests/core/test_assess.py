@@ -161,23 +161,6 @@ def test_the_engine_keeps_one_bounded_memo(kb, make):
     assert roomy.memo.hits > 0 and len(roomy.memo) > 50
 
 
-def test_the_service_tunes_the_collector_for_its_warm_engine(tmp_path):
-    """The web service sets the collector thresholds chosen for a warm engine's memo (rplnav.memo)."""
-    import gc
-
-    from rplnav.memo import GC_THRESHOLDS
-    from rplnav.service.app import create_app
-    from rplnav.service.config import Settings
-
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}", insecure_dev=True))
-        assert gc.get_threshold() == GC_THRESHOLDS
-    finally:
-        gc.set_threshold(*before)
-
-
 def test_each_statement_gives_its_population_facts_as_data_and_in_words(kb, engine):
     """``facts`` (what the plan reads) and ``because`` (what a reader sees) name the same facts with the same
     values, in the same order, for every statement of every example."""

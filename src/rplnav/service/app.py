@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rplnav import __version__
-from rplnav.memo import tune_gc_for_a_warm_engine
+from rplnav.collector import Pacer, pace_for_a_warm_engine
 from rplnav.service import api, cds, errors, web
 from rplnav.service.access import TrustedProxy
 from rplnav.service.config import Settings
@@ -46,6 +47,22 @@ DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <script src="/static/swagger/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script></body></html>"""
 
 
+class CollectAfterEachRequest:
+    """Pure ASGI middleware: the paced collector (rplnav.collector) runs once a request has been answered, on the
+    event loop's next turn, when what the request and the server's frames around it held is garbage rather than
+    live (a collection still inside the request would freeze it)."""
+
+    def __init__(self, app: ASGIApp, pacer: Pacer) -> None:
+        self.app, self.pacer = app, pacer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http":
+                asyncio.get_running_loop().call_soon(self.pacer.after_unit)
+
+
 class AddHeaders:
     """Adds headers to every response (HTML pages, the PDF, JSON), unless a route set its own."""
 
@@ -69,7 +86,7 @@ class AddHeaders:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    tune_gc_for_a_warm_engine()  # a long-running engine: see rplnav.memo
+    pacer = pace_for_a_warm_engine()  # a long-running engine: see rplnav.collector
     core = Service(settings)
     install_log_filter()  # also under `uvicorn --factory`: no query strings (tokens) in the access log
 
@@ -126,8 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Accept"], expose_headers=[INSECURE_HEADER],
             max_age=600,
         )
-    if settings.forwarded_allow_ips:  # outermost: X-Forwarded-* and the user header only from these proxies
+    if settings.forwarded_allow_ips:  # X-Forwarded-* and the user header only from these proxies
         app.add_middleware(TrustedProxy, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(CollectAfterEachRequest, pacer=pacer)  # outermost: runs when the whole request is done
+    app.state.pacer = pacer
     return app
 
 
